@@ -1,2 +1,298 @@
+"""The ``dataperf`` command: challenges, editions, algorithms and the local scorer.
+
+Only this module turns library errors into messages for people: one line (or one list of
+broken rules), never a traceback. Exit codes: 0 ok, 1 submission rejected, 2 other user error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dataperf import __version__
+from dataperf.challenge import PROFILES, Challenge
+from dataperf.editions import export_public
+from dataperf.exceptions import DataPerfError, SubmissionError
+from dataperf.home import editions_dir
+from dataperf.registry import challenges, get_challenge
+from dataperf.submission_files import read_submission, write_submission
+
+app = typer.Typer(help="DataPerf: benchmarks for data. The model is frozen; improve the data.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Build, import, create, verify and export editions.",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+out = Console()
+err = Console(stderr=True)
+
+ChallengeArg = Annotated[str, typer.Argument(help="Challenge name, e.g. vision-selection.")]
+EditionOpt = Annotated[str, typer.Option("--edition", "-e",
+                                         help="Edition name (offline, official, ...) or path.")]
+
+
+@contextmanager
+def progress_bar(quiet: bool = False) -> Iterator[Callable[[str, int, int], None]]:
+    """A Progress callback drawing one rich bar on stderr (nothing when quiet)."""
+    if quiet:
+        yield lambda step, done, total: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                  "{task.total}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=total)
+
+        yield update
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"dataperf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version,
+                                                is_eager=True, help="Show the version.")] = False
+          ) -> None:
+    """DataPerf: benchmarks for data."""
+
+
+@app.command("list")
+def list_challenges() -> None:
+    """List the challenges, their kinds and available editions."""
+    table = Table("challenge", "kind", "title", "editions")
+    for name, challenge in sorted(challenges().items()):
+        table.add_row(name, challenge.kind, challenge.title,
+                      ", ".join(challenge.edition_dirs()) or "(none: build or import one)")
+    out.print(table)
+
+
+@app.command()
+def show(challenge: ChallengeArg, edition: EditionOpt = "offline") -> None:
+    """Show a challenge's rules, tasks, frozen model, metric and data."""
+    found = get_challenge(challenge)
+    out.print(f"[bold]{found.title}[/bold] ({found.name}, kind {found.kind}, "
+              f"version {found.version})")
+    out.print(found.description.strip())
+    rules = Table(show_header=False)
+    for key, text in found.rules().items():
+        rules.add_row(key, text)
+    out.print(rules)
+    opened = found.edition(edition)
+    manifest = opened.manifest
+    out.print(f"edition [bold]{opened.name}[/bold] at {opened.path} "
+              f"(content hash {opened.content_hash[:12]})")
+    out.print(f"tasks: {', '.join(opened.tasks)}")
+    files = Table("file", "bytes", "part")
+    for name, entry in sorted(manifest.files.items()):
+        files.add_row(name, f"{entry.bytes:,}", name.split("/", 1)[0])
+    out.print(files)
+    for source in manifest.sources:
+        out.print(f"source: {source.name} ({source.licence}); {source.origin}"
+                  + (f"; {source.note}" if source.note else ""))
+
+
+@app.command()
+def algorithms(challenge: ChallengeArg) -> None:
+    """List the built-in algorithms for a challenge."""
+    table = Table("algorithm", "what it does")
+    for name, summary in get_challenge(challenge).algorithms().items():
+        table.add_row(name, summary)
+    out.print(table)
+
+
+def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise DataPerfError(f"--param takes NAME=VALUE, got {pair!r}")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+@app.command()
+def run(
+    challenge: ChallengeArg,
+    algorithm: Annotated[str, typer.Option("--algorithm", "-a", help="See `dataperf "
+                                           "algorithms CHALLENGE`.")],
+    edition: EditionOpt = "offline",
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for the "
+                       "submission files (default submissions/CHALLENGE/ALGORITHM).")] = None,
+    seed: Annotated[int, typer.Option(help="random_state of the algorithm.")] = 0,
+    param: Annotated[list[str] | None, typer.Option(help="Hyper-parameter NAME=VALUE "
+                                                    "(repeatable).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Run a built-in algorithm on the public data and write submission files."""
+    found = get_challenge(challenge)
+    opened = found.edition(edition)
+    with progress_bar(quiet) as progress:
+        files = found.run_algorithm(algorithm, opened, params=_parse_params(param or []),
+                                    random_state=seed, progress=progress)
+    target = write_submission(files, out_dir or Path("submissions") / found.name / algorithm)
+    err.print(f"wrote {len(files)} file(s) to {target}")
+    err.print(f"next: dataperf evaluate {found.name} {target}"
+              + (f" --edition {edition}" if edition != "offline" else ""))
+
+
+@app.command()
+def evaluate(
+    challenge: ChallengeArg,
+    submission: Annotated[Path, typer.Argument(help="Directory of submission files (or one "
+                                               "file).")],
+    edition: EditionOpt = "offline",
+    profile: Annotated[str, typer.Option(help="default (ours, with 95% intervals) or official "
+                                         "(the original procedure).")] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the score as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Validate and score a submission with the same scorer the platform uses."""
+    if profile not in PROFILES:
+        raise DataPerfError(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    found = get_challenge(challenge)
+    opened = found.edition(edition)
+    parsed = found.parse_submission(read_submission(submission), opened,
+                                    profile=profile)  # type: ignore[arg-type]
+    with progress_bar(quiet or as_json) as progress:
+        score = found.score(parsed, opened, profile=profile,  # type: ignore[arg-type]
+                            progress=progress)
+    for warning in score.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
+    if as_json:
+        sys.stdout.write(score.to_json() + "\n")
+        return
+    _print_score(found, score)
+
+
+def _print_score(found: Challenge, score: Any) -> None:
+    table = Table("task", score.metric, "95% interval", "train rows", title=(
+        f"{found.name} - edition {score.edition} ({score.edition_hash[:12]}) - "
+        f"profile {score.profile} - scorer {score.scorer_version}"))
+    for task in [*score.tasks, score.aggregate]:
+        interval = "" if task.ci_low is None else f"[{task.ci_low:.2f}, {task.ci_high:.2f}]"
+        rows = str(task.details.get("train_rows", ""))
+        table.add_row(task.task, f"{task.value:.2f}", interval, rows,
+                      style="bold" if task is score.aggregate else None)
+    out.print(table)
+
+
+@data_app.command("build")
+def data_build(
+    challenge: ChallengeArg,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the "
+                       "edition (default $DATAPERF_HOME/editions/CHALLENGE/offline).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Build a small subset: pool size (for quick "
+                     "checks).")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+) -> None:
+    """Build the offline edition of a challenge from its real public sources."""
+    found = get_challenge(challenge)
+    if not found.builder:
+        raise DataPerfError(f"{found.name} has no offline builder")
+    build = importlib.import_module(found.builder).build
+    options: dict[str, Any] = {"seed": seed, "overwrite": overwrite}
+    if limit is not None:
+        options |= {"pool_size": limit, "test_size": max(20, limit // 10),
+                    "n_examples": max(2, min(20, limit // 20))}
+    target = out_dir or editions_dir() / found.name / "offline"
+    with progress_bar() as progress:
+        edition = build(target, progress=progress, **options)
+    out.print(f"built {found.name} edition {edition.name} at {edition.path} "
+              f"(content hash {edition.content_hash[:12]})")
+
+
+@data_app.command("import")
+def data_import(
+    challenge: ChallengeArg,
+    source: Annotated[Path, typer.Argument(help="Directory with the original DataPerf files.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the "
+                       "edition (default $DATAPERF_HOME/editions/CHALLENGE/official).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+) -> None:
+    """Import the original DataPerf files of a challenge as its official edition."""
+    found = get_challenge(challenge)
+    if not found.importer:
+        raise DataPerfError(f"{found.name} has no importer for original files")
+    importer = importlib.import_module(found.importer).import_official
+    with progress_bar() as progress:
+        edition = importer(source, out_dir or editions_dir() / found.name / "official",
+                           overwrite=overwrite, progress=progress)
+    out.print(f"imported {found.name} edition {edition.name} at {edition.path} with tasks "
+              f"{', '.join(edition.tasks)}")
+
+
+@data_app.command("create")
+def data_create(
+    spec: Annotated[Path, typer.Argument(help="The organizer's challenge file (YAML).")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+) -> None:
+    """Create a new challenge from your own data and a small declarative file."""
+    from dataperf.challenges.declarative import create_from_file
+
+    edition = create_from_file(spec, out_dir=out_dir, overwrite=overwrite)
+    out.print(f"created challenge {edition.challenge} (edition {edition.name}, tasks "
+              f"{', '.join(edition.tasks)}) at {edition.path}")
+
+
+@data_app.command("verify")
+def data_verify(challenge: ChallengeArg, edition: EditionOpt = "offline") -> None:
+    """Check every file of an edition against the sha256 in its manifest."""
+    opened = get_challenge(challenge).edition(edition, verify=True)
+    part = "public part only" if not opened.has_hidden else "public and hidden parts"
+    out.print(f"ok: {len(opened.manifest.files)} files of {opened.challenge}/{opened.name} "
+              f"match their sha256 ({part}); content hash {opened.content_hash}")
+
+
+@data_app.command("export")
+def data_export(
+    challenge: ChallengeArg,
+    destination: Annotated[Path, typer.Argument(help="New directory for the public copy.")],
+    edition: EditionOpt = "offline",
+) -> None:
+    """Export the public part of an edition (what participants get; no hidden data)."""
+    copy = export_public(get_challenge(challenge).edition(edition), destination)
+    out.print(f"exported {len(copy.manifest.files)} public files to {copy.path}")
+
+
+def _print_error(message: str) -> None:
+    err.print("error:", style="bold red", end=" ")
+    err.print(message, markup=False, highlight=False)
+
+
 def main() -> None:
-    raise SystemExit("not yet")
+    try:
+        app(standalone_mode=False)
+    except DataPerfError as error:
+        _print_error(str(error))
+        raise SystemExit(1 if isinstance(error, SubmissionError) else 2) from None
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        raise SystemExit(130) from None
+    except OSError as error:
+        _print_error(f"{error.strerror or error}: {error.filename or ''}")
+        raise SystemExit(2) from None
+    except Exception as error:  # click usage errors
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            raise SystemExit(error.exit_code) from None
+        raise

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from dataperf.exceptions import EditionError, HiddenDataUnavailableError, IntegrityError
 
@@ -33,6 +34,8 @@ MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
 PUBLIC = "public"
 HIDDEN = "hidden"
+# Task names become file names (``{task}.csv``), so they are restricted to safe characters.
+TASK_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 class Source(BaseModel):
@@ -63,11 +66,22 @@ class Manifest(BaseModel):
     edition: str
     builder: str
     builder_version: str
+    tasks: list[str]
     sources: list[Source]
     parameters: dict[str, Any] = {}
     spec: dict[str, Any] | None = None
     public_only: bool = False
     files: dict[str, FileEntry]
+
+    @field_validator("tasks")
+    @classmethod
+    def _safe_task_names(cls, tasks: list[str]) -> list[str]:
+        for task in tasks:
+            if not TASK_PATTERN.match(task):
+                raise ValueError(f"task name {task!r} must be letters, digits, '_', '.', '-'")
+        if len({t.lower() for t in tasks}) != len(tasks):
+            raise ValueError("task names must be unique, ignoring case")
+        return tasks
 
     @property
     def content_hash(self) -> str:
@@ -127,6 +141,10 @@ class Edition:
     @property
     def content_hash(self) -> str:
         return self.manifest.content_hash
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(self.manifest.tasks)
 
     @property
     def has_hidden(self) -> bool:
@@ -189,6 +207,7 @@ def write_edition(
     edition: str,
     builder: str,
     builder_version: str,
+    tasks: Sequence[str],
     sources: Sequence[Source],
     tables: Mapping[str, pa.Table],
     files: Mapping[str, bytes] | None = None,
@@ -225,6 +244,7 @@ def write_edition(
             edition=edition,
             builder=builder,
             builder_version=builder_version,
+            tasks=list(tasks),
             sources=list(sources),
             parameters=dict(parameters or {}),
             spec=dict(spec) if spec is not None else None,

@@ -18,6 +18,10 @@ class ChallengeNotFoundError(DataPerfError):
     """No registered challenge (or task) has the requested name."""
 
 
+class AlgorithmError(DataPerfError):
+    """An unknown algorithm name, or bad hyper-parameters for one."""
+
+
 class SpecError(DataPerfError):
     """A challenge definition (declarative file or plugin) is invalid."""
 

@@ -1,0 +1,171 @@
+"""Organizer challenges from a small declarative file, no Python.
+
+A file (YAML) holds the challenge spec (the same keys as a built-in challenge's
+``challenge.yaml``) plus a ``data`` section naming the organizer's files and columns, and
+``sources`` with licences. ``create_from_file`` validates everything, reads the files, and writes
+an edition whose manifest carries the spec, so the registry finds the new challenge::
+
+    name: bird-selection
+    kind: selection
+    title: Training data for bird detectors
+    budget: 500
+    data:
+      pool: {path: pool.parquet, id: image_id, embedding: emb}
+      test: {path: test.parquet, id: image_id, task: concept, embedding: emb, label: label}
+      examples: {path: examples.csv, id: image_id, task: concept}           # optional
+      weak_labels: {path: weak.csv, id: image_id, task: concept, confidence: p}  # optional
+    sources:
+      - {name: My bird photos, licence: CC BY 4.0, origin: our field cameras}
+
+Tabular files may be CSV or parquet; embeddings must be parquet list columns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dataperf.editions import TASK_PATTERN, Edition, Source, embedding_array, embedding_column
+from dataperf.editions import write_edition as write
+from dataperf.exceptions import SourceDataError, SpecError
+from dataperf.home import editions_dir
+from dataperf.kinds.selection import SelectionChallenge
+
+BUILDER = "dataperf.challenges.declarative"
+
+
+class TableRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    id: str = "id"
+    task: str = "task"
+    embedding: str = "embedding"
+    label: str = "label"
+    confidence: str = "confidence"
+
+
+class SelectionData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    edition: str = Field(default="organizer", pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$")
+    pool: TableRef
+    test: TableRef
+    examples: TableRef | None = None
+    weak_labels: TableRef | None = None
+
+
+def load_spec_file(path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise SpecError(f"cannot read challenge file {path}: {err}") from None
+    if not isinstance(document, dict):
+        raise SpecError(f"{path} must be a mapping of keys (name, kind, title, budget, data, ...)")
+    return document
+
+
+def create_from_file(path: Path, *, out_dir: Path | None = None,
+                     overwrite: bool = False) -> Edition:
+    """Validate an organizer's challenge file and write its edition (default under
+    ``$DATAPERF_HOME/editions/{name}/{edition}``)."""
+    path = Path(path)
+    document = load_spec_file(path)
+    data_section = document.pop("data", None)
+    sources_section = document.pop("sources", [])
+    if document.get("kind") != "selection":
+        raise SpecError(f"{path}: declarative challenges are of kind 'selection' for now")
+    challenge = SelectionChallenge.from_mapping(document, origin=str(path))
+    try:
+        data = SelectionData.model_validate(data_section or {})
+        sources = [Source.model_validate(s) for s in sources_section]
+    except ValidationError as err:
+        raise SpecError(f"{path}: invalid data or sources section: {err}") from None
+    if not sources:
+        raise SpecError(f"{path}: list the data's sources with their licences under 'sources'")
+    base = path.parent
+    pool = _read(base, data.pool)
+    ids = _column(pool, data.pool.id, data.pool, pa.string())
+    if pc.count_distinct(ids).as_py() != len(ids):
+        raise SourceDataError(f"{data.pool.path}: some {data.pool.id} appears more than once")
+    embeddings = embedding_array(_column(pool, data.pool.embedding, data.pool))
+    tables = {"public/pool.parquet": pa.table(
+        {"id": ids, "embedding": embedding_column(embeddings, np.float32)})}
+    tables["hidden/test.parquet"] = _test_table(base, data.test, challenge, ids, embeddings)
+    tasks = sorted(set(tables["hidden/test.parquet"].column("task").to_pylist()))
+    if data.examples:
+        table = _read(base, data.examples)
+        tables["public/examples.parquet"] = pa.table({
+            "task": _column(table, data.examples.task, data.examples, pa.string()),
+            "id": _column(table, data.examples.id, data.examples, pa.string())})
+    if data.weak_labels:
+        table = _read(base, data.weak_labels)
+        tables["public/weak_labels.parquet"] = pa.table({
+            "id": _column(table, data.weak_labels.id, data.weak_labels, pa.string()),
+            "task": _column(table, data.weak_labels.task, data.weak_labels, pa.string()),
+            "confidence": _column(table, data.weak_labels.confidence, data.weak_labels,
+                                  pa.float32())})
+    target = out_dir or editions_dir() / challenge.name / data.edition
+    return write(target, challenge=challenge.name, edition=data.edition, builder=BUILDER,
+                 builder_version="1", tasks=tasks, sources=sources, tables=tables,
+                 spec=challenge.spec.model_dump(mode="json"), overwrite=overwrite)
+
+
+def _test_table(base: Path, ref: TableRef, challenge: SelectionChallenge, pool_ids: pa.Array,
+                pool_embeddings: np.ndarray) -> pa.Table:
+    table = _read(base, ref)
+    ids = _column(table, ref.id, ref, pa.string())
+    tasks = _column(table, ref.task, ref, pa.string())
+    for task in set(tasks.to_pylist()):
+        if not TASK_PATTERN.match(task):
+            raise SourceDataError(f"{ref.path}: task name {task!r} must be letters, digits, "
+                                  "'_', '.', '-' (it becomes a file name)")
+    classes = {label: i for i, label in enumerate(challenge.spec.classes)}
+    raw = [str(v) for v in _column(table, ref.label, ref).to_pylist()]
+    bad = sorted({v for v in raw if v not in classes})
+    if bad:
+        raise SourceDataError(f"{ref.path}: labels {bad[:5]} are not among the classes "
+                              f"{challenge.spec.classes}")
+    embeddings = embedding_array(_column(table, ref.embedding, ref))
+    if embeddings.shape[1] != pool_embeddings.shape[1]:
+        raise SourceDataError(f"{ref.path}: embeddings have {embeddings.shape[1]} dimensions; "
+                              f"the pool has {pool_embeddings.shape[1]}")
+    leaked = pc.sum(pc.is_in(ids, value_set=pool_ids)).as_py() or 0
+    if leaked:
+        raise SourceDataError(f"{ref.path}: {leaked} test IDs are also in the pool; test rows "
+                              "must be hidden from participants")
+    return pa.table({"task": tasks, "id": ids,
+                     "embedding": embedding_column(embeddings, np.float32),
+                     "label": pa.array([classes[v] for v in raw], pa.int8())})
+
+
+def _read(base: Path, ref: TableRef) -> pa.Table:
+    path = (base / ref.path).resolve()
+    try:
+        if path.suffix == ".csv":
+            return pacsv.read_csv(path)
+        return pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise SourceDataError(f"cannot read {ref.path}: {err}") from None
+
+
+def _column(table: pa.Table, name: str, ref: TableRef,
+            cast: pa.DataType | None = None) -> pa.Array:
+    if name not in table.column_names:
+        raise SourceDataError(f"{ref.path} has no column {name!r} (columns: "
+                              f"{', '.join(table.column_names)})")
+    column = table.column(name).combine_chunks()
+    if column.null_count:
+        raise SourceDataError(f"{ref.path}: column {name!r} has {column.null_count} empty values")
+    try:
+        return column.cast(cast) if cast is not None else column
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        raise SourceDataError(f"{ref.path}: column {name!r} has the wrong type: {err}") from None
