@@ -168,9 +168,9 @@ def evaluate(
     found = get_challenge(challenge)
     opened = found.edition(edition)
     parsed = found.parse_submission(read_submission(submission), opened,
-                                    profile=profile)  # type: ignore[arg-type]
+                                    profile=profile)
     with progress_bar(quiet or as_json) as progress:
-        score = found.score(parsed, opened, profile=profile,  # type: ignore[arg-type]
+        score = found.score(parsed, opened, profile=profile,
                             progress=progress)
     for warning in score.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}")
