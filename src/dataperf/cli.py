@@ -180,8 +180,40 @@ def evaluate(
     _print_score(found, score)
 
 
-def _print_score(found: Challenge, score: Any) -> None:
-    table = Table("task", score.metric, "95% interval", "train rows", title=(
+@app.command()
+def compare(
+    challenge: ChallengeArg,
+    edition: EditionOpt = "offline",
+    algorithm: Annotated[list[str] | None, typer.Option("--algorithm", "-a", help="Only these "
+                         "(repeatable); default all.")] = None,
+    seed: Annotated[int, typer.Option(help="random_state of every algorithm.")] = 0,
+    markdown: Annotated[Path | None, typer.Option(help="Also write the results table to this "
+                        "markdown file.")] = None,
+) -> None:
+    """Run and score every built-in algorithm: the results table of a challenge."""
+    from dataperf.reports import compare_algorithms, results_markdown
+
+    found = get_challenge(challenge)
+    opened = found.edition(edition)
+    with progress_bar() as progress:
+        results = compare_algorithms(found, opened, algorithm, random_state=seed,
+                                     progress=progress)
+    for result in results:
+        _print_score(found, result.score, title=f"{result.algorithm} ({result.seconds:.1f} s)")
+    if markdown is not None:
+        words = ["dataperf compare", found.name]
+        words += [f"--edition {edition}"] if edition != "offline" else []
+        words += [f"--algorithm {a}" for a in algorithm or []]
+        words += [f"--seed {seed}"] if seed else []
+        words += [f"--markdown {markdown.as_posix()}"]
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(results_markdown(found, opened, results, command=" ".join(words)),
+                            encoding="utf-8")
+        err.print(f"wrote {markdown}")
+
+
+def _print_score(found: Challenge, score: Any, title: str | None = None) -> None:
+    table = Table("task", score.metric, "95% interval", "train rows", title=title or (
         f"{found.name} - edition {score.edition} ({score.edition_hash[:12]}) - "
         f"profile {score.profile} - scorer {score.scorer_version}"))
     for task in [*score.tasks, score.aggregate]:

@@ -1,0 +1,38 @@
+# Two entry points, both of which set themselves up on a fresh machine (Python >= 3.11):
+#   make run   - install the core, run the strongest built-in algorithm on vision selection, score it
+#   make test  - install with the dev tools, then lint, type-check and run the tests
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ALGORITHM ?= fps-cv
+CHALLENGE ?= vision-selection
+
+.PHONY: run test lint bench results
+
+$(VENV)/.core: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@ $(VENV)/.core
+
+run: $(VENV)/.core
+	$(BIN)/dataperf run $(CHALLENGE) --algorithm $(ALGORITHM) --out out/$(CHALLENGE)/$(ALGORITHM)
+	$(BIN)/dataperf evaluate $(CHALLENGE) out/$(CHALLENGE)/$(ALGORITHM)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/bench_scoring.py
+	$(BIN)/python bench/bench_selection_algorithms.py
+
+results: $(VENV)/.core
+	$(BIN)/dataperf compare $(CHALLENGE) --markdown docs/results/$(CHALLENGE).md
