@@ -306,7 +306,7 @@ def data_export(
 
 def _print_error(message: str) -> None:
     err.print("error:", style="bold red", end=" ")
-    err.print(message, markup=False, highlight=False)
+    err.print(message, markup=False, highlight=False, soft_wrap=True)  # paths stay whole
 
 
 def main() -> None:
@@ -322,9 +322,12 @@ def main() -> None:
         _print_error(f"{error.strerror or error}: {error.filename or ''}")
         raise SystemExit(2) from None
     except Exception as error:  # click usage errors
-        import click
+        try:
+            from click import ClickException
+        except ModuleNotFoundError:  # newer typer carries its own copy of click
+            from typer._click.exceptions import ClickException
 
-        if isinstance(error, click.ClickException):
+        if isinstance(error, ClickException):
             error.show()
             raise SystemExit(error.exit_code) from None
         raise

@@ -38,6 +38,7 @@ from dataperf.editions import write_edition as write
 from dataperf.exceptions import SourceDataError, SpecError
 from dataperf.home import editions_dir
 from dataperf.kinds.selection import SelectionChallenge
+from dataperf.registry import _from_entry_points
 
 BUILDER = "dataperf.challenges.declarative"
 
@@ -84,6 +85,9 @@ def create_from_file(path: Path, *, out_dir: Path | None = None,
     if document.get("kind") != "selection":
         raise SpecError(f"{path}: declarative challenges are of kind 'selection' for now")
     challenge = SelectionChallenge.from_mapping(document, origin=str(path))
+    if any(c.name == challenge.name for _, c in _from_entry_points()):
+        raise SpecError(f"{path}: the name {challenge.name!r} is taken by an installed "
+                        "challenge; choose another name")
     try:
         data = SelectionData.model_validate(data_section or {})
         sources = [Source.model_validate(s) for s in sources_section]
@@ -96,7 +100,7 @@ def create_from_file(path: Path, *, out_dir: Path | None = None,
     ids = _column(pool, data.pool.id, data.pool, pa.string())
     if pc.count_distinct(ids).as_py() != len(ids):
         raise SourceDataError(f"{data.pool.path}: some {data.pool.id} appears more than once")
-    embeddings = embedding_array(_column(pool, data.pool.embedding, data.pool))
+    embeddings = _embeddings(pool, data.pool.embedding, data.pool)
     tables = {"public/pool.parquet": pa.table(
         {"id": ids, "embedding": embedding_column(embeddings, np.float32)})}
     tables["hidden/test.parquet"] = _test_table(base, data.test, challenge, ids, embeddings)
@@ -128,13 +132,17 @@ def _test_table(base: Path, ref: TableRef, challenge: SelectionChallenge, pool_i
         if not TASK_PATTERN.match(task):
             raise SourceDataError(f"{ref.path}: task name {task!r} must be letters, digits, "
                                   "'_', '.', '-' (it becomes a file name)")
+    names = sorted(set(tasks.to_pylist()))
+    if len({t.lower() for t in names}) != len(names):
+        raise SourceDataError(f"{ref.path}: task names {names} must differ in more than "
+                              "upper/lower case (they become file names)")
     classes = {label: i for i, label in enumerate(challenge.spec.classes)}
     raw = [str(v) for v in _column(table, ref.label, ref).to_pylist()]
     bad = sorted({v for v in raw if v not in classes})
     if bad:
         raise SourceDataError(f"{ref.path}: labels {bad[:5]} are not among the classes "
                               f"{challenge.spec.classes}")
-    embeddings = embedding_array(_column(table, ref.embedding, ref))
+    embeddings = _embeddings(table, ref.embedding, ref)
     if embeddings.shape[1] != pool_embeddings.shape[1]:
         raise SourceDataError(f"{ref.path}: embeddings have {embeddings.shape[1]} dimensions; "
                               f"the pool has {pool_embeddings.shape[1]}")
@@ -151,10 +159,36 @@ def _read(base: Path, ref: TableRef) -> pa.Table:
     path = (base / ref.path).resolve()
     try:
         if path.suffix == ".csv":
-            return pacsv.read_csv(path)
-        return pq.read_table(path)
-    except (OSError, pa.ArrowInvalid) as err:
+            # IDs, tasks and labels stay text: "00123" must not become the number 123.
+            text = {name: pa.string() for name in (ref.id, ref.task, ref.label)}
+            table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+                column_types=text))
+        else:
+            table = pq.read_table(path)
+        table.column_names  # noqa: B018  (decoding the header can fail too)
+        return table
+    except (OSError, pa.ArrowInvalid, UnicodeDecodeError) as err:
         raise SourceDataError(f"cannot read {ref.path}: {err}") from None
+
+
+def _embeddings(table: pa.Table, name: str, ref: TableRef) -> np.ndarray:
+    """(rows, dim) embeddings from a list column; refuses text, ragged and non-finite rows."""
+    column = _column(table, name, ref)
+    kind = column.type
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)
+            or pa.types.is_fixed_size_list(kind)) or not (
+            pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)):
+        raise SourceDataError(f"{ref.path}: column {name!r} must be a list of numbers per row "
+                              f"(an embedding), not {kind}")
+    lengths = pc.list_value_length(column)
+    low, high = pc.min(lengths).as_py(), pc.max(lengths).as_py()
+    if low != high:
+        raise SourceDataError(f"{ref.path}: column {name!r} has embeddings of different "
+                              f"lengths ({low} to {high}); every row needs the same dimension")
+    embeddings = embedding_array(column)
+    if not np.isfinite(embeddings).all():
+        raise SourceDataError(f"{ref.path}: column {name!r} has empty, NaN or infinite values")
+    return embeddings
 
 
 def _column(table: pa.Table, name: str, ref: TableRef,

@@ -101,24 +101,53 @@ def _read_pool(source: Path) -> tuple[pa.Array, np.ndarray]:
     try:
         table = ds.dataset(candidates[0], format="parquet").to_table(
             columns=["ImageID", "embedding"])
-    except (pa.ArrowInvalid, OSError) as err:
+        ids = table.column("ImageID").combine_chunks().cast(pa.string())
+    except (pa.ArrowException, OSError) as err:
         raise SourceDataError(f"cannot read the pool {candidates[0]}: {err}") from None
-    ids = table.column("ImageID").combine_chunks().cast(pa.string())
+    if ids.null_count:
+        raise SourceDataError(f"the pool {candidates[0]} has {ids.null_count} row(s) without "
+                              "an ImageID")
     if pc.count_distinct(ids).as_py() != len(ids):
         raise SourceDataError(f"the pool {candidates[0]} lists some ImageID more than once")
-    return ids, embedding_array(table.column("embedding")).astype(np.float32)
+    return ids, _embeddings(table.column("embedding"), candidates[0])
+
+
+def _embeddings(column: pa.ChunkedArray, path: Path) -> np.ndarray:
+    """(rows, dim) float32 embeddings; refuses empty, ragged and non-finite rows."""
+    column = column.combine_chunks()
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
+            or pa.types.is_fixed_size_list(column.type)):
+        raise SourceDataError(f"{path}: embedding must be a list of floats, not {column.type}")
+    if column.null_count:
+        raise SourceDataError(f"{path}: {column.null_count} row(s) have no embedding")
+    lengths = pc.list_value_length(column)
+    if len(column) and pc.min(lengths).as_py() != pc.max(lengths).as_py():
+        raise SourceDataError(f"{path}: embeddings have different lengths (from "
+                              f"{pc.min(lengths).as_py()} to {pc.max(lengths).as_py()} values); "
+                              "every row needs the same dimension")
+    try:
+        embeddings = embedding_array(column).astype(np.float32)
+    except (pa.ArrowException, ValueError, TypeError) as err:
+        raise SourceDataError(f"{path}: embedding must be a list of floats: {err}") from None
+    if not np.isfinite(embeddings).all():
+        raise SourceDataError(f"{path}: some embeddings have empty, NaN or infinite values")
+    return embeddings
 
 
 def _read_test(path: Path, task: str, dim: int) -> pa.Table:
     try:
         table = ds.dataset(path, format="parquet").to_table(
             columns=["ImageID", "Confidence", "embedding"])
-    except (pa.ArrowInvalid, OSError) as err:
+    except (pa.ArrowException, OSError) as err:
         raise SourceDataError(f"cannot read the test set {path}: {err}") from None
-    labels = np.asarray([int(float(v)) for v in table.column("Confidence").to_pylist()])
-    if not np.isin(labels, [0, 1]).all():
+    try:
+        values = np.asarray([float(v) for v in table.column("Confidence").to_pylist()])
+    except (TypeError, ValueError):  # empty or non-numeric values
+        values = np.asarray([np.nan])
+    if not np.isin(values, [0, 1]).all():
         raise SourceDataError(f"{path}: Confidence must be 0 or 1")
-    embeddings = embedding_array(table.column("embedding")).astype(np.float32)
+    labels = values.astype(np.int64)
+    embeddings = _embeddings(table.column("embedding"), path)
     if embeddings.shape[1] != dim:
         raise SourceDataError(f"{path}: embeddings have {embeddings.shape[1]} dimensions; the "
                               f"pool has {dim}")
@@ -134,11 +163,12 @@ def _read_examples(path: Path) -> Iterable[tuple[str, str]]:
     try:
         table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
             column_types={"ImageID": pa.string(), "LabelName": pa.string()}))
-    except pa.ArrowInvalid as err:
+        columns = table.column_names  # decoding the header can fail too
+    except (pa.ArrowException, UnicodeDecodeError) as err:
         raise SourceDataError(f"cannot read the examples {path}: {err}") from None
-    if "ImageID" not in table.column_names:
+    if "ImageID" not in columns:
         raise SourceDataError(f"{path} has no ImageID column")
-    names = table.column("LabelName").to_pylist() if "LabelName" in table.column_names \
+    names = table.column("LabelName").to_pylist() if "LabelName" in columns \
         else [""] * table.num_rows
     return list(zip(table.column("ImageID").to_pylist(), names, strict=True))
 
@@ -148,10 +178,14 @@ def _read_weak_labels(source: Path, task_of_label: dict[str, str]) -> pa.Table |
     files = sorted(source.glob("*imagelabels*.csv"))
     if not files or not task_of_label:
         return None
-    table = pacsv.read_csv(files[0], convert_options=pacsv.ConvertOptions(
-        include_columns=["ImageID", "LabelName", "Confidence"],
-        column_types={"ImageID": pa.string(), "LabelName": pa.string(),
-                      "Confidence": pa.float32()}))
+    try:
+        table = pacsv.read_csv(files[0], convert_options=pacsv.ConvertOptions(
+            include_columns=["ImageID", "LabelName", "Confidence"],
+            column_types={"ImageID": pa.string(), "LabelName": pa.string(),
+                          "Confidence": pa.float32()}))
+    except (pa.ArrowException, UnicodeDecodeError) as err:
+        raise SourceDataError(f"cannot read the image labels {files[0]} (columns ImageID, "
+                              f"LabelName, Confidence): {err}") from None
     table = table.filter(pc.is_in(table.column("LabelName"),
                                   value_set=pa.array(list(task_of_label), pa.string())))
     tasks = [task_of_label[name] for name in table.column("LabelName").to_pylist()]
