@@ -229,8 +229,8 @@ ERRORS = {
         "error: vision-selection has no edition 'nightly' (available: official",
         "`dataperf data import vision-selection DIR`"]),
     "missing-submission-dir": (
-        ["evaluate", CHALLENGE, "{tmp}/no-such-dir", "--edition", "official"], 1, [
-            "error: the submission was rejected:", "no-such-dir: does not exist [not-found]"]),
+        ["evaluate", CHALLENGE, "{tmp}/no-such-dir", "--edition", "official"], 2, [
+            "error: submission ", "no-such-dir does not exist"]),
     "bad-profile": (
         ["evaluate", CHALLENGE, "{submission}", "--edition", "official", "--profile", "strict"],
         2, ["error: --profile must be one of default, official, got 'strict'"]),

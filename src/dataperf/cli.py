@@ -32,8 +32,8 @@ app = typer.Typer(help="DataPerf: benchmarks for data. The model is frozen; impr
 data_app = typer.Typer(help="Build, import, create, verify and export editions.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ChallengeArg = Annotated[str, typer.Argument(help="Challenge name, e.g. vision-selection.")]
 EditionOpt = Annotated[str, typer.Option("--edition", "-e",

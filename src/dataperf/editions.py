@@ -25,10 +25,16 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from dataperf.exceptions import EditionError, HiddenDataUnavailableError, IntegrityError
+from dataperf.exceptions import (
+    EditionError,
+    HiddenDataUnavailableError,
+    IntegrityError,
+    describe,
+)
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
@@ -76,11 +82,9 @@ class Manifest(BaseModel):
     @field_validator("tasks")
     @classmethod
     def _safe_task_names(cls, tasks: list[str]) -> list[str]:
-        for task in tasks:
-            if not TASK_PATTERN.match(task):
-                raise ValueError(f"task name {task!r} must be letters, digits, '_', '.', '-'")
-        if len({t.lower() for t in tasks}) != len(tasks):
-            raise ValueError("task names must be unique, ignoring case")
+        problem = task_names_problem(tasks)
+        if problem:
+            raise ValueError(problem)
         return tasks
 
     @property
@@ -90,6 +94,16 @@ class Manifest(BaseModel):
             {name: entry.sha256 for name, entry in sorted(self.files.items())}, sort_keys=True
         )
         return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def task_names_problem(tasks: Sequence[str]) -> str | None:
+    """Why these task names are unusable (they become file names), or None."""
+    for task in tasks:
+        if not TASK_PATTERN.match(task):
+            return f"task name {task!r} must be letters, digits, '_', '.', '-'"
+    if len({t.lower() for t in tasks}) != len(tasks):
+        return "task names must be unique, ignoring case"
+    return None
 
 
 def sha256_file(path: Path) -> str:
@@ -119,7 +133,9 @@ class Edition:
         try:
             manifest = Manifest.model_validate_json(manifest_path.read_bytes())
         except ValidationError as err:
-            raise EditionError(f"{manifest_path} is not a valid edition manifest: {err}") from None
+            raise EditionError(
+                f"{manifest_path} is not a valid edition manifest: {describe(err)}"
+            ) from None
         if manifest.format_version != FORMAT_VERSION:
             raise EditionError(
                 f"{manifest_path} has format version {manifest.format_version}; this version of "
@@ -186,6 +202,13 @@ def embedding_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """A (rows, dim) array from a fixed-size-list (or list) column of floats, dtype kept."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
+    if column.null_count:
+        raise EditionError(f"{column.null_count} embedding(s) are missing")
+    if not pa.types.is_fixed_size_list(column.type) and len(column):
+        lengths = pc.list_value_length(column)
+        if pc.min(lengths).as_py() != pc.max(lengths).as_py():
+            raise EditionError("embeddings have different lengths; every row needs the same "
+                               "number of values")
     if len(column) == 0:
         width = column.type.list_size if pa.types.is_fixed_size_list(column.type) else 0
         return np.zeros((0, width), dtype=column.type.value_type.to_pandas_dtype())
@@ -223,6 +246,9 @@ def write_edition(
     path = Path(path)
     if path.exists() and not overwrite:
         raise EditionError(f"{path} already exists; pass overwrite to replace it")
+    problem = task_names_problem(tasks)
+    if problem:
+        raise EditionError(problem)
     names = list(tables) + list(files or {})
     for name in names:
         top = name.split("/", 1)[0]

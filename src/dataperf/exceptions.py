@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class DataPerfError(Exception):
@@ -73,3 +77,12 @@ class SubmissionError(DataPerfError):
     @property
     def rules(self) -> set[str]:
         return {p.rule for p in self.problems}
+
+
+def describe(error: ValidationError) -> str:
+    """A pydantic validation error as one line per broken field, without links."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)

@@ -50,13 +50,23 @@ def _from_entry_points() -> list[tuple[str, Challenge]]:
 
 
 def _from_organizer_editions() -> list[tuple[str, Challenge]]:
-    found = []
+    """One challenge per name; all editions of an organizer challenge must carry one spec."""
+    specs: dict[str, tuple[str, dict[str, Any]]] = {}
     root = editions_dir()
     for manifest in sorted(root.glob("*/*/manifest.json")) if root.is_dir() else []:
-        spec = json.loads(manifest.read_text(encoding="utf-8")).get("spec")
-        if spec is not None:
-            found.append((str(manifest), challenge_from_spec(spec, origin=str(manifest))))
-    return found
+        try:
+            spec = json.loads(manifest.read_text(encoding="utf-8")).get("spec")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise SpecError(f"{manifest} is unreadable: {err}") from None
+        if not isinstance(spec, dict):
+            continue
+        name = str(spec.get("name"))
+        if name in specs and specs[name][1] != spec:
+            raise SpecError(f"the editions {specs[name][0]} and {manifest} define challenge "
+                            f"{name!r} differently; recreate one of them")
+        specs.setdefault(name, (str(manifest), spec))
+    return [(origin, challenge_from_spec(spec, origin=origin))
+            for origin, spec in specs.values()]
 
 
 def challenges() -> dict[str, Challenge]:
@@ -65,9 +75,6 @@ def challenges() -> dict[str, Challenge]:
     origins: dict[str, str] = {}
     for origin, challenge in _from_entry_points() + _from_organizer_editions():
         if challenge.name in registered:
-            if challenge.name in origins and origins[challenge.name].endswith("manifest.json") \
-                    and origin.endswith("manifest.json"):
-                continue  # several editions of one organizer challenge carry the same spec
             raise SpecError(
                 f"challenge {challenge.name!r} is defined twice: by {origins[challenge.name]} "
                 f"and by {origin}; rename one"

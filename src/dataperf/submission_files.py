@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dataperf.exceptions import Problem, SubmissionError
+from dataperf.exceptions import DataPerfError, Problem, SubmissionError
 
 MAX_FILES = 64
 MAX_TOTAL_BYTES = 64 * 1024 * 1024
@@ -20,7 +20,7 @@ def read_submission(path: str | os.PathLike[str]) -> dict[str, bytes]:
     """
     path = Path(path)
     if not path.exists():
-        raise SubmissionError([Problem(str(path), "not-found", "does not exist")])
+        raise DataPerfError(f"submission {path} does not exist")
     entries = [path] if path.is_file() else sorted(path.iterdir())
     problems: list[Problem] = []
     files: dict[str, bytes] = {}

@@ -107,20 +107,37 @@ def create_from_file(path: Path, *, out_dir: Path | None = None,
     tasks = sorted(set(tables["hidden/test.parquet"].column("task").to_pylist()))
     if data.examples:
         table = _read(base, data.examples)
-        tables["public/examples.parquet"] = pa.table({
+        tables["public/examples.parquet"] = _public_rows(pa.table({
             "task": _column(table, data.examples.task, data.examples, pa.string()),
-            "id": _column(table, data.examples.id, data.examples, pa.string())})
+            "id": _column(table, data.examples.id, data.examples, pa.string())}),
+            data.examples, ids, tasks)
     if data.weak_labels:
         table = _read(base, data.weak_labels)
-        tables["public/weak_labels.parquet"] = pa.table({
+        tables["public/weak_labels.parquet"] = _public_rows(pa.table({
             "id": _column(table, data.weak_labels.id, data.weak_labels, pa.string()),
             "task": _column(table, data.weak_labels.task, data.weak_labels, pa.string()),
             "confidence": _column(table, data.weak_labels.confidence, data.weak_labels,
-                                  pa.float32())})
+                                  pa.float32())}),
+            data.weak_labels, ids, tasks)
     target = out_dir or editions_dir() / challenge.name / data.edition
     return write(target, challenge=challenge.name, edition=data.edition, builder=BUILDER,
                  builder_version="1", tasks=tasks, sources=sources, tables=tables,
                  spec=challenge.spec.model_dump(mode="json"), overwrite=overwrite)
+
+
+def _public_rows(table: pa.Table, ref: TableRef, pool_ids: pa.Array,
+                 tasks: list[str]) -> pa.Table:
+    """Examples or weak labels: every ID must be in the pool and every task a test task."""
+    outside = pc.invert(pc.is_in(table.column("id"), value_set=pool_ids))
+    if pc.any(outside).as_py():
+        missing = table.filter(outside).column("id").to_pylist()
+        raise SourceDataError(f"{ref.path}: {len(missing)} ID(s) are not in the pool, e.g. "
+                              f"{', '.join(missing[:3])}")
+    unknown = sorted(set(table.column("task").to_pylist()) - set(tasks))
+    if unknown:
+        raise SourceDataError(f"{ref.path}: tasks {unknown[:5]} have no test rows; the tasks "
+                              f"are {', '.join(tasks)}")
+    return table
 
 
 def _test_table(base: Path, ref: TableRef, challenge: SelectionChallenge, pool_ids: pa.Array,

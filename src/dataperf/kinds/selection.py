@@ -17,21 +17,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dataperf import metrics
-from dataperf.algorithms.selection import SELECTORS, Selection, SelectionTask
 from dataperf.challenge import Challenge, Profile, Progress, Submission, no_progress
 from dataperf.editions import Edition, embedding_array
-from dataperf.exceptions import AlgorithmError, Problem, SpecError, SubmissionError
+from dataperf.exceptions import AlgorithmError, Problem, SpecError, SubmissionError, describe
 from dataperf.kinds import selection_files as files
-from dataperf.learners.frozen import FROZEN_MODELS, train_and_predict
+from dataperf.learners.frozen import FROZEN_MODELS
 from dataperf.scores import Score, TaskScore
+
+if TYPE_CHECKING:  # scikit-learn loads only when an algorithm or the model runs
+    from dataperf.algorithms.selection import SelectionTask
 
 SCORER_VERSION = "selection-1"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
@@ -143,8 +145,9 @@ class SelectionChallenge(Challenge):
         try:
             return cls(SelectionSpec.model_validate(dict(data)), builder=builder,
                        importer=importer)
-        except ValueError as err:
-            raise SpecError(f"{origin} is not a valid selection challenge: {err}") from None
+        except ValidationError as err:
+            raise SpecError(f"{origin} is not a valid selection challenge: {describe(err)}"
+                            ) from None
 
     def rules(self) -> dict[str, str]:
         spec = self.spec
@@ -270,6 +273,8 @@ class SelectionChallenge(Challenge):
               profile: Profile = "default", progress: Progress = no_progress) -> Score:
         if not isinstance(submission, SelectionSubmission):
             raise TypeError("expected a SelectionSubmission from parse_submission")
+        from dataperf.learners.frozen import train_and_predict
+
         spec = self.spec
         pool = load_pool(edition)
         test = edition.read_table("hidden/test.parquet")
@@ -338,11 +343,15 @@ class SelectionChallenge(Challenge):
     # Algorithms -----------------------------------------------------------------------------
 
     def algorithms(self) -> dict[str, str]:
+        from dataperf.algorithms.selection import SELECTORS
+
         return {name: _summary(cls) for name, cls in SELECTORS.items()}
 
     def selection_task(self, edition: Edition, task: str, pool: Pool | None = None
                        ) -> SelectionTask:
         """The public data of one task in the form participant algorithms take."""
+        from dataperf.algorithms.selection import SelectionTask
+
         self.task(edition, task)
         pool = pool or load_pool(edition)
         n, n_classes = len(pool.ids), len(self.spec.classes)
@@ -373,6 +382,8 @@ class SelectionChallenge(Challenge):
     def run_algorithm(self, name: str, edition: Edition, *,
                       params: Mapping[str, Any] | None = None, random_state: int = 0,
                       progress: Progress = no_progress) -> dict[str, bytes]:
+        from dataperf.algorithms.selection import SELECTORS
+
         if name not in SELECTORS:
             raise AlgorithmError(f"unknown algorithm {name!r}; available: {', '.join(SELECTORS)}")
         try:
@@ -386,7 +397,7 @@ class SelectionChallenge(Challenge):
         for i, task in enumerate(tasks):
             progress(f"{name} on {task.name}", i, len(tasks))
             try:
-                chosen: Selection = selector.select(self.selection_task(edition, task.name, pool))
+                chosen = selector.select(self.selection_task(edition, task.name, pool))
             except ValueError as err:  # selectors raise ValueError for bad hyper-parameters
                 raise AlgorithmError(str(err)) from None
             labels = [self.spec.classes[int(c)] for c in chosen.labels]

@@ -7,22 +7,19 @@ unless a challenge overrides them; ``random_state`` comes from the scorer's seed
 
 from __future__ import annotations
 
+import importlib
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.base import ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 
 from dataperf.exceptions import SpecError
 
-ModelFactory = Callable[..., ClassifierMixin]
-
-FROZEN_MODELS: dict[str, ModelFactory] = {
-    "logistic_regression": LogisticRegression,
+# name -> "module:class"; imported only when a model is trained, so that reading specs is cheap.
+FROZEN_MODELS: dict[str, str] = {
+    "logistic_regression": "sklearn.linear_model:LogisticRegression",
 }
 
 
@@ -32,12 +29,13 @@ class Prediction:
     converged: bool
 
 
-def make_model(name: str, params: Mapping[str, Any], *, seed: int) -> ClassifierMixin:
+def make_model(name: str, params: Mapping[str, Any], *, seed: int) -> Any:
     try:
-        factory = FROZEN_MODELS[name]
+        module, _, attribute = FROZEN_MODELS[name].partition(":")
     except KeyError:
         known = ", ".join(sorted(FROZEN_MODELS))
         raise SpecError(f"unknown frozen model {name!r}; known models: {known}") from None
+    factory = getattr(importlib.import_module(module), attribute)
     try:
         return factory(**{**params, "random_state": seed})
     except TypeError as err:
@@ -54,6 +52,8 @@ def train_and_predict(
     seed: int,
 ) -> Prediction:
     """Fit the frozen model on float64 copies of the data and predict the test rows."""
+    from sklearn.exceptions import ConvergenceWarning
+
     model = make_model(name, params, seed=seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)

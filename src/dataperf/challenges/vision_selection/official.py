@@ -9,7 +9,8 @@ The original layout (the challenge repository's ``data/`` directory)::
     *imagelabels*.csv (optional)                 Open Images labels: ImageID, LabelName,
                                                  Confidence -> weak labels of the concepts
 
-Embeddings are kept as float32, exactly as given, so scores match the original scorer.
+Embeddings keep their precision (float32, or float64 if so given), so scores match the original
+scorer number for number.
 """
 
 from __future__ import annotations
@@ -57,9 +58,8 @@ def import_official(source: Path, out_dir: Path, *, overwrite: bool = False,
                     for task, path in sorted(examples.items()) if task in tests
                     for image_id, label_name in _read_examples(path)]
     tables = {
-        "public/pool.parquet": pa.table({"id": pool_ids,
-                                         "embedding": embedding_column(pool_embeddings,
-                                                                       np.float32)}),
+        "public/pool.parquet": pa.table({
+            "id": pool_ids, "embedding": embedding_column(pool_embeddings, pool_embeddings.dtype)}),
         "public/examples.parquet": pa.table({
             "task": pa.array([r[0] for r in example_rows], pa.string()),
             "id": pa.array([r[1] for r in example_rows], pa.string())}),
@@ -113,7 +113,8 @@ def _read_pool(source: Path) -> tuple[pa.Array, np.ndarray]:
 
 
 def _embeddings(column: pa.ChunkedArray, path: Path) -> np.ndarray:
-    """(rows, dim) float32 embeddings; refuses empty, ragged and non-finite rows."""
+    """(rows, dim) embeddings as float32, or float64 if so given; refuses empty, ragged and
+    non-finite rows."""
     column = column.combine_chunks()
     if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
             or pa.types.is_fixed_size_list(column.type)):
@@ -126,7 +127,8 @@ def _embeddings(column: pa.ChunkedArray, path: Path) -> np.ndarray:
                               f"{pc.min(lengths).as_py()} to {pc.max(lengths).as_py()} values); "
                               "every row needs the same dimension")
     try:
-        embeddings = embedding_array(column).astype(np.float32)
+        raw = embedding_array(column)
+        embeddings = raw.astype(np.result_type(raw.dtype, np.float32))
     except (pa.ArrowException, ValueError, TypeError) as err:
         raise SourceDataError(f"{path}: embedding must be a list of floats: {err}") from None
     if not np.isfinite(embeddings).all():
@@ -154,7 +156,7 @@ def _read_test(path: Path, task: str, dim: int) -> pa.Table:
     return pa.table({
         "task": pa.array([task] * len(labels), pa.string()),
         "id": table.column("ImageID").combine_chunks().cast(pa.string()),
-        "embedding": embedding_column(embeddings, np.float32),
+        "embedding": embedding_column(embeddings, embeddings.dtype),
         "label": pa.array(labels.astype(np.int8)),
     })
 
