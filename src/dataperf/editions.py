@@ -255,7 +255,7 @@ def write_edition(
         if top not in (PUBLIC, HIDDEN) or ".." in Path(name).parts or name.startswith("/"):
             raise EditionError(f"edition file {name!r} must lie under public/ or hidden/")
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    staging = _staging_dir(path)
     try:
         for name, table in tables.items():
             target = staging / name
@@ -298,7 +298,7 @@ def export_public(edition: Edition, destination: str | os.PathLike[str]) -> Edit
         raise EditionError(f"{destination} already exists; choose a new directory")
     public = {n: e for n, e in edition.manifest.files.items() if n.startswith(PUBLIC + "/")}
     destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
+    staging = _staging_dir(destination)
     try:
         for name in public:
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
@@ -310,6 +310,15 @@ def export_public(edition: Edition, destination: str | os.PathLike[str]) -> Edit
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Edition.open(destination)
+
+
+def _staging_dir(target: Path) -> Path:
+    """A temporary sibling of ``target`` with ordinary directory permissions."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
+    return staging
 
 
 def _write_manifest(directory: Path, manifest: Manifest) -> None:
