@@ -120,6 +120,7 @@ class Edition:
     def __init__(self, path: Path, manifest: Manifest):
         self.path = path
         self.manifest = manifest
+        self._tables: dict[tuple[str, tuple[str, ...] | None], pa.Table] = {}
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, verify: bool = True) -> Edition:
@@ -195,7 +196,11 @@ class Edition:
         return self.path / name
 
     def read_table(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
-        return pq.read_table(self.file(name), columns=list(columns) if columns else None)
+        """A table of the edition, read once per Edition object (tables are immutable)."""
+        key = (name, tuple(columns) if columns else None)
+        if key not in self._tables:
+            self._tables[key] = pq.read_table(self.file(name), columns=list(key[1] or []) or None)
+        return self._tables[key]
 
 
 def embedding_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
