@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-ALGORITHM ?= fps-cv
+ALGORITHM ?= pseudo-label
 CHALLENGE ?= vision-selection
 
 .PHONY: run test lint bench results

@@ -67,7 +67,33 @@ def results_markdown(challenge: Challenge, edition: Edition, results: Sequence[A
         cells = [_cell(result.score.task(t)) for t in tasks]
         lines.append(f"| {result.algorithm} | " + " | ".join(cells)
                      + f" | **{_cell(result.score.aggregate)}** | {result.seconds:.1f} |")
+    lines += _versus_baseline(results, tasks)
     summaries = challenge.algorithms()
     lines += ["", "Algorithms:", ""]
     lines += [f"- `{r.algorithm}`: {summaries.get(r.algorithm, '')}" for r in results]
     return "\n".join(lines) + "\n"
+
+
+def separates(better: TaskScore, worse: TaskScore) -> bool:
+    """True when the 95% intervals do not overlap and ``better`` is above."""
+    if better.ci_low is None or worse.ci_high is None:
+        return False
+    return better.ci_low > worse.ci_high
+
+
+def best_result(results: Sequence[AlgorithmResult]) -> AlgorithmResult:
+    sign = 1 if results[0].score.direction == "higher" else -1
+    return max(results, key=lambda r: sign * r.score.aggregate.value)
+
+
+def _versus_baseline(results: Sequence[AlgorithmResult], tasks: list[str]) -> list[str]:
+    baseline = next((r for r in results if r.algorithm == "random"), None)
+    if baseline is None or len(results) < 2:
+        return []
+    best = best_result(results)
+    apart = [t for t in tasks if separates(best.score.task(t), baseline.score.task(t))]
+    verdict = ("on every task" if len(apart) == len(tasks)
+               else f"on {len(apart)} of {len(tasks)} tasks ({', '.join(apart) or 'none'})")
+    return ["", f"Best mean: `{best.algorithm}` {best.score.aggregate.value:.1f} against "
+            f"`random` {baseline.score.aggregate.value:.1f}; their 95% intervals are apart "
+            f"{verdict}."]

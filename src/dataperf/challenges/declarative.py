@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dataperf.editions import TASK_PATTERN, Edition, Source, embedding_array, embedding_column
 from dataperf.editions import write_edition as write
-from dataperf.exceptions import SourceDataError, SpecError
+from dataperf.exceptions import SourceDataError, SpecError, describe
 from dataperf.home import editions_dir
 from dataperf.kinds.selection import SelectionChallenge
 from dataperf.registry import _from_entry_points
@@ -92,7 +92,7 @@ def create_from_file(path: Path, *, out_dir: Path | None = None,
         data = SelectionData.model_validate(data_section or {})
         sources = [Source.model_validate(s) for s in sources_section]
     except ValidationError as err:
-        raise SpecError(f"{path}: invalid data or sources section: {err}") from None
+        raise SpecError(f"{path}: invalid data or sources section: {describe(err)}") from None
     if not sources:
         raise SpecError(f"{path}: list the data's sources with their licences under 'sources'")
     base = path.parent

@@ -1,0 +1,42 @@
+"""The published results table is what the command produces, and the best method wins."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dataperf.registry import get_challenge
+from dataperf.reports import best_result, compare_algorithms, results_markdown, separates
+
+RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results" / "vision-selection.md"
+
+
+def score_cells(markdown: str) -> list[list[str]]:
+    """Table rows without the run-time column (times vary from machine to machine)."""
+    rows = [line.split("|")[1:-2] for line in markdown.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in row] for row in rows]
+
+
+@pytest.fixture(scope="module")
+def results():
+    challenge = get_challenge("vision-selection")
+    edition = challenge.edition("offline")
+    return challenge, edition, compare_algorithms(challenge, edition)
+
+
+def test_docs_results_table_is_current(results):
+    challenge, edition, found = results
+    fresh = results_markdown(challenge, edition, found, command="-")
+    published = RESULTS.read_text(encoding="utf-8")
+    assert score_cells(published) == score_cells(fresh), (
+        "docs/results/vision-selection.md is stale; regenerate it with `make results`")
+    assert re.search(r"intervals are apart on every task", published)
+
+
+def test_best_algorithm_beats_random_on_every_concept(results):
+    _, edition, found = results
+    best = best_result(found)
+    random = next(r for r in found if r.algorithm == "random")
+    assert best.algorithm != "random"
+    for task in edition.tasks:
+        assert separates(best.score.task(task), random.score.task(task)), task
