@@ -39,7 +39,7 @@ import pyarrow as pa
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from dataperf.editions import Edition, Source, embedding_column, write_edition
+from dataperf.editions import Edition, Source, embedding_column, sha256_file, write_edition
 from dataperf.exceptions import EditionError, SourceDataError
 
 __all__ = [
@@ -334,20 +334,12 @@ class EmbeddingCache:
             raise
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Embedder:
     """Raw embeddings of images of a split, from the cache or from the network."""
 
     def __init__(self, cache_dir: Path, progress: Progress | None = None):
         self.model_path = _model_path()
-        self.model_digest = _sha256_file(self.model_path)
+        self.model_digest = sha256_file(self.model_path)
         self.cache_dir = cache_dir
         self.progress = progress
         self._network: Network | None = None
