@@ -204,7 +204,9 @@ class SelectionChallenge(Challenge):
                 continue
             hint = ""
             if dot and stem.lower() in lowered:
-                hint = f"; did you mean {lowered[stem.lower()]}.{self.spec.formats[0]}?"
+                suffix = suffix.lower() if suffix.lower() in self.spec.formats \
+                    else self.spec.formats[0]
+                hint = f"; did you mean {lowered[stem.lower()]}.{suffix}?"
             expected = " or ".join(f"{{task}}.{f}" for f in self.spec.formats)
             problems.append(Problem(name, "unexpected-file",
                                     f"is not a submission file of {self.name} (expected "
@@ -245,7 +247,7 @@ class SelectionChallenge(Challenge):
                                  f"has {len(rows.ids):,} rows; at most {budget:,} are allowed"))
         found += files.duplicate_problems(name, rows)
         positions = pool.locate(rows.ids)
-        unknown = [i for i, p in zip(rows.ids, positions, strict=True) if p < 0]
+        unknown = list(dict.fromkeys(i for i, p in zip(rows.ids, positions, strict=True) if p < 0))
         if unknown and profile == "official":
             warnings.append(f"{name}: {len(unknown)} ID(s) not in the pool were dropped, as the "
                             f"original scorer does: {', '.join(unknown[:5])}")
