@@ -1,5 +1,10 @@
 """The registry, and a contract every registered challenge keeps."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from dataperf import registry
@@ -48,3 +53,26 @@ def test_every_challenge_keeps_the_contract(name):
     edition = challenge.edition("offline")
     assert edition.tasks
     assert all(s.licence for s in edition.manifest.sources)
+
+
+def test_another_package_adds_a_challenge_through_an_entry_point(tmp_path):
+    """A separately installed distribution declares `dataperf.challenges`; `dataperf list`
+    shows its challenge without any change to this package."""
+    package = tmp_path / "acme_challenges"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from dataperf.kinds.selection import SelectionChallenge\n"
+        "challenge = SelectionChallenge.from_mapping({'name': 'acme-selection', 'kind': "
+        "'selection', 'title': 'ACME parts', 'budget': 50}, origin='acme')\n")
+    info = tmp_path / "acme_challenges-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-challenges\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[dataperf.challenges]\nacme-selection = acme_challenges:challenge\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "COLUMNS": "200",
+           "DATAPERF_HOME": str(tmp_path / "home")}
+    result = subprocess.run([str(Path(sys.executable).with_name("dataperf")), "list"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "acme-selection" in result.stdout
+    assert "vision-selection" in result.stdout
