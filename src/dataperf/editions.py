@@ -33,6 +33,7 @@ from dataperf.exceptions import (
     EditionError,
     HiddenDataUnavailableError,
     IntegrityError,
+    SourceDataError,
     describe,
 )
 
@@ -207,18 +208,38 @@ def embedding_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """A (rows, dim) array from a fixed-size-list (or list) column of floats, dtype kept."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    if column.null_count:
-        raise EditionError(f"{column.null_count} embedding(s) are missing")
-    if not pa.types.is_fixed_size_list(column.type) and len(column):
-        lengths = pc.list_value_length(column)
-        if pc.min(lengths).as_py() != pc.max(lengths).as_py():
-            raise EditionError("embeddings have different lengths; every row needs the same "
-                               "number of values")
     if len(column) == 0:
         width = column.type.list_size if pa.types.is_fixed_size_list(column.type) else 0
         return np.zeros((0, width), dtype=column.type.value_type.to_pandas_dtype())
     values = column.flatten().to_numpy(zero_copy_only=False)
     return values.reshape(len(column), -1)
+
+
+def checked_embeddings(column: pa.ChunkedArray | pa.Array, where: str) -> np.ndarray:
+    """Embeddings from a user's file (an import, an organizer's data): a list of numbers per
+    row, all of one length, finite; float32, or float64 if so given. ``where`` prefixes each
+    message, e.g. the file and column."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    kind = column.type
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)
+            or pa.types.is_fixed_size_list(kind)) or not (
+            pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)):
+        raise SourceDataError(f"{where}: must be a list of numbers per row (an embedding), "
+                              f"not {kind}")
+    if column.null_count:
+        raise SourceDataError(f"{where}: {column.null_count} row(s) have no embedding")
+    if len(column):
+        lengths = pc.list_value_length(column)
+        low, high = pc.min(lengths).as_py(), pc.max(lengths).as_py()
+        if low != high:
+            raise SourceDataError(f"{where}: embeddings have different lengths (from {low} to "
+                                  f"{high} values); every row needs the same dimension")
+    raw = embedding_array(column)
+    embeddings = raw.astype(np.result_type(raw.dtype, np.float32))
+    if not np.isfinite(embeddings).all():
+        raise SourceDataError(f"{where}: some embeddings have empty, NaN or infinite values")
+    return embeddings
 
 
 def embedding_column(matrix: np.ndarray, dtype: Any = np.float16) -> pa.FixedSizeListArray:
@@ -238,7 +259,6 @@ def write_edition(
     tasks: Sequence[str],
     sources: Sequence[Source],
     tables: Mapping[str, pa.Table],
-    files: Mapping[str, bytes] | None = None,
     parameters: Mapping[str, Any] | None = None,
     spec: Mapping[str, Any] | None = None,
     overwrite: bool = False,
@@ -246,7 +266,7 @@ def write_edition(
     """Write an edition atomically: into a temporary sibling, then renamed into place.
 
     ``tables`` maps relative paths (``public/...`` or ``hidden/...``) to tables written as
-    zstd-compressed parquet; ``files`` maps relative paths to raw bytes (e.g. a YAML spec).
+    zstd-compressed parquet.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -254,7 +274,7 @@ def write_edition(
     problem = task_names_problem(tasks)
     if problem:
         raise EditionError(problem)
-    names = list(tables) + list(files or {})
+    names = list(tables)
     for name in names:
         top = name.split("/", 1)[0]
         if top not in (PUBLIC, HIDDEN) or ".." in Path(name).parts or name.startswith("/"):
@@ -266,10 +286,6 @@ def write_edition(
             target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(table, target, compression="zstd", write_statistics=False)
-        for name, data in (files or {}).items():
-            target = staging / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
         manifest = Manifest(
             challenge=challenge,
             edition=edition,

@@ -353,8 +353,8 @@ def test_broken_files_give_a_clear_message(
                      "test.parquet: task names ['Heron', 'Robin', 'heron'] must differ in more "
                      "than upper/lower case", id="tasks-differing-only-in-case"),
         pytest.param(ragged_pool_embeddings, SourceDataError,
-                     "pool.parquet: column 'emb' has embeddings of different lengths (5 to 8); "
-                     "every row needs the same dimension", id="ragged-pool-embeddings"),
+                     "pool.parquet: column 'emb': embeddings have different lengths (from 5 to "
+                     "8 values); every row needs the same dimension", id="ragged-pool-embeddings"),
     ],
 )
 def test_more_broken_files_are_refused_before_writing(

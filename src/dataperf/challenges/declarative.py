@@ -33,8 +33,14 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dataperf.editions import TASK_PATTERN, Edition, Source, embedding_array, embedding_column
-from dataperf.editions import write_edition as write
+from dataperf.editions import (
+    TASK_PATTERN,
+    Edition,
+    Source,
+    checked_embeddings,
+    embedding_column,
+    write_edition,
+)
 from dataperf.exceptions import SourceDataError, SpecError, describe
 from dataperf.home import editions_dir
 from dataperf.kinds.selection import SelectionChallenge
@@ -120,7 +126,7 @@ def create_from_file(path: Path, *, out_dir: Path | None = None,
                                   pa.float32())}),
             data.weak_labels, ids, tasks)
     target = out_dir or editions_dir() / challenge.name / data.edition
-    return write(target, challenge=challenge.name, edition=data.edition, builder=BUILDER,
+    return write_edition(target, challenge=challenge.name, edition=data.edition, builder=BUILDER,
                  builder_version="1", tasks=tasks, sources=sources, tables=tables,
                  spec=challenge.spec.model_dump(mode="json"), overwrite=overwrite)
 
@@ -189,23 +195,7 @@ def _read(base: Path, ref: TableRef) -> pa.Table:
 
 
 def _embeddings(table: pa.Table, name: str, ref: TableRef) -> np.ndarray:
-    """(rows, dim) embeddings from a list column; refuses text, ragged and non-finite rows."""
-    column = _column(table, name, ref)
-    kind = column.type
-    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)
-            or pa.types.is_fixed_size_list(kind)) or not (
-            pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)):
-        raise SourceDataError(f"{ref.path}: column {name!r} must be a list of numbers per row "
-                              f"(an embedding), not {kind}")
-    lengths = pc.list_value_length(column)
-    low, high = pc.min(lengths).as_py(), pc.max(lengths).as_py()
-    if low != high:
-        raise SourceDataError(f"{ref.path}: column {name!r} has embeddings of different "
-                              f"lengths ({low} to {high}); every row needs the same dimension")
-    embeddings = embedding_array(column)
-    if not np.isfinite(embeddings).all():
-        raise SourceDataError(f"{ref.path}: column {name!r} has empty, NaN or infinite values")
-    return embeddings
+    return checked_embeddings(_column(table, name, ref), f"{ref.path}: column {name!r}")
 
 
 def _column(table: pa.Table, name: str, ref: TableRef,

@@ -26,7 +26,7 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 
 from dataperf.challenge import Progress, no_progress
-from dataperf.editions import Edition, Source, embedding_array, embedding_column, write_edition
+from dataperf.editions import Edition, Source, checked_embeddings, embedding_column, write_edition
 from dataperf.exceptions import SourceDataError
 
 TEST_PATTERN = re.compile(r"test_set_(?P<task>[A-Za-z0-9][A-Za-z0-9_.-]*?)(?:_\d+)?\.parquet$")
@@ -109,31 +109,7 @@ def _read_pool(source: Path) -> tuple[pa.Array, np.ndarray]:
                               "an ImageID")
     if pc.count_distinct(ids).as_py() != len(ids):
         raise SourceDataError(f"the pool {candidates[0]} lists some ImageID more than once")
-    return ids, _embeddings(table.column("embedding"), candidates[0])
-
-
-def _embeddings(column: pa.ChunkedArray, path: Path) -> np.ndarray:
-    """(rows, dim) embeddings as float32, or float64 if so given; refuses empty, ragged and
-    non-finite rows."""
-    column = column.combine_chunks()
-    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
-            or pa.types.is_fixed_size_list(column.type)):
-        raise SourceDataError(f"{path}: embedding must be a list of floats, not {column.type}")
-    if column.null_count:
-        raise SourceDataError(f"{path}: {column.null_count} row(s) have no embedding")
-    lengths = pc.list_value_length(column)
-    if len(column) and pc.min(lengths).as_py() != pc.max(lengths).as_py():
-        raise SourceDataError(f"{path}: embeddings have different lengths (from "
-                              f"{pc.min(lengths).as_py()} to {pc.max(lengths).as_py()} values); "
-                              "every row needs the same dimension")
-    try:
-        raw = embedding_array(column)
-        embeddings = raw.astype(np.result_type(raw.dtype, np.float32))
-    except (pa.ArrowException, ValueError, TypeError) as err:
-        raise SourceDataError(f"{path}: embedding must be a list of floats: {err}") from None
-    if not np.isfinite(embeddings).all():
-        raise SourceDataError(f"{path}: some embeddings have empty, NaN or infinite values")
-    return embeddings
+    return ids, checked_embeddings(table.column("embedding"), str(candidates[0]))
 
 
 def _read_test(path: Path, task: str, dim: int) -> pa.Table:
@@ -149,7 +125,7 @@ def _read_test(path: Path, task: str, dim: int) -> pa.Table:
     if not np.isin(values, [0, 1]).all():
         raise SourceDataError(f"{path}: Confidence must be 0 or 1")
     labels = values.astype(np.int64)
-    embeddings = _embeddings(table.column("embedding"), path)
+    embeddings = checked_embeddings(table.column("embedding"), str(path))
     if embeddings.shape[1] != dim:
         raise SourceDataError(f"{path}: embeddings have {embeddings.shape[1]} dimensions; the "
                               f"pool has {dim}")
