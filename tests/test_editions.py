@@ -106,7 +106,7 @@ def test_files_must_lie_under_public_or_hidden(tmp_path, name):
 
 @pytest.mark.parametrize("tasks", [["a/b"], ["A", "a"], [".."]], ids=["slash", "case-dup", "dots"])
 def test_unsafe_task_names_are_refused(tmp_path, tasks):
-    with pytest.raises(Exception, match=r"task name|unique"):
+    with pytest.raises(EditionError, match=r"task name|unique"):
         make(tmp_path / "ed", tasks=tasks)
     assert list(tmp_path.iterdir()) == []
 

@@ -67,8 +67,7 @@ def test_arbitrary_json_documents_never_crash(document):
     text = json.dumps(document)
     rows = files.parse_json("x.json", text, classes=CLASSES, problems=problems)
     valid = isinstance(document, dict) and all(
-        not isinstance(v, bool) and str(v) in CLASSES and k.strip() for k, v in document.items()
-        if isinstance(v, int | str))
-    if not valid:
-        assert problems
+        isinstance(v, int | str) and not isinstance(v, bool) and str(v) in CLASSES and k.strip()
+        for k, v in document.items())
+    assert bool(problems) != valid
     assert len(rows.ids) == len(rows.labels)
