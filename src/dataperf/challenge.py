@@ -55,7 +55,8 @@ class Challenge(ABC):
     description: str
     metric: str
     direction: Direction
-    # Modules (dotted paths) with ``build(out_dir, **options)`` making the offline edition and
+    # Modules (dotted paths) with ``build(out_dir, *, seed, overwrite, progress, limit=None)``
+    # making the offline edition (``limit``: a quick subset of about that many pool rows) and
     # ``import_official(source, out_dir)`` reading the original files; None where there is none.
     builder: str | None = None
     importer: str | None = None

@@ -239,13 +239,10 @@ def data_build(
     if not found.builder:
         raise DataPerfError(f"{found.name} has no offline builder")
     build = importlib.import_module(found.builder).build
-    options: dict[str, Any] = {"seed": seed, "overwrite": overwrite}
-    if limit is not None:
-        options |= {"pool_size": limit, "test_size": max(20, limit // 10),
-                    "n_examples": max(2, min(20, limit // 20))}
+    options: dict[str, Any] = {"limit": limit} if limit is not None else {}
     target = out_dir or editions_dir() / found.name / "offline"
     with progress_bar() as progress:
-        edition = build(target, progress=progress, **options)
+        edition = build(target, seed=seed, overwrite=overwrite, progress=progress, **options)
     out.print(f"built {found.name} edition {edition.name} at {edition.path} "
               f"(content hash {edition.content_hash[:12]})")
 

@@ -652,25 +652,33 @@ def build(
     cache_dir: Path | None = None,
     progress: Progress | None = None,
     overwrite: bool = False,
+    limit: int | None = None,
 ) -> Edition:
     """Build the offline edition into ``out_dir`` and return it.
 
-    ``test_size`` is per task. ``cache_dir`` holds raw network embeddings between builds (default
-    :func:`default_cache_dir`). ``progress(step, done, total)`` is called during long steps.
-    Raises :class:`SourceDataError` if Fashion-MNIST or the build extra is missing or broken.
+    ``limit`` builds a quick subset instead: a pool of ``limit`` images with test sets and
+    examples scaled down to match. ``test_size`` is per task. ``cache_dir`` holds raw network
+    embeddings between builds (default :func:`default_cache_dir`). ``progress(step, done,
+    total)`` is called during long steps. Raises :class:`SourceDataError` if Fashion-MNIST or
+    the build extra is missing or broken, :class:`EditionError` for impossible sizes.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise EditionError(f"{out_dir} already exists; pass overwrite to replace it")
+    if limit is not None:
+        pool_size, test_size, n_examples = limit, max(20, limit // 10), max(2, min(20, limit // 20))
     train, t10k = read_split(Path(source), POOL_SPLIT), read_split(Path(source), TEST_SPLIT)
-    plan = make_plan(
-        train.labels,
-        t10k.labels,
-        pool_size=pool_size,
-        test_size=test_size,
-        n_examples=n_examples,
-        seed=seed,
-    )
+    try:
+        plan = make_plan(
+            train.labels,
+            t10k.labels,
+            pool_size=pool_size,
+            test_size=test_size,
+            n_examples=n_examples,
+            seed=seed,
+        )
+    except ValueError as err:
+        raise EditionError(f"cannot build the edition with these sizes: {err}") from None
     embedder = Embedder(Path(cache_dir) if cache_dir else default_cache_dir(), progress)
     total = pool_size + len(CONCEPTS) * test_size
     pool_raw = embedder.embed(train, plan.pool, total=total)
