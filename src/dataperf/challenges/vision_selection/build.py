@@ -39,6 +39,7 @@ import pyarrow as pa
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from dataperf import home
 from dataperf.editions import Edition, Source, embedding_column, sha256_file, write_edition
 from dataperf.exceptions import EditionError, SourceDataError
 
@@ -52,7 +53,6 @@ __all__ = [
     "TEST_POSITIVE_SHARE",
     "Plan",
     "build",
-    "default_cache_dir",
     "make_plan",
     "read_split",
 ]
@@ -287,12 +287,6 @@ class Network:
                 f"the network's pooled layer has {features.shape[1]} values, expected {RAW_DIM}"
             )
         return features
-
-
-def default_cache_dir() -> Path:
-    """Where raw embeddings are cached unless told otherwise: the user's cache directory."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "dataperf"
 
 
 class EmbeddingCache:
@@ -658,7 +652,7 @@ def build(
 
     ``limit`` builds a quick subset instead: a pool of ``limit`` images with test sets and
     examples scaled down to match. ``test_size`` is per task. ``cache_dir`` holds raw network
-    embeddings between builds (default :func:`default_cache_dir`). ``progress(step, done,
+    embeddings between builds (default ``$DATAPERF_HOME/cache``). ``progress(step, done,
     total)`` is called during long steps. Raises :class:`SourceDataError` if Fashion-MNIST or
     the build extra is missing or broken, :class:`EditionError` for impossible sizes.
     """
@@ -679,7 +673,7 @@ def build(
         )
     except ValueError as err:
         raise EditionError(f"cannot build the edition with these sizes: {err}") from None
-    embedder = Embedder(Path(cache_dir) if cache_dir else default_cache_dir(), progress)
+    embedder = Embedder(Path(cache_dir) if cache_dir else home.cache_dir(), progress)
     total = pool_size + len(CONCEPTS) * test_size
     pool_raw = embedder.embed(train, plan.pool, total=total)
     test_indices = np.concatenate([plan.tests[c] for c in CONCEPTS])
