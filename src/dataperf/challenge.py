@@ -7,19 +7,25 @@ an instance configured by a declarative spec. Profiles: ``default`` (ours: stric
 
 from __future__ import annotations
 
+import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from dataperf.editions import Edition
-from dataperf.exceptions import ChallengeNotFoundError, EditionError
+from dataperf.exceptions import ChallengeNotFoundError, EditionError, SpecError
 from dataperf.home import BUNDLED, editions_dir
 from dataperf.scores import Direction, Score
 
 Profile = Literal["default", "official"]
 PROFILES: tuple[Profile, ...] = ("default", "official")
+Part = Literal["public", "private"]
+PARTS: tuple[Part, ...] = ("public", "private")
 
 # progress(step, done, total): long steps report through this; the CLI draws a bar.
 Progress = Callable[[str, int, int], None]
@@ -34,6 +40,66 @@ class Task:
     """One leaderboard slot inside a challenge, with its own data and its own score."""
 
     name: str
+
+
+@dataclass(frozen=True)
+class TestSplit:
+    """Which part of each task's hidden test rows to score: the public or the private part.
+
+    Hosted leaderboards show scores on the *public* part of the test rows during a round and
+    reveal those on the *private* part after the deadline. The split is fixed by
+    ``(private_fraction, seed)`` alone, so anyone with the edition can reproduce it:
+
+    for the task at position ``task_index`` in the edition's task list, whose ``n_rows`` test
+    rows are numbered in the order of the edition's hidden test table, the private rows are the
+    first ``round(private_fraction * n_rows)`` entries (Python's ``round``, half to even) of
+    ``np.random.default_rng(np.random.SeedSequence([seed, task_index])).permutation(n_rows)``;
+    the public rows are all the others. The split does not depend on ``part``, so the two
+    parts of one ``(private_fraction, seed)`` are disjoint and together cover every row.
+
+    ``private_fraction`` must lie strictly between 0 and 1; :meth:`mask` refuses a task where
+    either part would have no rows.
+    """
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    private_fraction: float
+    part: Part
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        fraction = self.private_fraction
+        if (isinstance(fraction, bool) or not isinstance(fraction, numbers.Real)
+                or not math.isfinite(fraction) or not 0 < fraction < 1):
+            raise SpecError(f"the private fraction of a test split must be a number strictly "
+                            f"between 0 and 1 (e.g. 0.5), got {fraction!r}")
+        if self.part not in PARTS:
+            raise SpecError(f"the part of a test split must be one of {', '.join(PARTS)}, got "
+                            f"{self.part!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) \
+                or self.seed < 0:
+            raise SpecError(f"the seed of a test split must be a non-negative integer, got "
+                            f"{self.seed!r}")
+
+    def n_private(self, n_rows: int) -> int:
+        """How many of ``n_rows`` test rows are private."""
+        return round(float(self.private_fraction) * n_rows)
+
+    def mask(self, n_rows: int, task_index: int) -> np.ndarray:
+        """Boolean array of length ``n_rows``: True for the rows in this split's part."""
+        if n_rows < 0 or task_index < 0:
+            raise ValueError(f"n_rows and task_index must be >= 0, got {n_rows}, {task_index}")
+        n_private = self.n_private(n_rows)
+        empty = "private" if n_private == 0 else "public" if n_private == n_rows else None
+        if empty is not None:
+            raise SpecError(
+                f"a private fraction of {self.private_fraction:g} leaves the {empty} part of a "
+                f"task with {n_rows} test row(s) empty ({n_private} private, "
+                f"{n_rows - n_private} public); choose a fraction that gives both parts rows")
+        rng = np.random.default_rng(np.random.SeedSequence([int(self.seed), int(task_index)]))
+        private = np.zeros(n_rows, dtype=bool)
+        private[rng.permutation(n_rows)[:n_private]] = True
+        return private if self.part == "private" else ~private
 
 
 @dataclass(frozen=True)
@@ -55,6 +121,8 @@ class Challenge(ABC):
     description: str
     metric: str
     direction: Direction
+    # The kind's scoring procedure; a change here opens a new round on the platform.
+    scorer_version: str
     # Modules (dotted paths) with ``build(out_dir, *, seed, overwrite, progress, limit=None)``
     # making the offline edition (``limit``: a quick subset of about that many pool rows) and
     # ``import_official(source, out_dir)`` reading the original files; None where there is none.
@@ -94,8 +162,17 @@ class Challenge(ABC):
         *,
         profile: Profile = "default",
         progress: Progress = no_progress,
+        split: TestSplit | None = None,
     ) -> Score:
-        """Train the frozen model on the submission and score it on the hidden part."""
+        """Train the frozen model on the submission and score it on the hidden part.
+
+        ``split`` restricts every task's metric, interval and details to one part (public or
+        private) of its hidden test rows, as :class:`TestSplit` defines them, where task
+        ``i`` is the ``i``-th of :meth:`tasks`; None scores all test rows. The model is trained
+        and predicts exactly as without a split, so the public and private scores of a
+        submission come from the same predictions. The Score's ``part`` records the part
+        (``"all"`` without a split).
+        """
 
     @abstractmethod
     def algorithms(self) -> dict[str, str]:

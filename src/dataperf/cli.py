@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dataperf import __version__
-from dataperf.challenge import PROFILES, Challenge
+from dataperf.challenge import PARTS, PROFILES, Challenge, Part, TestSplit
 from dataperf.editions import export_public
 from dataperf.exceptions import DataPerfError, SubmissionError
 from dataperf.home import editions_dir
@@ -161,23 +161,43 @@ def evaluate(
                                          "(the original procedure).")] = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print the score as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    private_fraction: Annotated[float | None, typer.Option(
+        "--private-fraction", help="Fraction of each task's test rows held back as the private "
+        "part, as on a hosted leaderboard (with --part).")] = None,
+    part: Annotated[str | None, typer.Option(help="Score only the public or the private part "
+                                             "of the test rows (with --private-fraction).")
+                    ] = None,
 ) -> None:
     """Validate and score a submission with the same scorer the platform uses."""
     if profile not in PROFILES:
         raise DataPerfError(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    split = None
+    if (private_fraction is None) != (part is None):
+        raise DataPerfError("--private-fraction and --part go together: give both (e.g. "
+                            "--private-fraction 0.5 --part public) or neither")
+    if part is not None and private_fraction is not None:
+        if part not in PARTS:
+            raise DataPerfError(f"--part must be one of {', '.join(PARTS)}, got {part!r}")
+        if not 0 < private_fraction < 1:
+            raise DataPerfError("--private-fraction must be strictly between 0 and 1, got "
+                                f"{private_fraction:g}")
+        split = TestSplit(private_fraction, cast(Part, part))
     found = get_challenge(challenge)
     opened = found.edition(edition)
     parsed = found.parse_submission(read_submission(submission), opened,
                                     profile=profile)
     with progress_bar(quiet or as_json) as progress:
         score = found.score(parsed, opened, profile=profile,
-                            progress=progress)
+                            progress=progress, split=split)
     for warning in score.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}")
     if as_json:
         sys.stdout.write(score.to_json() + "\n")
         return
     _print_score(found, score)
+    if split is not None:
+        out.print(f"scored on the {split.part} part of the test rows only (private fraction "
+                  f"{split.private_fraction:g}, split seed {split.seed})")
 
 
 @app.command()
@@ -306,6 +326,17 @@ def _print_error(message: str) -> None:
     err.print(message, markup=False, highlight=False, soft_wrap=True)  # paths stay whole
 
 
+def _click_exceptions() -> tuple[type[Exception], ...]:
+    """Usage errors: newer typer raises its own bundled click's; older ones, click's."""
+    found: list[type[Exception]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(module).ClickException)
+        except ModuleNotFoundError:
+            pass
+    return tuple(found)
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)
@@ -319,12 +350,10 @@ def main() -> None:
         _print_error(f"{error.strerror or error}: {error.filename or ''}")
         raise SystemExit(2) from None
     except Exception as error:  # click usage errors
-        try:
-            from click import ClickException
-        except ModuleNotFoundError:  # newer typer carries its own copy of click
-            from typer._click.exceptions import ClickException
-
-        if isinstance(error, ClickException):
-            error.show()
-            raise SystemExit(error.exit_code) from None
+        if isinstance(error, _click_exceptions()):
+            error.show()  # type: ignore[attr-defined]
+            raise SystemExit(error.exit_code) from None  # type: ignore[attr-defined]
         raise
+
+# The platform commands (serve, worker, login, submit, ...) live in their own module.
+from dataperf import cli_platform  # noqa: E402, F401

@@ -26,6 +26,8 @@ class Score:
 
     ``edition_hash`` and ``scorer_version`` identify exactly what produced the score, so the
     same submission scored on the same edition by the same scorer version gives the same value.
+    ``part`` is the part of the hidden test rows scored: ``"all"``, or ``"public"`` or
+    ``"private"`` under a test split (see ``dataperf.challenge.TestSplit``).
     """
 
     challenge: str
@@ -38,6 +40,7 @@ class Score:
     tasks: tuple[TaskScore, ...]
     aggregate: TaskScore
     warnings: tuple[str, ...] = ()
+    part: str = "all"
 
     def task(self, name: str) -> TaskScore:
         for score in self.tasks:

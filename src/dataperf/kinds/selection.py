@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dataperf import metrics
-from dataperf.challenge import Challenge, Profile, Progress, Submission, no_progress
+from dataperf.challenge import Challenge, Profile, Progress, Submission, TestSplit, no_progress
 from dataperf.editions import Edition, embedding_array
 from dataperf.exceptions import AlgorithmError, Problem, SpecError, SubmissionError, describe
 from dataperf.kinds import selection_files as files
@@ -126,6 +126,7 @@ class SelectionChallenge(Challenge):
     """A selection challenge configured by a :class:`SelectionSpec`."""
 
     kind = "selection"
+    scorer_version = SCORER_VERSION
 
     def __init__(self, spec: SelectionSpec, *, builder: str | None = None,
                  importer: str | None = None):
@@ -272,7 +273,8 @@ class SelectionChallenge(Challenge):
     # Scoring --------------------------------------------------------------------------------
 
     def score(self, submission: Submission, edition: Edition, *,
-              profile: Profile = "default", progress: Progress = no_progress) -> Score:
+              profile: Profile = "default", progress: Progress = no_progress,
+              split: TestSplit | None = None) -> Score:
         if not isinstance(submission, SelectionSubmission):
             raise TypeError("expected a SelectionSubmission from parse_submission")
         from dataperf.learners.frozen import train_and_predict
@@ -292,6 +294,12 @@ class SelectionChallenge(Challenge):
             x_test = embedding_array(rows.column("embedding"))
             y_test = rows.column("label").to_numpy().astype(np.int64)
             x_train = pool.embeddings[selection.indices]
+            keep = None
+            if split is not None:  # checked before training: an empty part fails fast
+                try:
+                    keep = split.mask(len(y_test), t)
+                except SpecError as err:
+                    raise SpecError(f"task {task.name}: {err}") from None
             predictions = []
             converged = True
             for s, seed in enumerate(spec.seeds):
@@ -301,6 +309,8 @@ class SelectionChallenge(Challenge):
                 predictions.append(predicted.labels.astype(np.int64))
                 converged &= predicted.converged
             y_preds = np.stack(predictions)
+            if keep is not None:  # the same predictions, scored on one part of the rows only
+                y_test, y_preds = y_test[keep], y_preds[:, keep]
             matrices = np.stack([metrics.confusion_matrix(y_test, p, n_classes) for p in y_preds])
             per_seed = metric(matrices) * spec.scale
             details: dict[str, Any] = {
@@ -311,6 +321,8 @@ class SelectionChallenge(Challenge):
                 "confusion_matrix": matrices.sum(axis=0).tolist(),
                 "converged": converged,
             }
+            if split is not None:
+                details["test_part"] = split.part
             if n_classes == 2:
                 precision, recall = metrics.precision_recall(matrices.sum(axis=0))
                 details |= {"precision": precision, "recall": recall}
@@ -332,7 +344,8 @@ class SelectionChallenge(Challenge):
                      edition_hash=edition.content_hash, scorer_version=SCORER_VERSION,
                      profile=profile, metric=spec.metric, direction="higher",
                      tasks=tuple(task_scores), aggregate=aggregate,
-                     warnings=submission.warnings)
+                     warnings=submission.warnings,
+                     part="all" if split is None else split.part)
 
     def _aggregate(self, task_scores: list[TaskScore], samples: list[np.ndarray]) -> TaskScore:
         value = float(np.mean([s.value for s in task_scores]))

@@ -1,0 +1,182 @@
+"""An HTTP client for a DataPerf server (used by the CLI; usable from notebooks).
+
+Credentials saved by ``dataperf login`` live in ``$DATAPERF_HOME/credentials.json`` (readable by
+the owner only); ``DATAPERF_SERVER`` and ``DATAPERF_TOKEN`` override them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dataperf.exceptions import DataPerfError, Problem, SubmissionError
+from dataperf.home import home
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+FINAL = {"scored", "failed_participant", "failed_platform", "cancelled"}
+
+
+class ServerError(DataPerfError):
+    """The server refused a request; the message is the server's."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def credentials_path() -> Path:
+    return home() / "credentials.json"
+
+
+def save_credentials(server: str, token: str) -> Path:
+    path = credentials_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"server": server, "token": token}, out)
+    return path
+
+
+def saved_credentials() -> tuple[str, str | None]:
+    server, token = DEFAULT_SERVER, None
+    path = credentials_path()
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+            server, token = saved.get("server", server), saved.get("token")
+        except (OSError, json.JSONDecodeError):
+            pass
+    return os.environ.get("DATAPERF_SERVER", server), os.environ.get("DATAPERF_TOKEN", token)
+
+
+class Client:
+    def __init__(self, server: str | None = None, token: str | None = None,
+                 timeout: float = 120.0, transport: httpx.BaseTransport | None = None):
+        saved_server, saved_token = saved_credentials()
+        self.server = (server or saved_server).rstrip("/")
+        self.token = token if token is not None else saved_token
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self._http = httpx.Client(base_url=f"{self.server}/api/v1", headers=headers,
+                                  timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as err:
+            raise DataPerfError(f"cannot reach the DataPerf server at {self.server}: {err}. "
+                                "Is it running? (`dataperf serve`; or pass --server)") from None
+        if response.is_success:
+            return response.json() if response.content else None
+        try:
+            error = response.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            raise ServerError(response.status_code, "error",
+                              f"the server answered {response.status_code}: "
+                              f"{response.text[:300]}") from None
+        if error.get("code") == "invalid-submission" and error.get("problems"):
+            raise SubmissionError([Problem(p["file"], p["rule"], p["message"], p.get("line"),
+                                           tuple(p.get("ids") or ()))
+                                   for p in error["problems"]])
+        raise ServerError(error["status"], error["code"], error["message"])
+
+    # Accounts -------------------------------------------------------------------------------
+
+    def register(self, email: str, name: str, password: str, team: str | None = None) -> Any:
+        return self.request("POST", "/auth/register", json={
+            "email": email, "name": name, "password": password, "team": team})
+
+    def login(self, email: str, password: str, token_name: str = "cli") -> Any:
+        return self.request("POST", "/auth/token", json={
+            "email": email, "password": password, "token_name": token_name})
+
+    def me(self) -> Any:
+        return self.request("GET", "/me")
+
+    # Participating --------------------------------------------------------------------------
+
+    def challenge(self, name: str) -> Any:
+        return self.request("GET", f"/challenges/{name}")
+
+    def submit(self, challenge: str, files: Mapping[str, bytes], label: str = "") -> Any:
+        uploads = [("files", (name, data, "application/octet-stream"))
+                   for name, data in sorted(files.items())]
+        return self.request("POST", f"/challenges/{challenge}/submissions", files=uploads,
+                            data={"label": label})
+
+    def submission(self, submission_id: int) -> Any:
+        return self.request("GET", f"/submissions/{submission_id}")
+
+    def submissions(self, challenge: str | None = None) -> Any:
+        return self.request("GET", "/submissions",
+                            params={"challenge": challenge} if challenge else None)
+
+    def cancel(self, submission_id: int) -> Any:
+        return self.request("POST", f"/submissions/{submission_id}/cancel")
+
+    def wait(self, submission_id: int, *, poll: float = 1.0, timeout: float = 3600.0,
+             on_update: Callable[[Any], None] | None = None) -> Any:
+        """Poll until the evaluation ends; ``on_update`` sees every state read."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.submission(submission_id)
+            if on_update:
+                on_update(found)
+            if found["state"] in FINAL:
+                return found
+            if time.monotonic() > deadline:
+                raise DataPerfError(f"submission {submission_id} is still {found['state']} "
+                                    f"after {timeout:.0f} s; check later with `dataperf status "
+                                    f"{submission_id}`")
+            time.sleep(poll)
+
+    def leaderboard(self, challenge: str, **params: Any) -> Any:
+        return self.request("GET", f"/challenges/{challenge}/leaderboard",
+                            params={k: v for k, v in params.items() if v is not None})
+
+    def quota(self, challenge: str) -> Any:
+        return self.request("GET", f"/challenges/{challenge}/quota")
+
+    # Organizing -----------------------------------------------------------------------------
+
+    def upload_edition(self, directory: Path) -> Any:
+        """Pack an edition folder as .tar.gz in memory and upload it."""
+        if not (directory / "manifest.json").is_file():
+            raise DataPerfError(f"{directory} is not an edition folder (no manifest.json)")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            archive.add(directory, arcname=directory.name)
+        files = {"file": (f"{directory.name}.tar.gz", buffer.getvalue(), "application/gzip")}
+        return self.request("POST", "/editions", files=files)
+
+    def host(self, challenge: str, edition: str, *, name: str | None = None,
+             round_settings: Mapping[str, Any] | None = None) -> Any:
+        return self.request("POST", "/challenges", json={
+            "challenge": challenge, "edition": edition, "name": name,
+            "round": dict(round_settings or {})})
+
+    def open_round(self, challenge: str, settings: Mapping[str, Any]) -> Any:
+        return self.request("POST", f"/challenges/{challenge}/rounds", json=dict(settings))
+
+    def edit_round(self, challenge: str, number: int, settings: Mapping[str, Any]) -> Any:
+        return self.request("PATCH", f"/challenges/{challenge}/rounds/{number}",
+                            json=dict(settings))
+
+    def snapshot(self, challenge: str, name: str) -> Any:
+        return self.request("POST", f"/challenges/{challenge}/snapshots", json={"name": name})

@@ -1,0 +1,1 @@
+"""The hosted platform: leaderboards and what serves them."""

@@ -1,0 +1,285 @@
+"""Organizer and admin routes: editions, hosted challenges, rounds, snapshots, users, workers."""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, File, UploadFile
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dataperf.editions import Edition
+from dataperf.exceptions import DataPerfError
+from dataperf.home import BUNDLED, editions_dir
+from dataperf.registry import get_challenge
+from dataperf.server import hosting
+from dataperf.server.api.accounts import user_out
+from dataperf.server.api.challenges import challenge_out, leaderboard
+from dataperf.server.api.deps import get_platform, require
+from dataperf.server.api.errors import ApiError, not_found
+from dataperf.server.api.lookup import challenge_row, require_manager, round_row
+from dataperf.server.api.schemas import (
+    ChallengeEdit,
+    ChallengeOut,
+    EditionOut,
+    NewChallenge,
+    NewSnapshot,
+    RoleChange,
+    RoundOut,
+    RoundSettings,
+    SnapshotOut,
+    SubmissionOut,
+    UserOut,
+    WorkerOut,
+)
+from dataperf.server.api.submissions import submission_out
+from dataperf.server.jobs import BUNDLED_REF
+from dataperf.server.models import (
+    ChallengeRow,
+    Evaluation,
+    Role,
+    Round,
+    Snapshot,
+    State,
+    Submission,
+    User,
+    WorkerRow,
+    utcnow,
+)
+from dataperf.server.platform import Platform
+
+router = APIRouter(tags=["organizers"])
+organizer = require(Role.organizer)
+admin = require(Role.admin)
+
+
+def _unpack_edition(upload: UploadFile, limit: int, staging: Path) -> Path:
+    """Unpack an uploaded edition archive safely; return the folder holding manifest.json."""
+    name = (upload.filename or "").lower()
+    data = upload.file
+    try:
+        if name.endswith(".zip"):
+            with zipfile.ZipFile(data) as archive:
+                members = archive.infolist()
+                if sum(m.file_size for m in members) > limit:
+                    raise ApiError(413, "too-large", f"the edition unpacks to more than "
+                                   f"{limit:,} bytes")
+                for member in members:
+                    target = (staging / member.filename).resolve()
+                    if not target.is_relative_to(staging.resolve()) or \
+                            (member.external_attr >> 16) & 0o170000 == 0o120000:
+                        raise ApiError(422, "unsafe-archive", f"the archive member "
+                                       f"{member.filename!r} points outside it or is a link")
+                archive.extractall(staging)
+        elif name.endswith((".tar", ".tar.gz", ".tgz")):
+            with tarfile.open(fileobj=data, mode="r:*") as archive:
+                if sum(m.size for m in archive.getmembers()) > limit:
+                    raise ApiError(413, "too-large", f"the edition unpacks to more than "
+                                   f"{limit:,} bytes")
+                archive.extractall(staging, filter="data")  # refuses links out, devices, ..
+        else:
+            raise ApiError(415, "unsupported-media-type",
+                           "upload the edition folder as a .zip, .tar or .tar.gz archive")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
+        raise ApiError(422, "bad-archive", f"the archive cannot be read: {err}") from None
+    manifests = [p for p in (staging / "manifest.json", *staging.glob("*/manifest.json"))
+                 if p.is_file()]
+    if len(manifests) != 1:
+        raise ApiError(422, "bad-edition", "the archive must hold one edition folder with a "
+                       "manifest.json (as `dataperf data create` or `data build` writes it)")
+    return manifests[0].parent
+
+
+@router.post("/editions", status_code=201, response_model=EditionOut,
+             summary="Upload an edition (a .tar.gz/.zip of its folder); checked against its "
+                     "manifest")
+def upload_edition(file: UploadFile = File(...), user: User = Depends(organizer),
+                   platform: Platform = Depends(get_platform)) -> EditionOut:
+    root = editions_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".upload-", dir=root))
+    try:
+        folder = _unpack_edition(file, platform.settings.max_edition_bytes, staging)
+        edition = Edition.open(folder)  # verifies every file's sha256
+        if not edition.has_hidden:
+            raise ApiError(422, "bad-edition", "the edition has no hidden part: the platform "
+                           "cannot score submissions without it")
+        target = root / edition.challenge / edition.name
+        existed = target.exists()
+        if existed:
+            existing = Edition.open(target, verify=False)
+            if existing.content_hash != edition.content_hash:
+                raise ApiError(409, "conflict", f"an edition {edition.name!r} of "
+                               f"{edition.challenge} with other content exists; rename yours")
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folder.replace(target)
+        try:
+            challenge = get_challenge(edition.challenge)
+            tasks = [t.name for t in challenge.tasks(edition)]
+        except DataPerfError:  # e.g. an invalid declarative spec: keep nothing
+            if not existed:
+                shutil.rmtree(target, ignore_errors=True)
+            raise
+        return EditionOut(challenge=edition.challenge, name=edition.name,
+                          content_hash=edition.content_hash, tasks=tasks)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@router.post("/challenges", status_code=201, response_model=ChallengeOut,
+             summary="Host a registered challenge on one of its editions")
+def create_challenge(body: NewChallenge, user: User = Depends(organizer),
+                     platform: Platform = Depends(get_platform)) -> ChallengeOut:
+    challenge = get_challenge(body.challenge)
+    edition = challenge.edition(body.edition)
+    if not edition.has_hidden:
+        raise ApiError(422, "bad-edition", "that edition has no hidden part to score with")
+    bundled = BUNDLED / challenge.name / edition.name
+    ref = BUNDLED_REF + edition.name if edition.path.resolve() == bundled.resolve() \
+        else str(edition.path)
+    name = body.name or challenge.name
+    with platform.db.write() as session:
+        if session.scalar(select(ChallengeRow.id).where(ChallengeRow.name == name)):
+            raise ApiError(409, "conflict", f"a hosted challenge named {name!r} exists; "
+                           "give another name")
+        row = hosting.host(session, challenge, edition, ref, name=name, owner_id=user.id,
+                           settings=platform.settings, title=body.title,
+                           description=body.description,
+                           round_settings=body.round.model_dump(exclude_unset=True))
+        return challenge_out(platform, row, rules=True)
+
+
+@router.patch("/challenges/{name}", response_model=ChallengeOut,
+              summary="Edit a challenge's title or description")
+def edit_challenge(name: str, body: ChallengeEdit, user: User = Depends(organizer),
+                   platform: Platform = Depends(get_platform)) -> ChallengeOut:
+    with platform.db.write() as session:
+        row = challenge_row(session, name)
+        require_manager(user, row)
+        for key, value in body.model_dump(exclude_unset=True).items():
+            if value is not None:
+                setattr(row, key, value)
+        return challenge_out(platform, row, rules=True)
+
+
+def _check_weights(row: ChallengeRow, settings: RoundSettings) -> None:
+    weights = settings.task_weights
+    if weights is None:
+        return
+    unknown = sorted(set(weights) - set(row.tasks))
+    if unknown or any(w < 0 for w in weights.values()) or not any(weights.values()):
+        raise ApiError(422, "invalid-request", f"task_weights must give non-negative weights "
+                       f"(at least one positive) to the tasks {', '.join(row.tasks)}"
+                       + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+
+
+@router.post("/challenges/{name}/rounds", status_code=201, response_model=RoundOut,
+             summary="Close the current round and open the next")
+def new_round(name: str, body: RoundSettings, user: User = Depends(organizer),
+              platform: Platform = Depends(get_platform)) -> RoundOut:
+    with platform.db.write() as session:
+        row = challenge_row(session, name)
+        require_manager(user, row)
+        _check_weights(row, body)
+        challenge = platform.challenge(row)
+        round_ = hosting.open_round(session, row, hosting.scorer_version(challenge),
+                                    platform.settings, body.model_dump(exclude_unset=True))
+        return RoundOut.model_validate(round_)
+
+
+@router.patch("/challenges/{name}/rounds/{number}", response_model=RoundOut,
+              summary="Change a round's deadline, quotas, split, finals or weights")
+def edit_round(name: str, number: int, body: RoundSettings, user: User = Depends(organizer),
+               platform: Platform = Depends(get_platform)) -> RoundOut:
+    with platform.db.write() as session:
+        row = challenge_row(session, name)
+        require_manager(user, row)
+        _check_weights(row, body)
+        round_ = round_row(row, number)
+        changes = body.model_dump(exclude_unset=True)
+        if "private_fraction" in changes and changes["private_fraction"] != \
+                round_.private_fraction and _has_submissions(session, round_):
+            raise ApiError(409, "conflict", "the public/private split cannot change once a "
+                           "round has submissions; open a new round")
+        for key, value in changes.items():
+            if value is not None or key in ("deadline", "round_quota", "task_weights"):
+                setattr(round_, key, value)
+        round_.changed_at = utcnow()
+        return RoundOut.model_validate(round_)
+
+
+def _has_submissions(session: Session, round_: Round) -> bool:
+    return bool(session.scalar(select(Submission.id).where(Submission.round_id == round_.id,
+                                                           Submission.is_baseline.is_(False))
+                               .limit(1)))
+
+
+@router.post("/challenges/{name}/snapshots", status_code=201, response_model=SnapshotOut,
+             summary="Freeze the current leaderboard under a name")
+def create_snapshot(name: str, body: NewSnapshot, round: int | None = None,
+                    user: User = Depends(organizer),
+                    platform: Platform = Depends(get_platform)) -> SnapshotOut:
+    with platform.db.read() as session:
+        row = challenge_row(session, name)
+        require_manager(user, row)
+        round_ = round_row(row, round)
+    board = leaderboard(name, round_.number, None, "aggregate", None, user, platform)
+    with platform.db.write() as session:
+        if session.scalar(select(Snapshot.id).where(Snapshot.round_id == round_.id,
+                                                    Snapshot.name == body.name)):
+            raise ApiError(409, "conflict", f"a snapshot named {body.name!r} exists")
+        snap = Snapshot(round_id=round_.id, name=body.name, created_by=user.id,
+                        data=board.model_dump(mode="json"))
+        session.add(snap)
+        session.flush()
+        return SnapshotOut(name=snap.name, round=round_.number, created_at=snap.created_at,
+                           leaderboard=board)
+
+
+@router.get("/challenges/{name}/submissions", response_model=list[SubmissionOut],
+            summary="Every submission of a challenge, newest first (organizers)")
+def all_submissions(name: str, limit: int = 100, state: str | None = None,
+                    user: User = Depends(organizer),
+                    platform: Platform = Depends(get_platform)) -> list[SubmissionOut]:
+    with platform.db.read() as session:
+        row = challenge_row(session, name)
+        require_manager(user, row)
+        query = (select(Submission).join(Round).where(Round.challenge_id == row.id)
+                 .order_by(Submission.id.desc()).limit(max(1, min(limit, 1000))))
+        if state is not None:
+            if state not in State.__members__:
+                raise ApiError(400, "bad-request", f"state must be one of "
+                               f"{', '.join(State.__members__)}")
+            query = query.join(Evaluation).where(Evaluation.state == State(state))
+        return [submission_out(platform, session, s, user) for s in session.scalars(query)]
+
+
+@router.get("/admin/users", response_model=list[UserOut], summary="All users (admins)")
+def users(user: User = Depends(admin), platform: Platform = Depends(get_platform)
+          ) -> list[UserOut]:
+    with platform.db.read() as session:
+        return [user_out(u) for u in session.scalars(select(User).order_by(User.id))]
+
+
+@router.patch("/admin/users/{user_id}", response_model=UserOut, summary="Change a user's role")
+def change_role(user_id: int, body: RoleChange, user: User = Depends(admin),
+                platform: Platform = Depends(get_platform)) -> UserOut:
+    with platform.db.write() as session:
+        target = session.get(User, user_id)
+        if target is None:
+            raise not_found(f"user {user_id}")
+        target.role = body.role
+        return user_out(target)
+
+
+@router.get("/admin/workers", response_model=list[WorkerOut], summary="Live workers (admins)")
+def workers(user: User = Depends(admin), platform: Platform = Depends(get_platform)
+            ) -> list[WorkerOut]:
+    with platform.db.read() as session:
+        return [WorkerOut.model_validate(w) for w in
+                session.scalars(select(WorkerRow).order_by(WorkerRow.started_at))]

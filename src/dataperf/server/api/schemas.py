@@ -1,0 +1,280 @@
+"""Request and response bodies of the API (they make the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from dataperf.server.models import Role, State
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Register(BaseModel):
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=80)
+    password: str = Field(min_length=10, max_length=1024)
+    team: str | None = Field(default=None, min_length=1, max_length=80,
+                             description="name of a new team; default: your name")
+
+    @field_validator("name", "team")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or not value.isprintable()):
+            raise ValueError("must be printable text")
+        return value.strip() if value else value
+
+
+class Login(BaseModel):
+    email: EmailStr
+    password: str = Field(max_length=1024)
+    token_name: str = Field(default="cli", min_length=1, max_length=80)
+
+
+class TeamOut(Out):
+    id: int
+    name: str
+    members: list[str] = []
+
+
+class UserOut(Out):
+    id: int
+    email: str
+    name: str
+    role: Role
+    team: TeamOut | None
+
+
+class NewToken(BaseModel):
+    token: str = Field(description="shown once; only its hash is stored")
+    id: int
+    name: str
+    user: UserOut
+
+
+class TokenOut(Out):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class NewTeam(BaseModel):
+    name: str = Field(min_length=1, max_length=80)
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if not value.strip() or not value.isprintable():
+            raise ValueError("must be printable text")
+        return value.strip()
+
+
+class JoinTeam(BaseModel):
+    team: str
+    code: str
+
+
+class TeamCreated(BaseModel):
+    team: TeamOut
+    join_code: str = Field(description="give it to team mates; shown once")
+
+
+class RoundOut(Out):
+    number: int
+    name: str
+    scorer_version: str
+    opens_at: datetime
+    deadline: datetime | None
+    closed: bool
+    daily_quota: int
+    round_quota: int | None
+    private_fraction: float
+    final_count: int
+    task_weights: dict[str, float] | None
+
+
+class ChallengeOut(BaseModel):
+    name: str
+    challenge: str = Field(description="the registered challenge it hosts (for local scoring)")
+    title: str
+    description: str
+    kind: str
+    metric: str
+    direction: str
+    tasks: list[str]
+    edition_hash: str
+    rules: dict[str, str] = {}
+    rounds: list[RoundOut] = []
+
+
+class Quota(BaseModel):
+    daily_limit: int
+    daily_used: int
+    round_limit: int | None
+    round_used: int
+    next_slot_at: datetime | None = Field(description="when a daily slot frees up, if none left")
+
+
+class CellOut(BaseModel):
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+class TaskScoreOut(CellOut):
+    task: str
+    details: dict[str, Any] = {}
+
+
+class PartScores(BaseModel):
+    aggregate: CellOut
+    tasks: list[TaskScoreOut]
+
+
+class FileOut(Out):
+    name: str
+    size: int
+    sha256: str
+
+
+class SubmissionOut(BaseModel):
+    id: int
+    challenge: str
+    round: int
+    team: str
+    label: str
+    created_at: datetime
+    is_baseline: bool
+    is_final: bool
+    state: State
+    attempts: int
+    position: int | None = Field(description="evaluations ahead in the queue (queued only)")
+    wait_seconds: float | None = Field(description="estimated wait before scoring starts")
+    progress: dict[str, Any] | None
+    message: str | None
+    problems: list[dict[str, Any]] | None
+    seconds: float | None
+    scorer_version: str | None
+    warnings: list[str]
+    scores: dict[str, PartScores] = Field(description="by part: all, or public (and private "
+                                          "after the deadline)")
+    files: list[FileOut]
+
+
+class FinalChoice(BaseModel):
+    final: bool
+
+
+class LeaderboardRow(BaseModel):
+    rank: int | None
+    tied: bool
+    team: str
+    submission_id: int
+    created_at: datetime
+    label: str
+    is_baseline: bool
+    score: CellOut
+    tasks: dict[str, CellOut]
+
+
+class Leaderboard(BaseModel):
+    challenge: str
+    round: int
+    part: Literal["all", "public", "private"]
+    view: str
+    weights: dict[str, float] | None
+    direction: str
+    tie_rule: str
+    private_available: bool
+    rows: list[LeaderboardRow]
+
+
+class HistoryPoint(BaseModel):
+    created_at: datetime
+    submission_id: int
+    team: str
+    value: float
+    best: float
+    is_best: bool
+
+
+class History(BaseModel):
+    challenge: str
+    round: int
+    part: str
+    view: str
+    points: list[HistoryPoint]
+
+
+class SnapshotOut(BaseModel):
+    name: str
+    round: int
+    created_at: datetime
+    leaderboard: Leaderboard
+
+
+class NewSnapshot(BaseModel):
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+
+
+class RoundSettings(BaseModel):
+    """Settings of a round; omitted fields keep their value (or the platform default)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=80)
+    deadline: datetime | None = None
+    daily_quota: int | None = Field(default=None, ge=0, le=10_000)
+    round_quota: int | None = Field(default=None, ge=0, le=1_000_000)
+    private_fraction: float | None = Field(default=None, ge=0.0, lt=1.0)
+    final_count: int | None = Field(default=None, ge=0, le=100)
+    task_weights: dict[str, float] | None = None
+    closed: bool | None = None
+
+    @field_validator("deadline")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a timezone, e.g. 2027-01-31T23:59:00Z")
+        return value
+
+
+class ChallengeEdit(BaseModel):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=100_000)
+
+
+class NewChallenge(BaseModel):
+    challenge: str = Field(description="the registered challenge to host")
+    edition: str = Field(default="offline", description="its edition, by name (bundled, or "
+                         "uploaded with POST /editions)")
+    name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$",
+                             description="the hosted challenge's name in URLs; default: the "
+                             "challenge's own")
+    title: str | None = None
+    description: str | None = None
+    round: RoundSettings = RoundSettings()
+
+
+class EditionOut(BaseModel):
+    challenge: str
+    name: str
+    content_hash: str
+    tasks: list[str]
+
+
+class RoleChange(BaseModel):
+    role: Role
+
+
+class WorkerOut(Out):
+    id: str
+    executor: str
+    slots: int
+    started_at: datetime
+    heartbeat_at: datetime

@@ -1,0 +1,130 @@
+"""The web application: ``create_app(settings)`` gives a FastAPI app serving ``/api/v1``, its
+OpenAPI schema and offline interactive docs; on start it migrates the database, hosts the
+bundled challenges and starts the embedded evaluation workers."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dataperf import __version__
+from dataperf.server import hosting
+from dataperf.server.api import accounts, challenges, errors, organize, submissions
+from dataperf.server.db import Database
+from dataperf.server.executors import LocalExecutor
+from dataperf.server.platform import Platform
+from dataperf.server.settings import Settings
+from dataperf.server.worker import start_in_thread
+
+log = logging.getLogger("dataperf.server")
+API = "/api/v1"
+SMALL_BODY = 1024 * 1024  # JSON requests
+
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over the limit by their declared length, and stop
+    streamed ones as soon as they pass it (uploads are never read whole before checking)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings):
+        self.app = app
+        self.settings = settings
+
+    def limit(self, path: str) -> int:
+        if path == f"{API}/editions":
+            return self.settings.max_edition_bytes
+        if path.endswith("/submissions"):
+            return self.settings.max_upload_bytes + SMALL_BODY
+        return SMALL_BODY
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        allowed = self.limit(scope["path"])
+        message = f"the request body is over the limit of {allowed:,} bytes"
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > allowed):
+            response = JSONResponse({"error": {"status": 413, "code": "too-large",
+                                               "message": message}}, status_code=413)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            event = await receive()
+            received += len(event.get("body", b""))
+            if received > allowed:
+                raise HTTPException(413, message)
+            return event
+
+        await self.app(scope, counted, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    # The library finds organizer editions under $DATAPERF_HOME; make it this server's home.
+    os.environ["DATAPERF_HOME"] = str(settings.home)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.sqlalchemy_url)
+        db.migrate()
+        if settings.seed_bundled:
+            with db.write() as session:
+                for change in hosting.seed(session, settings):
+                    log.info(change)
+        app.state.platform = Platform(settings, db)
+        workers = [start_in_thread(db, settings, LocalExecutor(settings.workers))] \
+            if settings.workers else []
+        try:
+            yield
+        finally:
+            for thread, stop in workers:
+                stop.set()
+                thread.join(30)
+            db.dispose()
+
+    app = FastAPI(title="DataPerf", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=f"{API}/openapi.json",
+                  description="Benchmarks for data: submit training sets, cleaning orders and "
+                              "data purchases; get them scored on hidden test data.")
+    errors.install(app)
+    app.add_middleware(BodyLimit, settings=settings)
+    api = APIRouter(prefix=API)
+    api.add_api_route("/health", _health, methods=["GET"], tags=["platform"],
+                      summary="Liveness")
+    for module in (accounts, challenges, submissions, organize):
+        api.include_router(module.router)
+    app.include_router(api)
+    _mount_docs(app)
+    return app
+
+
+def _health() -> dict[str, str]:
+    return {"status": "ok", "version": __version__}
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI from the installed ``swagger-ui-bundle`` package: works offline."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{API}/openapi.json", title="DataPerf API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png")

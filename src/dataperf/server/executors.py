@@ -1,0 +1,145 @@
+"""Where jobs run: a pool of local processes (default) or a Ray cluster.
+
+An executor starts jobs, reports their events (progress, then one outcome) and can stop a
+running job. It knows nothing of the database; the worker loop (``worker.py``) does that.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from multiprocessing.connection import Connection, wait
+from typing import Any, Protocol
+
+from dataperf.server.jobs import Job, Outcome, run_job
+
+# ("progress", {"step": ..., "done": ..., "total": ...}) or ("done", Outcome)
+Event = tuple[str, Any]
+
+
+class Executor(Protocol):
+    name: str
+    capacity: int
+
+    def start(self, job: Job) -> None: ...
+    def events(self, timeout: float) -> list[tuple[int, Event]]: ...
+    def stop(self, evaluation_id: int) -> None: ...
+    def running(self) -> set[int]: ...
+    def close(self) -> None: ...
+
+
+def _die_with_parent() -> None:
+    """Linux: the scoring process gets SIGKILL when its worker dies, so no orphan runs on."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _serve(connection: Connection) -> None:
+    """A scoring process: run the jobs it is sent, one at a time, reporting progress."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
+
+    def progress(step: str, done: int, total: int) -> None:
+        connection.send(("progress", {"step": step, "done": done, "total": total}))
+
+    while True:
+        try:
+            job = connection.recv()
+        except (EOFError, OSError):
+            return
+        connection.send(("done", run_job(job, progress)))
+
+
+class _Slot:
+    """One long-lived scoring process (imports and edition caches stay warm between jobs)."""
+
+    def __init__(self, context: Any):
+        self.connection, child = multiprocessing.Pipe()
+        self.process = context.Process(target=_serve, args=(child,), daemon=True)
+        self.process.start()
+        child.close()
+        self.evaluation_id: int | None = None
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(5)
+        self.connection.close()
+
+
+class LocalExecutor:
+    """``capacity`` scoring processes on this machine; stopping a job kills its process."""
+
+    name = "local"
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._context = multiprocessing.get_context("spawn")
+        self._slots: list[_Slot] = []
+
+    def start(self, job: Job) -> None:
+        slot = next((s for s in self._slots if s.evaluation_id is None), None)
+        if slot is None:
+            if len(self._slots) >= self.capacity:
+                raise RuntimeError("no free slot")
+            slot = _Slot(self._context)
+            self._slots.append(slot)
+        slot.evaluation_id = job.evaluation_id
+        slot.connection.send(job)
+
+    def running(self) -> set[int]:
+        return {s.evaluation_id for s in self._slots if s.evaluation_id is not None}
+
+    def events(self, timeout: float) -> list[tuple[int, Event]]:
+        busy = {s.connection: s for s in self._slots if s.evaluation_id is not None}
+        if not busy:
+            return []
+        found: list[tuple[int, Event]] = []
+        for connection in wait(list(busy), timeout):
+            slot = busy[connection]  # type: ignore[index]
+            evaluation_id = slot.evaluation_id
+            assert evaluation_id is not None
+            try:
+                while slot.connection.poll():
+                    kind, payload = slot.connection.recv()
+                    found.append((evaluation_id, (kind, payload)))
+                    if kind == "done":
+                        slot.evaluation_id = None
+                        break
+            except (EOFError, OSError):  # the scoring process died (killed, out of memory)
+                self._replace(slot)
+                found.append((evaluation_id, ("done", Outcome(
+                    "failed_platform", message="the scoring process stopped unexpectedly",
+                    retry=True))))
+        return found
+
+    def stop(self, evaluation_id: int) -> None:
+        for slot in self._slots:
+            if slot.evaluation_id == evaluation_id:
+                self._replace(slot)
+
+    def _replace(self, slot: _Slot) -> None:
+        slot.kill()
+        self._slots.remove(slot)
+
+    def close(self) -> None:
+        for slot in list(self._slots):
+            self._replace(slot)
+
+
+def make_executor(slots: int, ray_address: str | None = None) -> Executor:
+    """A local process pool, or a Ray cluster when an address is given."""
+    if ray_address is None:
+        return LocalExecutor(slots)
+    try:
+        from dataperf.server.ray_executor import RayExecutor
+    except ModuleNotFoundError as missing:
+        from dataperf.exceptions import DataPerfError
+
+        raise DataPerfError(f"running on Ray needs extra packages ({missing.name} is missing):"
+                            " pip install 'dataperf[ray]'") from None
+    return RayExecutor(slots, ray_address)

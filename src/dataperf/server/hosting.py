@@ -1,0 +1,118 @@
+"""Hosting challenges: registering one on the platform, opening rounds, and seeding the bundled
+challenges with their baselines on first start."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dataperf.challenge import Challenge
+from dataperf.editions import Edition
+from dataperf.home import BUNDLED
+from dataperf.registry import challenges
+from dataperf.server.jobs import BUNDLED_REF
+from dataperf.server.models import (
+    ChallengeRow,
+    Evaluation,
+    Round,
+    Submission,
+    Team,
+    utcnow,
+)
+from dataperf.server.settings import Settings
+
+log = logging.getLogger("dataperf.server")
+BASELINE_TEAM = "DataPerf baselines"
+
+
+def scorer_version(challenge: Challenge) -> str:
+    return f"{challenge.name}-v{challenge.version}/{challenge.scorer_version}"
+
+
+def host(session: Session, challenge: Challenge, edition: Edition, edition_ref: str, *,
+         name: str, owner_id: int | None, settings: Settings, title: str | None = None,
+         description: str | None = None, round_settings: dict[str, Any] | None = None
+         ) -> ChallengeRow:
+    """Add a hosted challenge with its first round."""
+    row = ChallengeRow(name=name, challenge=challenge.name, title=title or challenge.title,
+                       description=description or challenge.description, kind=challenge.kind,
+                       metric=challenge.metric, direction=challenge.direction,
+                       edition_path=edition_ref, edition_hash=edition.content_hash,
+                       tasks=[t.name for t in challenge.tasks(edition)], owner_id=owner_id)
+    session.add(row)
+    session.flush()
+    open_round(session, row, scorer_version(challenge), settings, round_settings or {})
+    return row
+
+
+def open_round(session: Session, row: ChallengeRow, version: str, settings: Settings,
+               changes: dict[str, Any]) -> Round:
+    """Close the current round (if any) and open the next, keeping its settings by default."""
+    previous = row.rounds[-1] if row.rounds else None
+    if previous is not None:
+        previous.closed = True
+        previous.changed_at = utcnow()
+    number = previous.number + 1 if previous else 1
+    values: dict[str, Any] = {
+        "name": f"Round {number}", "deadline": None,
+        "daily_quota": previous.daily_quota if previous else settings.daily_quota,
+        "round_quota": previous.round_quota if previous else settings.round_quota,
+        "private_fraction": previous.private_fraction if previous else 0.0,
+        "final_count": previous.final_count if previous else 0,
+        "task_weights": previous.task_weights if previous else None,
+    } | {k: v for k, v in changes.items() if v is not None or k == "deadline"}
+    round_ = Round(challenge_id=row.id, number=number, scorer_version=version,
+                   edition_hash=row.edition_hash, split_seed=number, **values)
+    session.add(round_)
+    session.flush()
+    session.refresh(row)
+    return round_
+
+
+def add_baselines(session: Session, row: ChallengeRow, round_: Round, challenge: Challenge,
+                  settings: Settings) -> int:
+    """Queue the built-in baselines of ``settings.baselines`` as baseline entries."""
+    team = session.execute(select(Team).where(Team.name == BASELINE_TEAM)).scalar_one_or_none()
+    if team is None:
+        team = Team(name=BASELINE_TEAM, is_system=True)
+        session.add(team)
+        session.flush()
+    names = [n for n in settings.baselines if n in challenge.algorithms()]
+    for name in names:
+        submission = Submission(round_id=round_.id, team_id=team.id, label=name,
+                                is_baseline=True)
+        session.add(submission)
+        session.flush()
+        session.add(Evaluation(submission_id=submission.id, baseline=name,
+                               max_attempts=settings.max_attempts))
+    return len(names)
+
+
+def seed(session: Session, settings: Settings) -> list[str]:
+    """Host every registered challenge that ships a bundled offline edition, with baselines;
+    open a new round where a challenge's scorer version changed. Returns what changed."""
+    changed = []
+    for name, challenge in sorted(challenges().items()):
+        bundled = BUNDLED / name / "offline"
+        if not (bundled / "manifest.json").is_file():
+            continue
+        row = session.execute(select(ChallengeRow).where(ChallengeRow.name == name)
+                              ).scalar_one_or_none()
+        if row is None:
+            edition = Edition.open(bundled)
+            row = host(session, challenge, edition, BUNDLED_REF + "offline", name=name,
+                       owner_id=None, settings=settings)
+            changed.append(f"hosted {name}")
+        elif row.edition_path == BUNDLED_REF + "offline" and (
+                row.rounds[-1].scorer_version != scorer_version(challenge)
+                or row.edition_hash != Edition.open(bundled).content_hash):
+            row.edition_hash = Edition.open(bundled).content_hash
+            open_round(session, row, scorer_version(challenge), settings, {})
+            changed.append(f"opened a new round of {name} (new scorer or edition)")
+        else:
+            continue
+        add_baselines(session, row, row.rounds[-1], challenge, settings)
+    return changed

@@ -1,0 +1,49 @@
+"""Server settings, read from ``DATAPERF_*`` environment variables (or passed in tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dataperf.home import home
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Everything an operator can tune. Defaults give the embedded mode: SQLite in WAL mode under
+    ``DATAPERF_HOME`` and an in-process pool of evaluation workers."""
+
+    model_config = SettingsConfigDict(env_prefix="DATAPERF_", extra="ignore")
+
+    home: Path = Field(default_factory=home)
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///$DATAPERF_HOME/dataperf.db")
+    workers: int = Field(default=1, ge=0, le=64,
+                         description="evaluation slots run inside the server (0: none)")
+    lease_seconds: float = Field(default=60.0, gt=0,
+                                 description="a job whose worker is silent this long is re-run")
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    poll_seconds: float = Field(default=0.5, gt=0, description="idle worker's queue poll period")
+    max_attempts: int = Field(default=3, ge=1,
+                              description="runs of one job before it fails for the platform")
+    daily_quota: int = Field(default=10, ge=0, description="submissions per team per 24 hours")
+    round_quota: int | None = Field(default=None, ge=0,
+                                    description="submissions per team per round (none: no limit)")
+    max_upload_bytes: int = Field(default=32 * MIB, gt=0)
+    max_upload_files: int = Field(default=64, gt=0)
+    max_edition_bytes: int = Field(default=512 * MIB, gt=0)
+    allow_registration: bool = True
+    seed_bundled: bool = Field(default=True,
+                               description="register bundled challenges and their baselines")
+    baselines: tuple[str, ...] = ("random", "pseudo-label")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'dataperf.db'}"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.home / "blobs"

@@ -1,0 +1,128 @@
+"""The worker loop: claim jobs from the database queue, run them on an executor, keep their
+leases alive, stop cancelled ones and record outcomes. Runs inside ``dataperf serve`` (embedded
+mode) or on its own as ``dataperf worker``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+from dataperf.server import queue
+from dataperf.server.db import Database
+from dataperf.server.executors import Executor
+from dataperf.server.jobs import Outcome
+from dataperf.server.settings import Settings
+from dataperf.server.storage import BlobStore
+
+log = logging.getLogger("dataperf.worker")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(self, db: Database, settings: Settings, executor: Executor,
+                 name: str | None = None):
+        self.db = db
+        self.settings = settings
+        self.store = BlobStore(settings.blobs_dir)
+        self.executor = executor
+        self.name = name or worker_name()
+        self._leases: dict[int, queue.Lease] = {}
+        self._started: dict[int, float] = {}
+        self._progress: dict[int, dict[str, Any]] = {}
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set; running jobs are then handed back to the queue."""
+        queue.register_worker(self.db, self.name, self.executor.name, self.executor.capacity)
+        next_beat = 0.0
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                if now >= next_beat:
+                    self._beat()
+                    next_beat = now + self.settings.heartbeat_seconds
+                claimed = self._fill()
+                timeout = 0.05 if claimed else self.settings.poll_seconds
+                for evaluation_id, event in self.executor.events(timeout):
+                    self._handle(evaluation_id, event)
+                if not self._leases and not claimed:
+                    stop.wait(self.settings.poll_seconds)
+        finally:
+            self._release_all()
+            self.executor.close()
+            queue.unregister_worker(self.db, self.name)
+
+    def _fill(self) -> bool:
+        claimed = False
+        while len(self._leases) < self.executor.capacity:
+            lease = queue.claim(self.db, self.name, self.settings.lease_seconds)
+            if lease is None:
+                break
+            claimed = True
+            try:
+                job = queue.load_job(self.db, self.store, lease)
+            except Exception as err:  # a corrupt blob, say: the platform's fault
+                log.exception("could not load evaluation %s", lease.evaluation_id)
+                queue.finish(self.db, self.store, lease,
+                             Outcome("failed_platform", message=f"could not load the job: {err}"),
+                             0.0)
+                continue
+            self._leases[lease.evaluation_id] = lease
+            self._started[lease.evaluation_id] = time.monotonic()
+            self.executor.start(job)
+        return claimed
+
+    def _handle(self, evaluation_id: int, event: tuple[str, Any]) -> None:
+        kind, payload = event
+        lease = self._leases.get(evaluation_id)
+        if lease is None:
+            return
+        if kind == "progress":
+            self._progress[evaluation_id] = payload
+            return
+        seconds = time.monotonic() - self._started.pop(evaluation_id)
+        del self._leases[evaluation_id]
+        self._progress.pop(evaluation_id, None)
+        if not queue.finish(self.db, self.store, lease, payload, seconds):
+            log.warning("evaluation %s: lease lost; its outcome was discarded", evaluation_id)
+
+    def _beat(self) -> None:
+        """Renew every lease; stop jobs that were cancelled or taken over; re-queue dead ones."""
+        queue.register_worker(self.db, self.name, self.executor.name, self.executor.capacity)
+        for evaluation_id, lease in list(self._leases.items()):
+            answer = queue.heartbeat(self.db, lease, self.settings.lease_seconds,
+                                     self._progress.get(evaluation_id))
+            if answer == "ok":
+                continue
+            self.executor.stop(evaluation_id)
+            self._forget(evaluation_id)
+            if answer == "cancel":
+                queue.mark_cancelled(self.db, lease)
+        queue.reap(self.db)
+
+    def _forget(self, evaluation_id: int) -> None:
+        self._leases.pop(evaluation_id, None)
+        self._started.pop(evaluation_id, None)
+        self._progress.pop(evaluation_id, None)
+
+    def _release_all(self) -> None:
+        for evaluation_id, lease in list(self._leases.items()):
+            self.executor.stop(evaluation_id)
+            queue.release(self.db, lease)
+            self._forget(evaluation_id)
+
+
+def start_in_thread(db: Database, settings: Settings, executor: Executor
+                    ) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=Worker(db, settings, executor).run, args=(stop,),
+                              name="dataperf-worker", daemon=True)
+    thread.start()
+    return thread, stop
