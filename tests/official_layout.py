@@ -261,20 +261,22 @@ class CliResult:
 
 
 def start_dataperf(*args: str | Path, home: Path, cwd: Path | None = None,
-                   columns: int = 500) -> tuple[tuple[str, ...], subprocess.Popen[str]]:
+                   columns: int = 500, stdin: bool = False
+                   ) -> tuple[tuple[str, ...], subprocess.Popen[str]]:
     """Start ``dataperf ARGS`` without waiting (several can run at once); see :func:`finish`."""
     words = tuple(str(a) for a in args)
     process = subprocess.Popen([*dataperf_command(), *words], cwd=cwd,
                                env=cli_env(home, columns), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, stdin=subprocess.PIPE if stdin else None,
+                               text=True)
     return words, process
 
 
 def finish(started: tuple[tuple[str, ...], subprocess.Popen[str]],
-           timeout: float = 180) -> CliResult:
+           timeout: float = 180, input: str | None = None) -> CliResult:
     words, process = started
     try:
-        stdout, stderr = process.communicate(timeout=timeout)
+        stdout, stderr = process.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         stdout, stderr = process.communicate()
@@ -282,6 +284,8 @@ def finish(started: tuple[tuple[str, ...], subprocess.Popen[str]],
 
 
 def dataperf(*args: str | Path, home: Path, cwd: Path | None = None,
-             columns: int = 500) -> CliResult:
-    """Run ``dataperf ARGS`` as a user would and wait for it."""
-    return finish(start_dataperf(*args, home=home, cwd=cwd, columns=columns))
+             columns: int = 500, input: str | None = None) -> CliResult:
+    """Run ``dataperf ARGS`` as a user would (typing ``input``) and wait for it."""
+    started = start_dataperf(*args, home=home, cwd=cwd, columns=columns,
+                             stdin=input is not None)
+    return finish(started, input=input)
