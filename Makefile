@@ -1,25 +1,37 @@
 # Two entry points, both of which set themselves up on a fresh machine (Python >= 3.11):
-#   make run   - install the core, run the strongest built-in algorithm on vision selection, score it
+#   make run   - install with the server extra and start the platform on its embedded defaults
+#                (http://127.0.0.1:8000: bundled challenges, baseline entries, API docs at /docs)
 #   make test  - install with the dev tools, then lint, type-check and run the tests
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ALGORITHM ?= pseudo-label
 CHALLENGE ?= vision-selection
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: run test lint bench results
+.PHONY: run demo test lint bench results
 
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
+$(VENV)/.server: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[server]'
+	touch $@ $(VENV)/.core
+
 $(VENV)/.dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $@ $(VENV)/.core
+	touch $@ $(VENV)/.core $(VENV)/.server
 
-run: $(VENV)/.core
+run: $(VENV)/.server
+	$(BIN)/dataperf serve --host $(HOST) --port $(PORT)
+
+# The local loop without a server: the strongest built-in algorithm, scored locally.
+demo: $(VENV)/.core
 	$(BIN)/dataperf run $(CHALLENGE) --algorithm $(ALGORITHM) --out out/$(CHALLENGE)/$(ALGORITHM)
 	$(BIN)/dataperf evaluate $(CHALLENGE) out/$(CHALLENGE)/$(ALGORITHM)
 

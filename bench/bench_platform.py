@@ -1,0 +1,605 @@
+"""The hosted platform under load: leaderboard reads with 100,000 scored submissions, the time
+from upload to a visible score, and sustained submissions per minute with 1 and 2 worker slots.
+
+Each part runs against a real server: ``uvicorn dataperf.server.app:create_app`` in its own
+process (so the benchmark's client does not share the server's interpreter), on a scratch
+SQLite file and, with ``--postgres URL``, on a scratch database created on that PostgreSQL
+server and dropped afterwards. The server keeps its default settings (queue poll 0.5 s,
+heartbeat 5 s) except: no baseline entries are seeded, the daily quota is raised, and the
+number of worker slots is set per part.
+
+1. Leaderboard: 100,000 scored submissions of 2,000 teams are bulk-inserted with SQLAlchemy
+   Core (one scored evaluation each, score rows for the 3 tasks and the aggregate on part
+   "all"). ``GET /api/v1/challenges/vision-selection/leaderboard`` is timed over HTTP: the
+   first (cold) read, 200 warm reads (p50/p99), and the cold read after one more score lands
+   (``Round.changed_at`` bumped, as a worker does). The ratio is cold / warm p50: what the
+   leaderboard cache saves. The cold path is then split in-process into its steps (the query,
+   ranking, rows, the response model), and with ``--profile`` (or when a cold read takes a
+   second or more) run once under cProfile.
+2. Upload to visible score: a vision-selection submission (the ``random`` algorithm's files)
+   is uploaded through the API with one embedded worker slot and polled every 50 ms until it
+   is scored, against the scoring alone (``challenge.score(parse_submission(...))``, warm, in
+   this process). Medians over 5 runs, after one warm-up submission that starts the worker's
+   scoring process.
+3. Throughput: 20 submissions uploaded back to back, timed until the last is scored, with 1
+   and with 2 worker slots (after warm-up submissions that start every slot).
+
+    python bench/bench_platform.py [--quick] [--postgres URL] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import math
+import os
+import pstats
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from sqlalchemy import Engine, create_engine, func, select, text, update
+from sqlalchemy.engine import make_url
+
+from dataperf.registry import get_challenge
+from dataperf.server import boards
+from dataperf.server import leaderboard as lb
+from dataperf.server.api.schemas import Leaderboard
+from dataperf.server.db import Database
+from dataperf.server.models import (
+    FINAL_STATES,
+    ChallengeRow,
+    Evaluation,
+    Round,
+    ScoreRow,
+    State,
+    Submission,
+    Team,
+)
+from dataperf.server.queue import AGGREGATE
+
+CHALLENGE = "vision-selection"
+PASSWORD = "correct horse battery staple"
+TASKS = {"Trouser": (85.0, 3.4), "Sneaker": (80.0, 3.6), "Shirt": (45.0, 6.2)}  # mean, CI half
+BATCH = 20_000
+
+
+# ------------------------------------------------------------------------------ server & DB
+
+
+@contextmanager
+def scratch_database(admin_url: str | None, home: Path) -> Iterator[str]:
+    """A URL of an empty database: a SQLite file under ``home``, or a new PostgreSQL database
+    on the server of ``admin_url`` (dropped afterwards)."""
+    if admin_url is None:
+        yield f"sqlite:///{home / 'dataperf.db'}"
+        return
+    name = f"dataperf_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    home: Path
+    database_url: str
+
+    def api(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=f"{self.url}/api/v1", headers=headers, timeout=120)
+
+    def register(self, email: str) -> str:
+        with self.api() as client:
+            answer = client.post("/auth/register", json={
+                "email": email, "name": email.split("@")[0], "password": PASSWORD})
+        answer.raise_for_status()
+        return str(answer.json()["token"])
+
+
+@contextmanager
+def serve(home: Path, database_url: str, workers: int, poll_seconds: float | None
+          ) -> Iterator[Server]:
+    """``create_app()`` under uvicorn in a child process, configured by DATAPERF_* variables."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = os.environ | {"DATAPERF_HOME": str(home), "DATAPERF_DATABASE_URL": database_url,
+                        "DATAPERF_WORKERS": str(workers), "DATAPERF_BASELINES": "[]",
+                        "DATAPERF_DAILY_QUOTA": "100000"}
+    if poll_seconds is not None:
+        env["DATAPERF_POLL_SECONDS"] = str(poll_seconds)
+    log = (home / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "dataperf.server.app:create_app",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(f"http://127.0.0.1:{port}", home, database_url)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise SystemExit("the server stopped:\n"
+                                 + (home / "server.log").read_text()[-3000:])
+            try:
+                if httpx.get(f"{server.url}/api/v1/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the server did not start in 120 s")
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def timed(function: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = function()
+    return time.perf_counter() - started, result
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+# ------------------------------------------------------------------------ 1. the leaderboard
+
+
+def round_id_of(engine: Engine) -> int:
+    with engine.connect() as connection:
+        found = connection.execute(
+            select(Round.id).join(ChallengeRow, ChallengeRow.id == Round.challenge_id)
+            .where(ChallengeRow.name == CHALLENGE).order_by(Round.number.desc()).limit(1))
+        return int(found.scalar_one())
+
+
+def next_ids(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {model.__tablename__: int(connection.scalar(select(func.max(model.id))) or 0) + 1
+                for model in (Team, Submission, Evaluation, ScoreRow)}
+
+
+def scored_rows(rng: np.random.Generator, n: int, skill: np.ndarray, round_id: int,
+                first: dict[str, int], team_ids: np.ndarray, created: list[datetime],
+                labels: list[str]) -> tuple[list[dict[str, Any]], ...]:
+    """Submission, evaluation and score rows of ``n`` scored submissions (numbered from
+    ``first``), the team of each given by ``team_ids`` (indexes into ``skill``)."""
+    submissions, evaluations, scores = [], [], []
+    values: dict[str, np.ndarray] = {}
+    halves: dict[str, np.ndarray] = {}
+    for k, (task, (mean, half)) in enumerate(TASKS.items()):
+        spread = half / 3.4 * 2.5
+        values[task] = np.clip(mean + 4 * skill[team_ids, k] + rng.normal(0, spread, n), 1, 99)
+        halves[task] = half * rng.uniform(0.85, 1.15, n)
+    aggregate = np.mean(list(values.values()), axis=0)
+    seconds = rng.uniform(0.9, 1.6, n)
+    score_id = first["scores"]
+    for i in range(n):
+        sid, eid = first["submissions"] + i, first["evaluations"] + i
+        at = created[i]
+        submissions.append({"id": sid, "round_id": round_id, "team_id": int(team_ids[i]),
+                            "user_id": None, "label": labels[i], "is_baseline": False,
+                            "is_final": False, "total_bytes": 28_557, "warnings": [],
+                            "created_at": at})
+        evaluations.append({
+            "id": eid, "submission_id": sid, "state": State.scored, "baseline": None,
+            "attempts": 1, "max_attempts": 3, "lease_owner": None, "lease_expires_at": None,
+            "cancel_requested": False, "progress": None, "message": None, "problems": None,
+            "queued_at": at, "started_at": at + timedelta(seconds=0.3),
+            "finished_at": at + timedelta(seconds=0.3 + float(seconds[i])),
+            "seconds": float(seconds[i]), "scorer_version": "selection-1"})
+        cells = [(task, float(values[task][i]), float(halves[task][i])) for task in TASKS]
+        cells.append((AGGREGATE, float(aggregate[i]),
+                      float(np.sqrt(np.sum([halves[t][i] ** 2 for t in TASKS])) / 3)))
+        for task, value, half in cells:
+            is_aggregate = task == AGGREGATE
+            details: dict[str, Any] = {} if is_aggregate else {
+                "train_rows": 500, "train_class_counts": [250, 250], "test_rows": 1000,
+                "per_seed": [value], "converged": True,
+                "precision": round(value / 100 * 0.9, 4), "recall": round(value / 100, 4)}
+            scores.append({"id": score_id, "evaluation_id": eid, "round_id": round_id,
+                           "part": "all", "task": task, "is_aggregate": is_aggregate,
+                           "value": value, "ci_low": max(0.0, value - half),
+                           "ci_high": min(100.0, value + half), "details": details})
+            score_id += 1
+    return submissions, evaluations, scores
+
+
+def insert(engine: Engine, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Bulk insert (executemany in batches) in one transaction; on PostgreSQL, move the ID
+    sequences past the explicit IDs and refresh the planner's statistics."""
+    tables = {model.__tablename__: model.__table__ for model in
+              (Team, Submission, Evaluation, ScoreRow)}
+    with engine.begin() as connection:
+        for name, table_rows in rows.items():
+            for start in range(0, len(table_rows), BATCH):
+                connection.execute(tables[name].insert(), table_rows[start:start + BATCH])
+        if engine.dialect.name == "postgresql":
+            for name in rows:
+                connection.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', "
+                                        f"'id'), (SELECT max(id) FROM {name}))"))
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("ANALYZE"))
+
+
+def bulk_load(engine: Engine, n_submissions: int, n_teams: int, seed: int = 0) -> int:
+    """Insert ``n_teams`` teams and ``n_submissions`` scored submissions spread over the last
+    90 days; returns the round ID."""
+    rng = np.random.default_rng(seed)
+    round_id = round_id_of(engine)
+    first = next_ids(engine)
+    now = datetime.now(UTC)
+    teams = [{"id": first["teams"] + k, "name": f"team {k:05d}", "join_code_hash": None,
+              "is_system": False, "created_at": now - timedelta(days=100)}
+             for k in range(n_teams)]
+    activity = rng.lognormal(0, 1, n_teams)  # some teams submit far more than others
+    team_index = rng.choice(n_teams, size=n_submissions, p=activity / activity.sum())
+    offsets = np.sort(rng.uniform(0, 90 * 86400, n_submissions))
+    created = [now - timedelta(days=90) + timedelta(seconds=float(s)) for s in offsets]
+    skill = rng.normal(0, 1, (n_teams, len(TASKS)))
+    labels = [f"run {i}" for i in range(n_submissions)]
+    team_ids = team_index + first["teams"]
+    skill_by_id = np.zeros((int(team_ids.max()) + 1, len(TASKS)))
+    skill_by_id[first["teams"]:first["teams"] + n_teams] = skill
+    submissions, evaluations, scores = scored_rows(
+        rng, n_submissions, skill_by_id, round_id, first, team_ids, created, labels)
+    insert(engine, {"teams": teams, "submissions": submissions, "evaluations": evaluations,
+                    "scores": scores})
+    return round_id
+
+
+def land_new_score(engine: Engine, round_id: int) -> int:
+    """One more scored submission, better than every other, and the round bumped (what a
+    worker's ``queue.finish`` does); returns its submission ID."""
+    first = next_ids(engine)
+    with engine.connect() as connection:
+        team_id = int(connection.scalar(select(func.min(Team.id)).where(
+            Team.is_system.is_(False))) or 0)
+    skill = np.full((team_id + 1, len(TASKS)), 4.0)  # 16 points over the mean: rank 1
+    rows = scored_rows(np.random.default_rng(1), 1, skill, round_id, first,
+                       np.array([team_id]), [datetime.now(UTC)], ["the new best"])
+    insert(engine, dict(zip(("submissions", "evaluations", "scores"), rows, strict=True)))
+    with engine.begin() as connection:
+        connection.execute(update(Round).where(Round.id == round_id)
+                           .values(changed_at=datetime.now(UTC)))
+    return first["submissions"]
+
+
+def cold_path_steps(database_url: str, round_id: int) -> dict[str, float]:
+    """The cold read's work, step by step, in this process: what ``boards.standings`` and the
+    endpoint do (the query, ranking, rows as data, the response model and its JSON)."""
+    db = Database(database_url)
+    try:
+        with db.read() as session:
+            row = session.execute(select(ChallengeRow).where(ChallengeRow.name == CHALLENGE)
+                                  ).scalar_one()
+            direction = row.direction
+        steps: dict[str, float] = {}
+        with db.read() as session:
+            steps["query + entries (load_entries)"], entries = timed(
+                lambda: boards.load_entries(session, round_id, "all"))
+        steps["rank (rank_entries)"], ranked = timed(
+            lambda: lb.rank_entries(entries, direction=direction))
+        steps["rows as data"], rows = timed(lambda: [boards._row(r) for r in ranked])
+        body = {"challenge": CHALLENGE, "round": 1, "part": "all", "view": lb.AGGREGATE,
+                "weights": None, "direction": direction, "tie_rule": "", "rows": rows,
+                "private_available": False}
+        steps["response model"], model = timed(lambda: Leaderboard.model_validate(body))
+        steps["JSON"], _ = timed(model.model_dump_json)
+        return steps
+    finally:
+        db.dispose()
+
+
+def profile_cold_path(database_url: str, round_id: int, top: int = 12) -> str:
+    profiler = cProfile.Profile()
+    profiler.runcall(cold_path_steps, database_url, round_id)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    lines = out.getvalue().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
+    return "\n".join("    " + line[:150] for line in lines[start - 2:] if line.strip())
+
+
+@dataclass
+class BoardResult:
+    submissions: int
+    teams: int
+    load_seconds: float
+    rows: int
+    cold: float
+    warm: list[float]
+    after_score: float
+    steps: dict[str, float]
+    profile: str | None = None
+
+
+def bench_leaderboard(server: Server, n_submissions: int, n_teams: int, reads: int,
+                      profile: bool) -> BoardResult:
+    engine = create_engine(server.database_url)
+    try:
+        load_seconds, round_id = timed(lambda: bulk_load(engine, n_submissions, n_teams))
+        path = f"/challenges/{CHALLENGE}/leaderboard"
+        with server.api() as client:
+            client.get(f"/challenges/{CHALLENGE}").raise_for_status()  # warm the process
+
+            def read() -> dict[str, Any]:
+                answer = client.get(path)
+                answer.raise_for_status()
+                found: dict[str, Any] = answer.json()
+                return found
+
+            cold, board = timed(read)
+            warm = [timed(read)[0] for _ in range(reads)]
+            new_id = land_new_score(engine, round_id)
+            after, board_after = timed(read)
+        if board_after["rows"][0]["submission_id"] != new_id:
+            raise SystemExit("the new score is not at the top of the leaderboard")
+        steps = cold_path_steps(server.database_url, round_id)
+        slow = cold >= 1.0 or after >= 1.0
+        text_profile = profile_cold_path(server.database_url, round_id) \
+            if profile or slow else None
+        return BoardResult(n_submissions, n_teams, load_seconds, len(board["rows"]), cold, warm,
+                           after, steps, text_profile)
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------- 2. upload to visible score
+
+
+def submission_files() -> tuple[dict[str, bytes], float]:
+    """The ``random`` algorithm's files and the median time of scoring them alone (warm)."""
+    challenge = get_challenge(CHALLENGE)
+    edition = challenge.edition("offline")
+    files = challenge.run_algorithm("random", edition)
+
+    def score() -> Any:
+        return challenge.score(challenge.parse_submission(files, edition), edition)
+
+    score()  # warm: the edition's arrays and the frozen model's inputs are loaded once
+    times = [timed(score)[0] for _ in range(5)]
+    return files, statistics.median(times)
+
+
+def upload(client: httpx.Client, files: dict[str, bytes], label: str) -> int:
+    answer = client.post(f"/challenges/{CHALLENGE}/submissions", data={"label": label},
+                         files=[("files", (name, data, "application/octet-stream"))
+                                for name, data in sorted(files.items())])
+    if answer.status_code != 202:
+        raise SystemExit(f"upload refused: {answer.status_code} {answer.text}")
+    return int(answer.json()["id"])
+
+
+def wait_scored(client: httpx.Client, submission_id: int, every: float = 0.05,
+                timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found: dict[str, Any] = client.get(f"/submissions/{submission_id}").json()
+        if found["state"] in {s.value for s in FINAL_STATES}:
+            if found["state"] != "scored":
+                raise SystemExit(f"submission {submission_id} {found['state']}: {found}")
+            return found
+        if time.monotonic() > deadline:
+            raise SystemExit(f"submission {submission_id} still {found['state']}")
+        time.sleep(every)
+
+
+@dataclass
+class LatencyResult:
+    first: float
+    visible: list[float]
+    job_seconds: list[float]
+
+
+def bench_latency(client: httpx.Client, files: dict[str, bytes], runs: int) -> LatencyResult:
+    first, _ = timed(lambda: wait_scored(client, upload(client, files, "warm-up")))
+    visible, job_seconds = [], []
+    for run in range(runs):
+        started = time.perf_counter()
+        found = wait_scored(client, upload(client, files, f"latency {run}"))
+        visible.append(time.perf_counter() - started)
+        job_seconds.append(float(found["seconds"]))
+    return LatencyResult(first, visible, job_seconds)
+
+
+# ------------------------------------------------------------------------------ 3. throughput
+
+
+def wait_all(engine: Engine, ids: list[int], timeout: float = 600
+             ) -> list[tuple[State, datetime | None, float | None]]:
+    """Poll the database (cheap, and no load on the server's HTTP side) until every one of
+    ``ids`` is final; returns (state, finished_at, seconds) of each."""
+    query = select(Evaluation.state, Evaluation.finished_at, Evaluation.seconds) \
+        .where(Evaluation.submission_id.in_(ids))
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as connection:
+            found = [(r[0], r[1], r[2]) for r in connection.execute(query)]
+        if len(found) == len(ids) and all(state in FINAL_STATES for state, _, _ in found):
+            bad = [state for state, _, _ in found if state != State.scored]
+            if bad:
+                raise SystemExit(f"{len(bad)} submissions not scored: {bad}")
+            return found
+        if time.monotonic() > deadline:
+            raise SystemExit("submissions still not scored")
+        time.sleep(0.1)
+
+
+@dataclass
+class ThroughputResult:
+    workers: int
+    count: int
+    upload_seconds: float
+    total_seconds: float
+    job_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def per_minute(self) -> float:
+        return self.count / self.total_seconds * 60
+
+
+def bench_throughput(server: Server, client: httpx.Client, files: dict[str, bytes],
+                     workers: int, count: int) -> ThroughputResult:
+    engine = create_engine(server.database_url)
+    try:
+        warm = [upload(client, files, f"warm-up {k}") for k in range(2 * workers)]
+        wait_all(engine, warm)  # every slot's scoring process has started
+        started_at = datetime.now(UTC)
+        started = time.perf_counter()
+        ids = [upload(client, files, f"batch {k}") for k in range(count)]
+        uploaded = time.perf_counter() - started
+        found = wait_all(engine, ids)
+        last = max(finished for _, finished, _ in found if finished is not None)
+        total = (last - started_at).total_seconds()
+        return ThroughputResult(workers, count, uploaded, total,
+                                [s for _, _, s in found if s is not None])
+    finally:
+        engine.dispose()
+
+
+# ------------------------------------------------------------------------------------ report
+
+
+@dataclass
+class BackendResult:
+    name: str
+    board: BoardResult
+    scoring_alone: float
+    latency: LatencyResult
+    throughput: list[ThroughputResult]
+
+
+def report(result: BackendResult) -> None:
+    board, latency = result.board, result.latency
+    warm_p50 = statistics.median(board.warm)
+    print(f"\n== {result.name} ==")
+    print(f"leaderboard: {board.submissions:,} scored submissions of {board.teams:,} teams "
+          f"({4 * board.submissions:,} score rows; bulk insert {board.load_seconds:.1f} s), "
+          f"{board.rows:,} rows shown")
+    print(f"  {'cold read (first GET)':38s} {ms(board.cold):>10s}")
+    print(f"  {f'warm read p50 / p99 ({len(board.warm)} GETs)':38s} {ms(warm_p50):>10s} / "
+          f"{ms(percentile(board.warm, 99))}")
+    print(f"  {'cold read after a new score':38s} {ms(board.after_score):>10s}")
+    print(f"  {'ratio cold / warm p50':38s} {board.cold / warm_p50:>9.0f}x")
+    steps = ", ".join(f"{name} {ms(seconds)}" for name, seconds in board.steps.items())
+    print(f"  cold path in-process: {steps}")
+    if board.profile:
+        print("  cold path under cProfile (top functions by own time):")
+        print(board.profile)
+    visible = statistics.median(latency.visible)
+    job = statistics.median(latency.job_seconds)
+    alone = result.scoring_alone
+    print(f"upload to visible score ({len(latency.visible)} runs, 1 slot, polled every 50 ms):")
+    print(f"  {'upload -> scored, median':38s} {ms(visible):>10s}   (first, starting the "
+          f"scoring process: {ms(latency.first)})")
+    print(f"  {'scoring alone in-process, median':38s} {ms(alone):>10s}   (job time the "
+          f"worker records: {ms(job)})")
+    print(f"  {'platform overhead':38s} {ms(visible - alone):>10s}   ({visible / alone:.1f}x "
+          f"the scoring alone)")
+    print("throughput (submissions uploaded back to back, until the last is scored):")
+    for item in result.throughput:
+        print(f"  {f'{item.workers} slot(s), {item.count} submissions':38s} "
+              f"{item.total_seconds:>8.1f} s   {item.per_minute:6.1f} per minute (uploads "
+              f"{item.upload_seconds:.1f} s; job median {ms(statistics.median(item.job_seconds))})")
+    if len(result.throughput) == 2:
+        one, two = result.throughput
+        print(f"  {'ratio 2 slots / 1 slot':38s} {two.per_minute / one.per_minute:>9.2f}x   "
+              f"({os.cpu_count()} CPU cores)")
+
+
+def run_backend(name: str, admin_url: str | None, args: argparse.Namespace, root: Path,
+                files: dict[str, bytes], alone: float) -> BackendResult:
+    print(f"{name}: leaderboard ...", flush=True)
+    with scratch_database(admin_url, root / "board") as url, \
+            serve(root / "board", url, workers=0, poll_seconds=args.poll_seconds) as server:
+        board = bench_leaderboard(server, args.submissions, args.teams, args.reads, args.profile)
+    print(f"{name}: upload to visible score, throughput with 1 slot ...", flush=True)
+    with scratch_database(admin_url, root / "one") as url, \
+            serve(root / "one", url, workers=1, poll_seconds=args.poll_seconds) as server, \
+            server.api(server.register("one@example.org")) as client:
+        latency = bench_latency(client, files, args.runs)
+        throughput = [bench_throughput(server, client, files, 1, args.batch)]
+    print(f"{name}: throughput with 2 slots ...", flush=True)
+    with scratch_database(admin_url, root / "two") as url, \
+            serve(root / "two", url, workers=2, poll_seconds=args.poll_seconds) as server, \
+            server.api(server.register("two@example.org")) as client:
+        throughput.append(bench_throughput(server, client, files, 2, args.batch))
+    return BackendResult(name, board, alone, latency, throughput)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="10,000 submissions, 50 warm reads, 3 runs, batches of 8")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="also on PostgreSQL: a URL of a role that may create databases")
+    parser.add_argument("--submissions", type=int, default=None)
+    parser.add_argument("--teams", type=int, default=2000)
+    parser.add_argument("--reads", type=int, default=None, help="warm leaderboard reads")
+    parser.add_argument("--runs", type=int, default=None, help="upload-to-score runs")
+    parser.add_argument("--batch", type=int, default=None, help="submissions per batch")
+    parser.add_argument("--poll-seconds", type=float, default=None,
+                        help="the workers' queue poll period (default: the server's, 0.5 s)")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the cold leaderboard path once under cProfile")
+    args = parser.parse_args()
+    quick = {"submissions": 10_000, "reads": 50, "runs": 3, "batch": 8}
+    full = {"submissions": 100_000, "reads": 200, "runs": 5, "batch": 20}
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    files, alone = submission_files()
+    backends: list[tuple[str, str | None]] = [("SQLite", None)]
+    if args.postgres:
+        backends.append(("PostgreSQL", args.postgres))
+    results = []
+    with tempfile.TemporaryDirectory(prefix="dataperf-bench-") as tmp:
+        for name, admin_url in backends:
+            results.append(run_backend(name, admin_url, args, Path(tmp) / name, files, alone))
+    for result in results:
+        report(result)
+
+
+if __name__ == "__main__":
+    main()

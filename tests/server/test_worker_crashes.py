@@ -1,0 +1,159 @@
+"""Crash safety of the durable queue: a worker process killed (SIGKILL) in the middle of
+evaluations, again and again, loses nothing, leaves nothing stuck and scores every submission
+exactly once, with correct quotas. Real worker processes (`dataperf worker`), real databases."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from official_layout import cli_env, dataperf_command
+from platform_harness import LiveServer, fast_settings, live_server
+from sqlalchemy import func, select
+
+from dataperf.registry import get_challenge
+from dataperf.server.db import Database
+from dataperf.server.models import Evaluation, ScoreRow, State
+from dataperf.server.settings import Settings
+
+CHALLENGE = "vision-selection"
+
+
+def _worker_env(settings: Settings) -> dict[str, str]:
+    env = cli_env(settings.home)
+    env.update({"DATAPERF_DATABASE_URL": settings.sqlalchemy_url,
+                "DATAPERF_LEASE_SECONDS": "2", "DATAPERF_HEARTBEAT_SECONDS": "0.4",
+                "DATAPERF_POLL_SECONDS": "0.1"})
+    return env
+
+
+def _start_worker(settings: Settings, slots: int = 2) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*dataperf_command(), "worker", "--slots", str(slots)],
+                            env=_worker_env(settings), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def _states(db: Database) -> dict[State, int]:
+    with db.read() as session:
+        rows = session.execute(select(Evaluation.state, func.count()).group_by(Evaluation.state))
+        return {State(state): count for state, count in rows}
+
+
+def _wait_for(condition: object, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def platform(db_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, Database]]:
+    settings = fast_settings(tmp_path / "home", db_url, workers=0, max_attempts=20,
+                             daily_quota=50, lease_seconds=2.0)
+    with live_server(settings) as server:
+        db = Database(settings.sqlalchemy_url)
+        yield server, db
+        db.dispose()
+
+
+def _submit(server: LiveServer, token: str, count: int) -> list[int]:
+    challenge = get_challenge(CHALLENGE)
+    edition = challenge.edition("offline")
+    ids = []
+    with server.api(token) as api:
+        for seed in range(count):
+            files = challenge.run_algorithm("random", edition, random_state=seed)
+            answer = api.post(f"/challenges/{CHALLENGE}/submissions", data={"label": str(seed)},
+                              files=[("files", (n, d)) for n, d in files.items()])
+            assert answer.status_code == 202, answer.text
+            ids.append(answer.json()["id"])
+    return ids
+
+
+def test_killed_workers_lose_nothing_and_score_each_submission_once(
+        platform: tuple[LiveServer, Database]) -> None:
+    server, db = platform
+    token = server.user("crash@example.org")
+    submitted = _submit(server, token, 8)
+
+    kills = 0
+    while kills < 4 and _states(db).get(State.scored, 0) < len(submitted):
+        worker = _start_worker(server.settings)
+        _wait_for(lambda: _states(db).get(State.running, 0) > 0 or worker.poll() is not None,
+                  120)
+        assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+        time.sleep(0.5 + kills * 0.7)  # kill at different points of the evaluations
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        kills += 1
+    assert kills == 4
+
+    survivor = _start_worker(server.settings)
+    try:
+        _wait_for(lambda: _states(db).get(State.scored, 0) == len(submitted), 300)
+    finally:
+        survivor.send_signal(signal.SIGTERM)
+        assert survivor.wait(60) == 0
+
+    assert _states(db) == {State.scored: len(submitted)}
+    with db.read() as session:
+        attempts = session.scalars(select(Evaluation.attempts)).all()
+        per_evaluation = session.execute(select(ScoreRow.evaluation_id, func.count())
+                                         .group_by(ScoreRow.evaluation_id)).all()
+    assert max(attempts) > 1, "no evaluation was interrupted; the test proved nothing"
+    assert sorted(count for _, count in per_evaluation) == [4] * len(submitted)  # 3 tasks + mean
+
+    challenge = get_challenge(CHALLENGE)
+    edition = challenge.edition("offline")
+    with server.api(token) as api:
+        assert api.get(f"/challenges/{CHALLENGE}/quota").json()["daily_used"] == len(submitted)
+        for seed, submission_id in enumerate(submitted):
+            found = api.get(f"/submissions/{submission_id}").json()
+            files = challenge.run_algorithm("random", edition, random_state=seed)
+            local = challenge.score(challenge.parse_submission(files, edition), edition)
+            assert found["scores"]["all"]["aggregate"]["value"] == local.aggregate.value
+
+
+def test_a_job_that_keeps_losing_its_worker_fails_for_the_platform_without_using_quota(
+        db_url: str, tmp_path: Path) -> None:
+    settings = fast_settings(tmp_path / "home", db_url, workers=0, max_attempts=1,
+                             lease_seconds=2.0)
+    with live_server(settings) as server:
+        db = Database(settings.sqlalchemy_url)
+        token = server.user("unlucky@example.org")
+        (submission_id,) = _submit(server, token, 1)
+        worker = _start_worker(settings, slots=1)
+        _wait_for(lambda: _states(db).get(State.running, 0) == 1, 120)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        # Any live worker reaps the expired lease; this one then finds nothing left to run.
+        survivor = _start_worker(settings, slots=1)
+        try:
+            found = server.wait(token, submission_id, timeout=60)
+        finally:
+            survivor.send_signal(signal.SIGTERM)
+            survivor.wait(60)
+        db.dispose()
+        assert found["state"] == "failed_platform"
+        assert "platform's fault" in found["message"]
+        with server.api(token) as api:
+            assert api.get(f"/challenges/{CHALLENGE}/quota").json()["daily_used"] == 0
+
+
+def test_sigterm_hands_running_jobs_back_without_using_an_attempt(
+        platform: tuple[LiveServer, Database]) -> None:
+    server, db = platform
+    token = server.user("calm@example.org")
+    (submission_id,) = _submit(server, token, 1)
+    worker = _start_worker(server.settings, slots=1)
+    _wait_for(lambda: _states(db).get(State.running, 0) == 1, 120)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(60) == 0
+    with db.read() as session:
+        evaluation = session.scalars(select(Evaluation)).one()
+    # Back in the queue, untouched, for the next worker.
+    assert (evaluation.state, evaluation.attempts) == (State.queued, 0)
