@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import math
 import os
@@ -40,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -59,6 +61,7 @@ from dataperf.server import boards
 from dataperf.server import leaderboard as lb
 from dataperf.server.api.schemas import Leaderboard
 from dataperf.server.db import Database
+from dataperf.server.jobs import BUNDLED_REF, Job, run_job
 from dataperf.server.models import (
     FINAL_STATES,
     ChallengeRow,
@@ -305,27 +308,52 @@ def land_new_score(engine: Engine, round_id: int) -> int:
     return first["submissions"]
 
 
+class GcTimer:
+    """Time spent in the garbage collector while installed (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.full += info["generation"] == 2
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self)
+
+
 def cold_path_steps(database_url: str, round_id: int) -> dict[str, float]:
     """The cold read's work, step by step, in this process: what ``boards.standings`` and the
-    endpoint do (the query, ranking, rows as data, the response model and its JSON)."""
+    endpoint do (the query, ranking, rows as data, the response model and its JSON), and the
+    garbage collector's share of it (inside the steps)."""
     db = Database(database_url)
     try:
         with db.read() as session:
-            row = session.execute(select(ChallengeRow).where(ChallengeRow.name == CHALLENGE)
-                                  ).scalar_one()
-            direction = row.direction
+            direction = session.execute(select(ChallengeRow.direction).where(
+                ChallengeRow.name == CHALLENGE)).scalar_one()
         steps: dict[str, float] = {}
-        with db.read() as session:
-            steps["query + entries (load_entries)"], entries = timed(
-                lambda: boards.load_entries(session, round_id, "all"))
-        steps["rank (rank_entries)"], ranked = timed(
-            lambda: lb.rank_entries(entries, direction=direction))
-        steps["rows as data"], rows = timed(lambda: [boards._row(r) for r in ranked])
-        body = {"challenge": CHALLENGE, "round": 1, "part": "all", "view": lb.AGGREGATE,
-                "weights": None, "direction": direction, "tie_rule": "", "rows": rows,
-                "private_available": False}
-        steps["response model"], model = timed(lambda: Leaderboard.model_validate(body))
-        steps["JSON"], _ = timed(model.model_dump_json)
+        with GcTimer() as collector:
+            with db.read() as session:
+                steps["query + entries (load_entries)"], entries = timed(
+                    lambda: boards.load_entries(session, round_id, "all"))
+            steps["rank (rank_entries)"], ranked = timed(
+                lambda: lb.rank_entries(entries, direction=direction))
+            steps["rows as data"], rows = timed(lambda: [boards._row(r) for r in ranked])
+            body = {"challenge": CHALLENGE, "round": 1, "part": "all", "view": lb.AGGREGATE,
+                    "weights": None, "direction": direction, "tie_rule": "", "rows": rows,
+                    "private_available": False}
+            steps["response model"], model = timed(lambda: Leaderboard.model_validate(body))
+            steps["JSON"], _ = timed(model.model_dump_json)
+        steps[f"of which GC ({collector.full} full collections)"] = collector.seconds
         return steps
     finally:
         db.dispose()
@@ -338,7 +366,7 @@ def profile_cold_path(database_url: str, round_id: int, top: int = 12) -> str:
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
     lines = out.getvalue().splitlines()
     start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
-    return "\n".join("    " + line[:150] for line in lines[start - 2:] if line.strip())
+    return "\n".join("    " + line[:150] for line in lines[start:] if line.strip())
 
 
 @dataclass
@@ -347,15 +375,40 @@ class BoardResult:
     teams: int
     load_seconds: float
     rows: int
+    body_bytes: int
     cold: float
     warm: list[float]
     after_score: float
+    concurrent: list[float]
     steps: dict[str, float]
     profile: str | None = None
 
 
+def concurrent_reads(server: Server, path: str, readers: int) -> list[float]:
+    """``readers`` clients asking for the leaderboard at the same moment."""
+    clients = [server.api() for _ in range(readers)]
+    for client in clients:
+        client.get("/health").raise_for_status()  # connected before the start
+    go = threading.Barrier(readers)
+    times = [0.0] * readers
+
+    def one(k: int) -> None:
+        go.wait()
+        times[k], answer = timed(lambda: clients[k].get(path))
+        answer.raise_for_status()
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(readers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for client in clients:
+        client.close()
+    return times
+
+
 def bench_leaderboard(server: Server, n_submissions: int, n_teams: int, reads: int,
-                      profile: bool) -> BoardResult:
+                      readers: int, profile: bool) -> BoardResult:
     engine = create_engine(server.database_url)
     try:
         load_seconds, round_id = timed(lambda: bulk_load(engine, n_submissions, n_teams))
@@ -363,24 +416,26 @@ def bench_leaderboard(server: Server, n_submissions: int, n_teams: int, reads: i
         with server.api() as client:
             client.get(f"/challenges/{CHALLENGE}").raise_for_status()  # warm the process
 
-            def read() -> dict[str, Any]:
+            def read() -> httpx.Response:  # the whole body is read; JSON parsed after
                 answer = client.get(path)
                 answer.raise_for_status()
-                found: dict[str, Any] = answer.json()
-                return found
+                return answer
 
-            cold, board = timed(read)
+            cold, first = timed(read)
             warm = [timed(read)[0] for _ in range(reads)]
             new_id = land_new_score(engine, round_id)
             after, board_after = timed(read)
-        if board_after["rows"][0]["submission_id"] != new_id:
+        if board_after.json()["rows"][0]["submission_id"] != new_id:
             raise SystemExit("the new score is not at the top of the leaderboard")
+        land_new_score(engine, round_id)
+        concurrent = concurrent_reads(server, path, readers)
         steps = cold_path_steps(server.database_url, round_id)
         slow = cold >= 1.0 or after >= 1.0
         text_profile = profile_cold_path(server.database_url, round_id) \
             if profile or slow else None
-        return BoardResult(n_submissions, n_teams, load_seconds, len(board["rows"]), cold, warm,
-                           after, steps, text_profile)
+        return BoardResult(n_submissions, n_teams, load_seconds, len(first.json()["rows"]),
+                           len(first.content), cold, warm, after, concurrent, steps,
+                           text_profile)
     finally:
         engine.dispose()
 
@@ -388,18 +443,36 @@ def bench_leaderboard(server: Server, n_submissions: int, n_teams: int, reads: i
 # --------------------------------------------------------------- 2. upload to visible score
 
 
-def submission_files() -> tuple[dict[str, bytes], float]:
-    """The ``random`` algorithm's files and the median time of scoring them alone (warm)."""
+@dataclass
+class Scoring:
+    files: dict[str, bytes]
+    alone: float  # parse + score, warm, median
+    job: float  # run_job, what a worker's scoring process runs per job, median
+
+
+def random_files() -> dict[str, bytes]:
+    """The files a participant running the ``random`` algorithm submits."""
+    challenge = get_challenge(CHALLENGE)
+    files: dict[str, bytes] = challenge.run_algorithm("random", challenge.edition("offline"))
+    return files
+
+
+def scoring_alone(files: dict[str, bytes], runs: int = 5) -> Scoring:
+    """The median time of scoring ``files`` alone (warm, the edition opened once) and of
+    ``run_job`` on them (what a worker's scoring process runs for each job)."""
     challenge = get_challenge(CHALLENGE)
     edition = challenge.edition("offline")
-    files = challenge.run_algorithm("random", edition)
 
     def score() -> Any:
         return challenge.score(challenge.parse_submission(files, edition), edition)
 
     score()  # warm: the edition's arrays and the frozen model's inputs are loaded once
-    times = [timed(score)[0] for _ in range(5)]
-    return files, statistics.median(times)
+    alone = statistics.median(timed(score)[0] for _ in range(runs))
+    job = Job(0, 1, CHALLENGE, BUNDLED_REF + "offline", edition.content_hash, files)
+    if run_job(job).status != "scored":
+        raise SystemExit("run_job did not score the submission")
+    return Scoring(files, alone, statistics.median(timed(lambda: run_job(job))[0]
+                                                   for _ in range(runs)))
 
 
 def upload(client: httpx.Client, files: dict[str, bytes], label: str) -> int:
@@ -414,6 +487,7 @@ def upload(client: httpx.Client, files: dict[str, bytes], label: str) -> int:
 def wait_scored(client: httpx.Client, submission_id: int, every: float = 0.05,
                 timeout: float = 300) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
+    next_poll = time.monotonic()
     while True:
         found: dict[str, Any] = client.get(f"/submissions/{submission_id}").json()
         if found["state"] in {s.value for s in FINAL_STATES}:
@@ -422,7 +496,8 @@ def wait_scored(client: httpx.Client, submission_id: int, every: float = 0.05,
             return found
         if time.monotonic() > deadline:
             raise SystemExit(f"submission {submission_id} still {found['state']}")
-        time.sleep(every)
+        next_poll += every
+        time.sleep(max(0.0, next_poll - time.monotonic()))
 
 
 @dataclass
@@ -505,56 +580,62 @@ def bench_throughput(server: Server, client: httpx.Client, files: dict[str, byte
 class BackendResult:
     name: str
     board: BoardResult
-    scoring_alone: float
+    scoring: Scoring
     latency: LatencyResult
     throughput: list[ThroughputResult]
+    load: tuple[float, float]  # 1-minute load average at the start and at the end
 
 
 def report(result: BackendResult) -> None:
-    board, latency = result.board, result.latency
+    board, latency, scoring = result.board, result.latency, result.scoring
     warm_p50 = statistics.median(board.warm)
-    print(f"\n== {result.name} ==")
+    print(f"\n== {result.name} ({os.cpu_count()} CPU cores; load average "
+          f"{result.load[0]:.1f} at the start, {result.load[1]:.1f} at the end) ==")
     print(f"leaderboard: {board.submissions:,} scored submissions of {board.teams:,} teams "
-          f"({4 * board.submissions:,} score rows; bulk insert {board.load_seconds:.1f} s), "
-          f"{board.rows:,} rows shown")
-    print(f"  {'cold read (first GET)':38s} {ms(board.cold):>10s}")
-    print(f"  {f'warm read p50 / p99 ({len(board.warm)} GETs)':38s} {ms(warm_p50):>10s} / "
+          f"({4 * board.submissions:,} score rows; bulk insert {board.load_seconds:.1f} s); "
+          f"{board.rows:,} rows, {board.body_bytes / 1024:,.0f} KiB of JSON")
+    print(f"  {'cold read (first GET)':40s} {ms(board.cold):>10s}")
+    print(f"  {f'warm reads p50 / p99 ({len(board.warm)} GETs)':40s} {ms(warm_p50):>10s} / "
           f"{ms(percentile(board.warm, 99))}")
-    print(f"  {'cold read after a new score':38s} {ms(board.after_score):>10s}")
-    print(f"  {'ratio cold / warm p50':38s} {board.cold / warm_p50:>9.0f}x")
-    steps = ", ".join(f"{name} {ms(seconds)}" for name, seconds in board.steps.items())
-    print(f"  cold path in-process: {steps}")
+    print(f"  {'cold read after a new score':40s} {ms(board.after_score):>10s}")
+    print(f"  {f'{len(board.concurrent)} readers at once after a new score':40s} "
+          f"{ms(max(board.concurrent)):>10s}   slowest (fastest {ms(min(board.concurrent))})")
+    print(f"  {'ratio cold / warm p50':40s} {board.cold / warm_p50:>9.0f}x")
+    print("  cold path in-process: " + ", ".join(f"{name} {ms(seconds)}"
+                                                for name, seconds in board.steps.items()))
     if board.profile:
-        print("  cold path under cProfile (top functions by own time):")
+        print("  cold path under cProfile (top functions by own time; the collector's pauses "
+              "count against whichever function is running):")
         print(board.profile)
     visible = statistics.median(latency.visible)
     job = statistics.median(latency.job_seconds)
-    alone = result.scoring_alone
     print(f"upload to visible score ({len(latency.visible)} runs, 1 slot, polled every 50 ms):")
-    print(f"  {'upload -> scored, median':38s} {ms(visible):>10s}   (first, starting the "
-          f"scoring process: {ms(latency.first)})")
-    print(f"  {'scoring alone in-process, median':38s} {ms(alone):>10s}   (job time the "
-          f"worker records: {ms(job)})")
-    print(f"  {'platform overhead':38s} {ms(visible - alone):>10s}   ({visible / alone:.1f}x "
-          f"the scoring alone)")
-    print("throughput (submissions uploaded back to back, until the last is scored):")
+    print(f"  {'upload -> scored, median':40s} {ms(visible):>10s}   (the first, which starts "
+          f"the scoring process: {ms(latency.first)})")
+    print(f"  {'scoring alone in-process, median':40s} {ms(scoring.alone):>10s}   (run_job "
+          f"in-process {ms(scoring.job)}; job time the worker records {ms(job)})")
+    print(f"  {'platform overhead':40s} {ms(visible - scoring.alone):>10s}   "
+          f"({visible / scoring.alone:.1f}x the scoring alone)")
+    print("throughput (uploaded back to back, until the last is scored):")
     for item in result.throughput:
-        print(f"  {f'{item.workers} slot(s), {item.count} submissions':38s} "
-              f"{item.total_seconds:>8.1f} s   {item.per_minute:6.1f} per minute (uploads "
+        print(f"  {f'{item.workers} slot(s), {item.count} submissions':40s} "
+              f"{item.total_seconds:>8.1f} s   {item.per_minute:5.1f} per minute   (uploads "
               f"{item.upload_seconds:.1f} s; job median {ms(statistics.median(item.job_seconds))})")
     if len(result.throughput) == 2:
         one, two = result.throughput
-        print(f"  {'ratio 2 slots / 1 slot':38s} {two.per_minute / one.per_minute:>9.2f}x   "
-              f"({os.cpu_count()} CPU cores)")
+        print(f"  {'ratio 2 slots / 1 slot':40s} {two.per_minute / one.per_minute:>9.2f}x")
 
 
 def run_backend(name: str, admin_url: str | None, args: argparse.Namespace, root: Path,
-                files: dict[str, bytes], alone: float) -> BackendResult:
+                files: dict[str, bytes]) -> BackendResult:
+    load = os.getloadavg()[0]
     print(f"{name}: leaderboard ...", flush=True)
     with scratch_database(admin_url, root / "board") as url, \
             serve(root / "board", url, workers=0, poll_seconds=args.poll_seconds) as server:
-        board = bench_leaderboard(server, args.submissions, args.teams, args.reads, args.profile)
+        board = bench_leaderboard(server, args.submissions, args.teams, args.reads,
+                                  args.readers, args.profile)
     print(f"{name}: upload to visible score, throughput with 1 slot ...", flush=True)
+    scoring = scoring_alone(files, args.runs)
     with scratch_database(admin_url, root / "one") as url, \
             serve(root / "one", url, workers=1, poll_seconds=args.poll_seconds) as server, \
             server.api(server.register("one@example.org")) as client:
@@ -565,7 +646,8 @@ def run_backend(name: str, admin_url: str | None, args: argparse.Namespace, root
             serve(root / "two", url, workers=2, poll_seconds=args.poll_seconds) as server, \
             server.api(server.register("two@example.org")) as client:
         throughput.append(bench_throughput(server, client, files, 2, args.batch))
-    return BackendResult(name, board, alone, latency, throughput)
+    return BackendResult(name, board, scoring, latency, throughput,
+                         (load, os.getloadavg()[0]))
 
 
 def main() -> None:
@@ -577,6 +659,8 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=None)
     parser.add_argument("--teams", type=int, default=2000)
     parser.add_argument("--reads", type=int, default=None, help="warm leaderboard reads")
+    parser.add_argument("--readers", type=int, default=4,
+                        help="clients reading the leaderboard at once after a new score")
     parser.add_argument("--runs", type=int, default=None, help="upload-to-score runs")
     parser.add_argument("--batch", type=int, default=None, help="submissions per batch")
     parser.add_argument("--poll-seconds", type=float, default=None,
@@ -589,14 +673,14 @@ def main() -> None:
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    files, alone = submission_files()
+    files = random_files()
     backends: list[tuple[str, str | None]] = [("SQLite", None)]
     if args.postgres:
         backends.append(("PostgreSQL", args.postgres))
     results = []
     with tempfile.TemporaryDirectory(prefix="dataperf-bench-") as tmp:
         for name, admin_url in backends:
-            results.append(run_backend(name, admin_url, args, Path(tmp) / name, files, alone))
+            results.append(run_backend(name, admin_url, args, Path(tmp) / name, files))
     for result in results:
         report(result)
 

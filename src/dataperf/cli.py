@@ -10,7 +10,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -330,10 +330,8 @@ def _click_exceptions() -> tuple[type[Exception], ...]:
     """Usage errors: newer typer raises its own bundled click's; older ones, click's."""
     found: list[type[Exception]] = []
     for module in ("typer._click.exceptions", "click.exceptions"):
-        try:
+        with suppress(ModuleNotFoundError):
             found.append(importlib.import_module(module).ClickException)
-        except ModuleNotFoundError:
-            pass
     return tuple(found)
 
 

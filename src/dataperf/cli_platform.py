@@ -4,8 +4,11 @@ use it (``login``, ``submit``, ``status``, ``leaderboard``) and organize on it (
 from __future__ import annotations
 
 import getpass
+import io
 import signal
 import sys
+import tarfile
+import tempfile
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +21,7 @@ from dataperf.cli import app, err, out
 from dataperf.client import Client, save_credentials
 from dataperf.editions import Edition
 from dataperf.exceptions import DataPerfError
+from dataperf.home import editions_dir
 from dataperf.registry import challenges
 from dataperf.submission_files import read_submission
 
@@ -134,16 +138,67 @@ def login(
               f"({answer['user']['role']}); token saved in {path}")
 
 
+def _same_public_data(edition: Edition, hosted: dict[str, Any]) -> bool:
+    mine = {n: f.sha256 for n, f in edition.manifest.files.items() if n.startswith("public/")}
+    return bool(mine) and mine == hosted["public_files"]
+
+
 def _local_check(client: Client, challenge: str, files: dict[str, bytes]) -> str:
-    """Validate with the local scorer when the same edition is installed here."""
+    """Validate with the local scorer when the same public data is installed here."""
     hosted = client.challenge(challenge)
     local = challenges().get(hosted["challenge"])
     for path in (local.edition_dirs().values() if local else ()):
         edition = Edition.open(path, verify=False)
-        if edition.content_hash == hosted["edition_hash"]:
+        if _same_public_data(edition, hosted):
             local.parse_submission(files, edition)  # type: ignore[union-attr]
             return f"checked locally against {edition.name}"
-    return "not checked locally (the edition is not installed here); the server checks it"
+    return ("not checked locally (its public data is not installed here: `dataperf download "
+            f"{challenge}`); the server checks it")
+
+
+@app.command()
+def download(
+    challenge: Annotated[str, typer.Argument(help="Hosted challenge name.")],
+    server: ServerOpt = None,
+) -> None:
+    """Install a hosted challenge's public data under DATAPERF_HOME, to run algorithms on it."""
+    with Client(server) as client:
+        hosted = client.challenge(challenge)
+        data = client.download_public(challenge)
+    edition = install_public_archive(data, hosted["challenge"])
+    if not _same_public_data(edition, hosted):
+        raise DataPerfError(f"the downloaded data of {challenge} does not match what the "
+                            "server announces; try again")
+    out.print(f"installed the public data of {challenge} as edition {edition.name} of "
+              f"{edition.challenge} at {edition.path}; try `dataperf show {edition.challenge} "
+              f"-e {edition.name}`")
+
+
+def install_public_archive(data: bytes, challenge: str) -> Edition:
+    """Unpack a public-data archive into ``$DATAPERF_HOME/editions/<challenge>/<edition>``."""
+    root = editions_dir() / challenge
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as scratch:
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+                archive.extractall(scratch, filter="data")
+        except (tarfile.TarError, EOFError) as error:
+            raise DataPerfError(f"the downloaded archive is broken: {error}") from None
+        folders = [p.parent for p in Path(scratch).glob("*/manifest.json")]
+        if len(folders) != 1:
+            raise DataPerfError("the downloaded archive holds no edition")
+        edition = Edition.open(folders[0])
+        if edition.challenge != challenge:
+            raise DataPerfError(f"the archive holds an edition of {edition.challenge!r}")
+        target = root / edition.name
+        if target.exists():
+            installed = Edition.open(target, verify=False)
+            if installed.manifest.files != edition.manifest.files:
+                raise DataPerfError(f"{target} holds other data; move it away and download "
+                                    "again")
+            return installed
+        folders[0].rename(target)
+    return Edition.open(target)
 
 
 def _print_submission(found: dict[str, Any]) -> None:

@@ -146,6 +146,18 @@ class Client:
                                     f"{submission_id}`")
             time.sleep(poll)
 
+    def download_public(self, challenge: str) -> bytes:
+        """The hosted challenge's public data as .tar.gz bytes."""
+        try:
+            response = self._http.get(f"/challenges/{challenge}/public-data")
+        except httpx.HTTPError as err:
+            raise DataPerfError(f"cannot reach the DataPerf server at {self.server}: {err}"
+                                ) from None
+        if not response.is_success:
+            self.request("GET", f"/challenges/{challenge}")  # raises the server's message
+            raise ServerError(response.status_code, "error", response.text[:300])
+        return response.content
+
     def leaderboard(self, challenge: str, **params: Any) -> Any:
         return self.request("GET", f"/challenges/{challenge}/leaderboard",
                             params={k: v for k, v in params.items() if v is not None})

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from platform_harness import BACKENDS, LiveServer, database_url, fast_settings, live_server
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from official_layout import cli_env, dataperf_command
-from platform_harness import free_port
 
 from dataperf.kinds.selection import SelectionChallenge
 from dataperf.server import hosting
 from dataperf.server.db import Database
 from dataperf.server.settings import Settings
+from official_layout import cli_env, dataperf_command
+from platform_harness import free_port
 
 CHALLENGE = "vision-selection"
 
@@ -46,7 +46,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     code = process.wait(60)
     log = process.stderr.read().decode() if process.stderr else ""
-    assert code in (0, -signal.SIGTERM) and "Application shutdown complete" in log, log
+    assert code in (0, -signal.SIGTERM), log
+    assert "Application shutdown complete" in log, log
 
 
 def test_serve_on_an_empty_home_shows_scored_baselines(tmp_path: Path) -> None:
@@ -67,9 +68,11 @@ def test_serve_on_an_empty_home_shows_scored_baselines(tmp_path: Path) -> None:
     assert all(r["is_baseline"] and r["rank"] is None for r in rows.values())
     assert rows["pseudo-label"]["score"]["value"] > rows["random"]["score"]["value"]
     assert board["rows"][0]["label"] == "pseudo-label"  # ordered by score
-    assert "/static/swagger/swagger-ui-bundle.js" in docs and "cdn." not in docs
-    assert script.status_code == 200 and len(script.content) > 100_000
-    assert f"/api/v1/challenges/{{name}}/submissions" in schema["paths"]
+    assert "/static/swagger/swagger-ui-bundle.js" in docs
+    assert "cdn." not in docs
+    assert script.status_code == 200
+    assert len(script.content) > 100_000
+    assert "/api/v1/challenges/{name}/submissions" in schema["paths"]
 
     restarted = _serve(home, port)  # a restart hosts nothing twice
     try:

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from official_layout import dataperf
-from platform_harness import PASSWORD, LiveServer
-
 from dataperf.registry import get_challenge
 from dataperf.submission_files import write_submission
+from official_layout import dataperf
+from platform_harness import PASSWORD, LiveServer
 
 CHALLENGE = "vision-selection"
 
@@ -23,7 +22,8 @@ def test_register_login_submit_and_leaderboard_match_local_evaluate(
     login = dataperf("login", "--server", server.url, "--email", "ada@example.org",
                      "--password-stdin", home=user_home, input=PASSWORD + "\n")
     assert login.returncode == 0, login
-    assert "logged in" in login.out and "Ada" in login.out
+    assert "logged in" in login.out
+    assert "Ada" in login.out
     assert (user_home / "credentials.json").stat().st_mode & 0o077 == 0  # owner only
 
     challenge = get_challenge(CHALLENGE)
@@ -32,7 +32,8 @@ def test_register_login_submit_and_leaderboard_match_local_evaluate(
 
     submitted = dataperf("submit", CHALLENGE, submission, "--label", "random 3", home=user_home)
     assert submitted.returncode == 0, submitted
-    assert "checked locally" in submitted.err and "scored" in submitted.out
+    assert "checked locally" in submitted.err
+    assert "scored" in submitted.out
 
     local = dataperf("evaluate", CHALLENGE, submission, "--json", home=user_home)
     assert local.returncode == 0, local
@@ -43,7 +44,8 @@ def test_register_login_submit_and_leaderboard_match_local_evaluate(
         per_task = {t: api.get(f"/challenges/{CHALLENGE}/leaderboard",
                                params={"view": t}).json() for t in board["rows"][0]["tasks"]}
     (row,) = [r for r in board["rows"] if r["team"] == "Analytical Engines"]
-    assert row["rank"] == 1 and row["label"] == "random 3"
+    assert row["rank"] == 1
+    assert row["label"] == "random 3"
     assert row["score"] == {"value": expected["aggregate"]["value"],
                             "ci_low": expected["aggregate"]["ci_low"],
                             "ci_high": expected["aggregate"]["ci_high"]}
@@ -54,7 +56,9 @@ def test_register_login_submit_and_leaderboard_match_local_evaluate(
 
     shown = dataperf("leaderboard", CHALLENGE, "--server", server.url, home=user_home)
     assert shown.returncode == 0, shown
-    assert "Analytical Engines" in shown.out and f"{expected['aggregate']['value']:.2f}" in shown.out
+    assert "Analytical Engines" in shown.out
+    assert f"{expected['aggregate']['value']:.2f}" in shown.out
 
     status = dataperf("status", home=user_home)
-    assert status.returncode == 0 and "random 3" in status.out
+    assert status.returncode == 0
+    assert "random 3" in status.out

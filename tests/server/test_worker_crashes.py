@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from official_layout import cli_env, dataperf_command
-from platform_harness import LiveServer, fast_settings, live_server
 from sqlalchemy import func, select
 
 from dataperf.registry import get_challenge
 from dataperf.server.db import Database
 from dataperf.server.models import Evaluation, ScoreRow, State
 from dataperf.server.settings import Settings
+from official_layout import cli_env, dataperf_command
+from platform_harness import LiveServer, fast_settings, live_server
 
 CHALLENGE = "vision-selection"
 
@@ -83,8 +83,11 @@ def test_killed_workers_lose_nothing_and_score_each_submission_once(
     kills = 0
     while kills < 4 and _states(db).get(State.scored, 0) < len(submitted):
         worker = _start_worker(server.settings)
-        _wait_for(lambda: _states(db).get(State.running, 0) > 0 or worker.poll() is not None,
-                  120)
+
+        def started(worker: subprocess.Popen[bytes] = worker) -> bool:
+            return _states(db).get(State.running, 0) > 0 or worker.poll() is not None
+
+        _wait_for(started, 120)
         assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
         time.sleep(0.5 + kills * 0.7)  # kill at different points of the evaluations
         worker.send_signal(signal.SIGKILL)
@@ -148,7 +151,7 @@ def test_sigterm_hands_running_jobs_back_without_using_an_attempt(
         platform: tuple[LiveServer, Database]) -> None:
     server, db = platform
     token = server.user("calm@example.org")
-    (submission_id,) = _submit(server, token, 1)
+    (_submission_id,) = _submit(server, token, 1)
     worker = _start_worker(server.settings, slots=1)
     _wait_for(lambda: _states(db).get(State.running, 0) == 1, 120)
     worker.send_signal(signal.SIGTERM)

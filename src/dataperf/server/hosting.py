@@ -65,7 +65,7 @@ def open_round(session: Session, row: ChallengeRow, version: str, settings: Sett
         "task_weights": previous.task_weights if previous else None,
     } | {k: v for k, v in changes.items() if v is not None or k == "deadline"}
     round_ = Round(challenge_id=row.id, number=number, scorer_version=version,
-                   edition_hash=row.edition_hash, split_seed=number, **values)
+                   edition_hash=row.edition_hash, **values)
     session.add(round_)
     session.flush()
     session.refresh(row)

@@ -7,6 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
+from dataperf.editions import PUBLIC
 from dataperf.server import boards
 from dataperf.server import leaderboard as lb
 from dataperf.server.api.deps import current_user, get_platform, optional_user
@@ -34,6 +35,8 @@ def challenge_out(platform: Platform, row: ChallengeRow, *, rules: bool = False
         name=row.name, challenge=row.challenge, title=row.title, description=row.description,
         kind=row.kind,        metric=row.metric, direction=row.direction, tasks=list(row.tasks),
         edition_hash=row.edition_hash,
+        public_files={n: f.sha256 for n, f in platform.edition(row).manifest.files.items()
+                      if n.startswith(PUBLIC + "/")} if rules else {},
         rules=platform.challenge(row).rules() if rules else {},
         rounds=[RoundOut.model_validate(r) for r in row.rounds])
 

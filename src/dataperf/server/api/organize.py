@@ -16,7 +16,7 @@ from dataperf.editions import Edition
 from dataperf.exceptions import DataPerfError
 from dataperf.home import BUNDLED, editions_dir
 from dataperf.registry import get_challenge
-from dataperf.server import hosting
+from dataperf.server import boards, hosting
 from dataperf.server.api.accounts import user_out
 from dataperf.server.api.challenges import challenge_out, leaderboard
 from dataperf.server.api.deps import get_platform, require
@@ -228,7 +228,8 @@ def create_snapshot(name: str, body: NewSnapshot, round: int | None = None,
         row = challenge_row(session, name)
         require_manager(user, row)
         round_ = round_row(row, round)
-    board = leaderboard(name, round_.number, None, "aggregate", None, user, platform)
+    part = "private" if boards.private_open(round_, utcnow()) else None  # final standings
+    board = leaderboard(name, round_.number, part, "aggregate", None, user, platform)
     with platform.db.write() as session:
         if session.scalar(select(Snapshot.id).where(Snapshot.round_id == round_.id,
                                                     Snapshot.name == body.name)):

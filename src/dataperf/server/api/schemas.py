@@ -110,6 +110,8 @@ class ChallengeOut(BaseModel):
     direction: str
     tasks: list[str]
     edition_hash: str
+    public_files: dict[str, str] = Field(
+        default={}, description="sha256 of each public file (to check a local copy)")
     rules: dict[str, str] = {}
     rounds: list[RoundOut] = []
 

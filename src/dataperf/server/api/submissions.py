@@ -99,7 +99,15 @@ def submit(name: str, files: list[UploadFile] = File(...),
         if user.team_id is None:
             raise ApiError(409, "conflict", "join or create a team before submitting")
         _check_quota(session, round_, user.team_id)
-    uploads = [(f.filename or "", f.file.read(settings.max_upload_bytes + 1)) for f in files]
+    uploads: list[tuple[str, bytes]] = []
+    received = 0
+    for upload in files:  # spooled by the form parser; read no more than the limit allows
+        data = upload.file.read(settings.max_upload_bytes + 1 - received)
+        received += len(data)
+        if received > settings.max_upload_bytes:
+            raise ApiError(413, "too-large", f"the uploaded files are over the limit of "
+                           f"{settings.max_upload_bytes:,} bytes in all")
+        uploads.append((upload.filename or "", data))
     content = collect(uploads, max_files=settings.max_upload_files,
                       max_bytes=settings.max_upload_bytes)
     edition = platform.edition(challenge)
@@ -211,7 +219,8 @@ def download(submission_id: int, file_name: str, user: User | None = Depends(opt
             raise not_found(f"file {file_name!r} of submission {submission_id}")
         digest = match.sha256
     data = platform.store.get(digest)
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in file_name)
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_"
+                   for c in file_name)  # headers are latin-1: keep the fallback name ASCII
     return Response(data, media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{safe}"',
                              "X-Content-Type-Options": "nosniff"})
