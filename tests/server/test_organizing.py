@@ -103,9 +103,8 @@ def test_organizer_hosts_a_declarative_challenge_with_a_private_split(
 
 def test_queue_position_cancel_and_quota(tmp_path: Path) -> None:
     """With no worker running, submissions wait in order; cancelling one frees its quota."""
-    from platform_harness import database_url, fast_settings, live_server
-
     from dataperf.registry import get_challenge
+    from platform_harness import database_url, fast_settings, live_server
 
     challenge = get_challenge("vision-selection")
     files = challenge.run_algorithm("random", challenge.edition("offline"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tarfile
 import tempfile
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Depends, File, UploadFile
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dataperf.editions import Edition
+from dataperf.editions import HIDDEN, PUBLIC, Edition
 from dataperf.exceptions import DataPerfError
 from dataperf.home import BUNDLED, editions_dir
 from dataperf.registry import get_challenge
@@ -94,6 +95,23 @@ def _unpack_edition(upload: UploadFile, limit: int, staging: Path) -> Path:
     return manifests[0].parent
 
 
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _check_edition_names(edition: Edition) -> None:
+    """The manifest names the edition's folder and files: refuse any that leaves them."""
+    for what, value in (("challenge", edition.challenge), ("edition", edition.name)):
+        if not SAFE_NAME.match(value):
+            raise ApiError(422, "bad-edition", f"the manifest's {what} name {value!r} must be "
+                           "letters, digits, '_', '.', '-' (starting with a letter or digit)")
+    for name in edition.manifest.files:
+        parts = name.split("/")
+        if "\\" in name or parts[0] not in (PUBLIC, HIDDEN) or len(parts) < 2 \
+                or any(p in ("", ".", "..") for p in parts):
+            raise ApiError(422, "bad-edition", f"the manifest lists {name!r}; edition files "
+                           "must lie under public/ or hidden/")
+
+
 @router.post("/editions", status_code=201, response_model=EditionOut,
              summary="Upload an edition (a .tar.gz/.zip of its folder); checked against its "
                      "manifest")
@@ -104,7 +122,9 @@ def upload_edition(file: UploadFile = File(...), user: User = Depends(organizer)
     staging = Path(tempfile.mkdtemp(prefix=".upload-", dir=root))
     try:
         folder = _unpack_edition(file, platform.settings.max_edition_bytes, staging)
-        edition = Edition.open(folder)  # verifies every file's sha256
+        edition = Edition.open(folder, verify=False)
+        _check_edition_names(edition)  # its names become paths: check before using any
+        edition.verify()  # every file's sha256
         if not edition.has_hidden:
             raise ApiError(422, "bad-edition", "the edition has no hidden part: the platform "
                            "cannot score submissions without it")
@@ -136,6 +156,9 @@ def upload_edition(file: UploadFile = File(...), user: User = Depends(organizer)
 def create_challenge(body: NewChallenge, user: User = Depends(organizer),
                      platform: Platform = Depends(get_platform)) -> ChallengeOut:
     challenge = get_challenge(body.challenge)
+    if not SAFE_NAME.match(body.edition):  # a name, never a path on the server
+        raise ApiError(422, "invalid-request", f"edition {body.edition!r} must be the name of "
+                       "a bundled or uploaded edition")
     edition = challenge.edition(body.edition)
     if not edition.has_hidden:
         raise ApiError(422, "bad-edition", "that edition has no hidden part to score with")

@@ -1,0 +1,456 @@
+"""Who may do what: every API route, called by every kind of caller, on a real server (SQLite and
+PostgreSQL), with real IDs in its path and a valid body.
+
+``WALK`` is the table: one row per route (some routes twice, on challenges with other owners),
+one expected status per caller. Refusals are 401 without a valid token, 403 for a missing role
+and 404 for someone else's submission or token (they must look non-existent). A guard test
+fails when the app has a route under /api/v1 that the table does not list, so no new route
+skips the walk. Hidden edition files are never served: no route template can address files
+except the Swagger UI's static folder, and traversal out of that folder finds nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import socket
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from platform_harness import (
+    BACKENDS,
+    PASSWORD,
+    LiveServer,
+    database_url,
+    fast_settings,
+    live_server,
+)
+
+from dataperf.home import BUNDLED
+from dataperf.registry import get_challenge
+
+API = "/api/v1"
+CHALLENGE = "vision-selection"  # the bundled one, hosted at start, owned by no organizer
+COPY = "vs-copy"  # hosted by the "owner" organizer
+# anonymous, a made-up token, participant of team A, participant of team B, rater, organizer
+# owning COPY, organizer owning nothing, admin
+CALLERS = ("anon", "bad", "a", "b", "rater", "owner", "other", "admin")
+ROLES = {"a": "participant", "b": "participant", "rater": "rater", "owner": "organizer",
+         "other": "organizer", "admin": "admin"}
+BAD_TOKEN = "dp_" + "not-a-real-token-" * 3
+EDITION_DIR = BUNDLED / CHALLENGE / "offline"
+
+Params = Callable[["World", str], dict[str, Any]]
+
+
+@dataclass
+class World:
+    """One platform with every kind of caller and something of each kind to act on."""
+
+    server: LiveServer
+    files: dict[str, bytes]
+    edition_archive: bytes
+    tokens: dict[str, str | None] = field(default_factory=dict)
+    emails: dict[str, str] = field(default_factory=dict)
+    sub_a: int = 0  # a submission of team A to COPY
+    victim: int = 0  # a user whose role the walk sets
+    join_code: str = ""  # of the team "Joinable"
+    _count: Iterator[int] = field(default_factory=itertools.count)
+
+    def unique(self) -> int:
+        return next(self._count)
+
+    def caller_token(self, caller: str, *, fresh: bool = False) -> str | None:
+        """The caller's token; with ``fresh``, one of a new user of the caller's role (for
+        requests that change who the caller is, such as moving into another team)."""
+        if not fresh or caller not in ROLES:
+            return self.tokens[caller]
+        return self.server.user(f"fresh{self.unique()}-{caller}@walk.example.org",
+                                ROLES[caller])
+
+    def email(self, caller: str) -> str:
+        return self.emails.get(caller, self.emails["a"])
+
+    def spare_token(self, caller: str) -> int:
+        """The id of a new token of the caller (team A's for callers without an account)."""
+        with self.server.api() as api:
+            answer = api.post("/auth/token", json={"email": self.email(caller),
+                                                   "password": PASSWORD, "token_name": "spare"})
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["id"])
+
+    def submit(self, token: str | None, challenge: str, label: str = "") -> httpx.Response:
+        with self.server.api(token) as api:
+            return api.post(f"/challenges/{challenge}/submissions", data={"label": label},
+                            files=[("files", (n, d, "text/csv")) for n, d in self.files.items()])
+
+    def queued_submission_of_a(self) -> int:
+        answer = self.submit(self.tokens["a"], COPY, "to cancel")
+        assert answer.status_code == 202, answer.text
+        return int(answer.json()["id"])
+
+
+def static(**values: Any) -> Params:
+    return lambda world, caller: values
+
+
+def none(world: World, caller: str) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    template: str  # as in app.routes, without the /api/v1 prefix
+    expect: str  # one status per caller, in the order of CALLERS
+    params: Params = none  # path parameters
+    body: Params = none  # httpx request arguments
+    fresh: bool = False  # as a new user of the caller's role (the request changes its caller)
+    on: str = ""  # tells rows of one route apart
+
+    def expected(self, caller: str) -> int:
+        statuses = self.expect.split()
+        assert len(statuses) == len(CALLERS), self
+        return int(statuses[CALLERS.index(caller)])
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.template}" + (f" [{self.on}]" if self.on else "")
+
+
+SUB_A = lambda world, caller: {"submission_id": world.sub_a}  # noqa: E731
+
+WALK = [
+    #                                                         anon bad  a    b  rater owner other admin
+    Call("GET", "/health", "200 200 200 200 200 200 200 200"),
+    Call("GET", "/openapi.json", "200 200 200 200 200 200 200 200"),
+    # accounts
+    Call("POST", "/auth/register", "201 201 201 201 201 201 201 201",
+         body=lambda w, c: {"json": {"email": f"new{w.unique()}@walk.example.org",
+                                     "name": "Newcomer", "password": PASSWORD,
+                                     "team": f"Newcomers {w.unique()}"}}),
+    Call("POST", "/auth/token", "200 200 200 200 200 200 200 200",
+         body=lambda w, c: {"json": {"email": w.email(c), "password": PASSWORD}}),
+    Call("GET", "/me", "401 401 200 200 200 200 200 200"),
+    Call("GET", "/me/tokens", "401 401 200 200 200 200 200 200"),
+    Call("DELETE", "/me/tokens/{token_id}", "401 401 200 200 200 200 200 200",
+         params=lambda w, c: {"token_id": w.spare_token(c)}),
+    Call("POST", "/teams", "401 401 201 201 201 201 201 201", fresh=True,
+         body=lambda w, c: {"json": {"name": f"Walkers {w.unique()}"}}),
+    Call("POST", "/teams/join", "401 401 200 200 200 200 200 200", fresh=True,
+         body=lambda w, c: {"json": {"team": "Joinable", "code": w.join_code}}),
+    # reading challenges
+    Call("GET", "/challenges", "200 200 200 200 200 200 200 200"),
+    Call("GET", "/challenges/{name}", "200 200 200 200 200 200 200 200", static(name=COPY)),
+    Call("GET", "/challenges/{name}/leaderboard", "200 401 200 200 200 200 200 200",
+         static(name=COPY)),
+    Call("GET", "/challenges/{name}/history", "200 401 200 200 200 200 200 200",
+         static(name=COPY)),
+    Call("GET", "/challenges/{name}/snapshots", "200 200 200 200 200 200 200 200",
+         static(name=COPY)),
+    Call("GET", "/challenges/{name}/snapshots/{snapshot}", "200 200 200 200 200 200 200 200",
+         static(name=COPY, snapshot="walk-snap")),
+    Call("GET", "/challenges/{name}/quota", "401 401 200 200 200 200 200 200",
+         static(name=COPY)),
+    # submissions: every role may also take part
+    Call("POST", "/challenges/{name}/submissions", "401 401 202 202 202 202 202 202",
+         static(name=CHALLENGE),
+         body=lambda w, c: {"data": {"label": f"walk {c}"},
+                            "files": [("files", (n, d)) for n, d in w.files.items()]}),
+    Call("GET", "/submissions", "401 401 200 200 200 200 200 200"),
+    Call("GET", "/submissions/{submission_id}", "404 401 200 404 404 200 404 200", SUB_A),
+    Call("POST", "/submissions/{submission_id}/cancel", "401 401 200 404 404 200 404 200",
+         params=lambda w, c: {"submission_id": w.queued_submission_of_a()}),
+    Call("PUT", "/submissions/{submission_id}/final", "401 401 200 404 404 200 404 200", SUB_A,
+         body=static(json={"final": False})),
+    Call("GET", "/submissions/{submission_id}/files/{file_name}",
+         "404 401 200 404 404 200 404 200",
+         params=lambda w, c: {"submission_id": w.sub_a, "file_name": "Trouser.csv"}),
+    # organizing
+    Call("POST", "/editions", "401 401 403 403 403 201 201 201",
+         body=lambda w, c: {"files": {"file": ("walk.tar", w.edition_archive,
+                                               "application/x-tar")}}),
+    Call("POST", "/challenges", "401 401 403 403 403 201 201 201",
+         body=lambda w, c: {"json": {"challenge": CHALLENGE, "edition": "offline",
+                                     "name": f"walk-{c}-{w.unique()}"}}),
+    Call("PATCH", "/challenges/{name}", "401 401 403 403 403 200 403 200", static(name=COPY),
+         body=static(json={"title": "Walked"}), on=COPY),
+    Call("PATCH", "/challenges/{name}", "401 401 403 403 403 403 403 200",
+         static(name=CHALLENGE), body=static(json={"description": "Walked"}), on=CHALLENGE),
+    Call("POST", "/challenges/{name}/rounds", "401 401 403 403 403 201 403 201",
+         static(name=COPY), body=static(json={"name": "Walk round"}), on=COPY),
+    Call("POST", "/challenges/{name}/rounds", "401 401 403 403 403 403 403 201",
+         static(name=CHALLENGE), body=static(json={}), on=CHALLENGE),
+    Call("PATCH", "/challenges/{name}/rounds/{number}", "401 401 403 403 403 200 403 200",
+         static(name=COPY, number=1), body=static(json={"daily_quota": 1000}), on=COPY),
+    Call("PATCH", "/challenges/{name}/rounds/{number}", "401 401 403 403 403 403 403 200",
+         static(name=CHALLENGE, number=1), body=static(json={"daily_quota": 50}),
+         on=CHALLENGE),
+    Call("POST", "/challenges/{name}/snapshots", "401 401 403 403 403 201 403 201",
+         static(name=COPY), body=lambda w, c: {"json": {"name": f"snap {c} {w.unique()}"}}),
+    Call("GET", "/challenges/{name}/submissions", "401 401 403 403 403 200 403 200",
+         static(name=COPY)),
+    # administration
+    Call("GET", "/admin/users", "401 401 403 403 403 403 403 200"),
+    Call("PATCH", "/admin/users/{user_id}", "401 401 403 403 403 403 403 200",
+         params=lambda w, c: {"user_id": w.victim}, body=static(json={"role": "participant"})),
+    Call("GET", "/admin/workers", "401 401 403 403 403 403 403 200"),
+]
+
+
+# Fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def valid_files() -> dict[str, bytes]:
+    challenge = get_challenge(CHALLENGE)
+    return challenge.run_algorithm("random", challenge.edition("offline"), random_state=3)
+
+
+@pytest.fixture(scope="module")
+def edition_archive() -> bytes:
+    """A .tar of the bundled edition, renamed 'walk' (so it shadows no bundled edition)."""
+    manifest = json.loads((EDITION_DIR / "manifest.json").read_text())
+    manifest["edition"] = "walk"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for path in sorted(EDITION_DIR.rglob("*")):
+            if path.is_file() and path.name != "manifest.json":
+                archive.add(path, arcname=f"walk/{path.relative_to(EDITION_DIR)}")
+        data = json.dumps(manifest).encode()
+        info = tarfile.TarInfo("walk/manifest.json")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+          valid_files: dict[str, bytes], edition_archive: bytes) -> Iterator[World]:
+    """One server per backend for the whole walk; no workers, so submissions stay queued."""
+    root = tmp_path_factory.mktemp(f"walk-{request.param}")
+    with database_url(request.param, root) as url, \
+            live_server(fast_settings(root / "home", url, workers=0)) as server:
+        world = World(server, valid_files, edition_archive)
+        for caller in ("a", "b"):
+            email = f"{caller}@walk.example.org"
+            world.tokens[caller] = server.register(email, team=f"Team {caller.upper()}")["token"]
+            world.emails[caller] = email
+        for caller in ("rater", "owner", "other", "admin"):
+            email = f"{caller}@walk.example.org"
+            world.tokens[caller] = server.user(email, ROLES[caller])
+            world.emails[caller] = email
+        world.tokens["anon"], world.tokens["bad"] = None, BAD_TOKEN
+        with server.api(world.tokens["owner"]) as api:
+            hosted = api.post("/challenges", json={
+                "challenge": CHALLENGE, "edition": "offline", "name": COPY,
+                "round": {"daily_quota": 1000, "final_count": 3}})
+            assert hosted.status_code == 201, hosted.text
+            snap = api.post(f"/challenges/{COPY}/snapshots", json={"name": "walk-snap"})
+            assert snap.status_code == 201, snap.text
+        submitted = world.submit(world.tokens["a"], COPY, "team A's")
+        assert submitted.status_code == 202, submitted.text
+        world.sub_a = int(submitted.json()["id"])
+        world.victim = int(server.register("victim@walk.example.org")["user"]["id"])
+        joinable = server.register("host@walk.example.org")["token"]
+        with server.api(joinable) as api:
+            team = api.post("/teams", json={"name": "Joinable"})
+            assert team.status_code == 201, team.text
+            world.join_code = team.json()["join_code"]
+        yield world
+
+
+# The walk ----------------------------------------------------------------------------------
+
+
+def call(world: World, row: Call, caller: str) -> httpx.Response:
+    token = world.caller_token(caller, fresh=row.fresh)
+    path = row.template.format(**row.params(world, caller))
+    with world.server.api(token) as api:
+        return api.request(row.method, path, **row.body(world, caller))
+
+
+def assert_error_shape(answer: httpx.Response) -> None:
+    error = answer.json()["error"]
+    assert error["status"] == answer.status_code
+    assert isinstance(error["code"], str) and error["code"]
+    assert isinstance(error["message"], str) and error["message"]
+    if answer.status_code == 401:
+        assert answer.headers.get("WWW-Authenticate") == "Bearer"
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("row", WALK, ids=[r.id for r in WALK])
+def test_walk(world: World, row: Call, caller: str) -> None:
+    answer = call(world, row, caller)
+    expected = row.expected(caller)
+    assert answer.status_code == expected, (
+        f"{row.id} as {caller}: {answer.status_code}, expected {expected}: {answer.text[:500]}")
+    if expected >= 400:
+        assert_error_shape(answer)
+
+
+def api_routes(app: Any) -> set[tuple[str, str]]:
+    """(method, path template) of every route under /api/v1, included routers flattened."""
+    try:  # FastAPI >= 0.13x keeps included routers whole in app.routes
+        from fastapi.routing import iter_route_contexts
+
+        routes: list[Any] = list(iter_route_contexts(app.routes))
+    except ImportError:
+        routes = list(app.routes)
+    found = set()
+    for route in routes:
+        path = getattr(route, "path", None)
+        assert isinstance(path, str), f"a route without a path hides its routes: {route!r}"
+        if not path.startswith(API):
+            continue
+        methods = getattr(route, "methods", None)
+        assert methods, f"{path} is not a plain route (a mount or router under {API}?)"
+        found |= {(m, path) for m in methods if m != "HEAD"}
+    return found
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from dataperf.server.app import create_app
+    from dataperf.server.settings import Settings
+
+    monkeypatch.setenv("DATAPERF_HOME", str(tmp_path))  # create_app sets it; restore it after
+    return create_app(Settings(home=tmp_path))
+
+
+def test_every_api_route_is_in_the_walk(app: Any) -> None:
+    routes = api_routes(app)
+    walked = {(r.method, API + r.template) for r in WALK}
+    assert len(routes) > 20  # the flattening found the routes
+    missing = sorted(routes - walked)
+    assert not missing, f"routes missing from WALK (add a row for each): {missing}"
+    stale = sorted(walked - routes)
+    assert not stale, f"WALK lists routes the app does not have: {stale}"
+
+
+def test_every_row_expects_a_status_per_caller() -> None:
+    for row in WALK:
+        statuses = [row.expected(c) for c in CALLERS]
+        assert all(s in (200, 201, 202, 401, 403, 404) for s in statuses), row.id
+        assert row.expected("anon") in (200, 201, 401, 404), row.id
+
+
+# Tokens and ownership ----------------------------------------------------------------------
+
+
+def test_revoked_token_gets_401(world: World) -> None:
+    with world.server.api() as api:
+        login = api.post("/auth/token", json={"email": world.email("a"), "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    token, token_id = login.json()["token"], login.json()["id"]
+    with world.server.api(world.tokens["b"]) as other:  # not B's token: it looks non-existent
+        assert other.delete(f"/me/tokens/{token_id}").status_code == 404
+    with world.server.api(token) as api:
+        assert api.get("/me").status_code == 200  # still valid after B's try
+        revoked = api.delete(f"/me/tokens/{token_id}")
+        assert revoked.status_code == 200 and revoked.json()["revoked_at"], revoked.text
+        for answer in (api.get("/me"), api.get(f"/submissions/{world.sub_a}"),
+                       api.get(f"/challenges/{COPY}/leaderboard"),
+                       world.submit(token, CHALLENGE)):
+            assert answer.status_code == 401, answer.text
+            assert_error_shape(answer)
+            assert "revoked" in answer.json()["error"]["message"]
+    with world.server.api(world.tokens["a"]) as api:  # the other tokens of A still work
+        assert api.get("/me").status_code == 200
+
+
+@pytest.mark.parametrize("row", [r for r in WALK if "{submission_id}" in r.template],
+                         ids=lambda r: r.id)
+def test_other_teams_submissions_look_nonexistent(world: World, row: Call) -> None:
+    """B gets for A's submission exactly the answer for a submission that does not exist."""
+    missing = 10**9
+    answers = {}
+    for submission_id in (world.sub_a, missing):
+        path = row.template.format(submission_id=submission_id, file_name="Trouser.csv")
+        with world.server.api(world.tokens["b"]) as api:
+            answers[submission_id] = api.request(row.method, path, **row.body(world, "b"))
+    mine, absent = answers[world.sub_a], answers[missing]
+    assert mine.status_code == absent.status_code == 404
+    assert mine.json()["error"]["message"].replace(str(world.sub_a), "N") == \
+        absent.json()["error"]["message"].replace(str(missing), "N")
+
+
+# Hidden files are never served -------------------------------------------------------------
+
+
+def raw_get(server: LiveServer, target: str) -> tuple[int, bytes]:
+    """GET exactly ``target`` (httpx would remove the dot segments): status and body."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+                           "\r\n".encode())
+        data = b""
+        while chunk := connection.recv(1 << 16):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_no_route_serves_files_but_the_swagger_folder(app: Any) -> None:
+    from fastapi.staticfiles import StaticFiles
+    from starlette.convertors import PathConvertor
+    from swagger_ui_bundle import swagger_ui_path
+
+    try:
+        from fastapi.routing import iter_route_contexts
+
+        routes: list[Any] = list(iter_route_contexts(app.routes))
+    except ImportError:
+        routes = list(app.routes)
+    outside_api = set()
+    for route in routes:
+        convertors = getattr(route, "param_convertors", {}) or {}
+        assert not any(isinstance(c, PathConvertor) for c in convertors.values()), \
+            f"{route.path} takes a path parameter: it could address any file"
+        if getattr(route, "methods", None) is None:  # a mount: only the Swagger UI's files
+            assert route.path == "/static/swagger", route.path
+            assert isinstance(route.app, StaticFiles)
+            assert Path(route.app.directory).resolve() == Path(swagger_ui_path).resolve()
+        if not route.path.startswith(API):
+            outside_api.add(route.path)
+    assert outside_api == {"/docs", "/static/swagger"}
+
+
+def test_traversal_out_of_static_files_finds_nothing(world: World) -> None:
+    from swagger_ui_bundle import swagger_ui_path
+
+    served, body = raw_get(world.server, "/static/swagger/swagger-ui.css")  # the control
+    assert served == 200 and body == (Path(swagger_ui_path) / "swagger-ui.css").read_bytes()
+
+    hidden = sorted((EDITION_DIR / "hidden").iterdir())
+    assert hidden
+    for file in hidden:
+        data = file.read_bytes()
+        sample = data[len(data) // 2:len(data) // 2 + 64]
+        up = Path(*[".."] * len(Path(swagger_ui_path).resolve().parts)) / file.resolve()
+        relative = file.relative_to(BUNDLED.parent)  # dataperf/bundled/...
+        targets = [
+            f"/static/swagger/{up}",
+            f"/static/swagger/../../{relative}",
+            "/static/swagger/" + str(up).replace("..", "%2e%2e"),
+            "/static/swagger/" + str(up).replace("/", "%2f"),
+            f"/static/../bundled/{file.relative_to(BUNDLED)}",
+            f"/static/swagger/../../../bundled/{file.relative_to(BUNDLED)}",
+            f"/bundled/{file.relative_to(BUNDLED)}",
+            f"{API}/editions/{file.relative_to(BUNDLED)}",
+            f"{API}/challenges/{CHALLENGE}/{file.relative_to(EDITION_DIR)}",
+            f"{API}/../bundled/{file.relative_to(BUNDLED)}",
+        ]
+        for target in targets:
+            status, body = raw_get(world.server, target)
+            assert status in (400, 404), (target, status)
+            assert sample not in body, target
+    status, body = raw_get(world.server, f"{API}/editions")
+    assert status == 405  # uploads only: editions are never listed or read back
