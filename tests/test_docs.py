@@ -1,10 +1,25 @@
-"""The docs' examples are run: every `$ dataperf ...` line, the Python blocks, the YAML file."""
+"""The docs' examples are run: every `$ dataperf ...` line, the Python blocks, the YAML file.
+
+Which test runs a console block:
+
+- blocks marked ``# illustration`` (they need machines the tests do not have, such as a Ray
+  cluster) and blocks with ``path/to`` (they need the reader's own files) run nowhere;
+- blocks that talk to a server (a platform command such as ``dataperf submit``, or ``curl``) and
+  every block of the operator guide run in ``tests/server/test_docs_platform.py``, against a
+  real server, in bash; so does the whole organizer guide;
+- the other blocks' ``$ dataperf`` lines run here, locally.
+
+Setup lines (``pip install``, ``make``, ``python3 -m venv``) are never run: they would change
+the environment the tests run in. ``test_every_console_line_is_run_or_marked`` checks that no
+other line falls through.
+"""
 
 import os
 import re
 import shlex
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -16,21 +31,55 @@ import pytest
 from dataperf.registry import get_challenge
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+README = DOCS.parent / "README.md"
 DATAPERF = str(Path(sys.executable).with_name("dataperf"))
+ILLUSTRATION = "# illustration"
+SETUP = ("pip install", "make ", "python3 -m venv")
+# Commands that need a running server (everything the platform module adds to the CLI).
+PLATFORM_COMMANDS = frozenset(
+    {"serve", "worker", "admin", "login", "submit", "status", "leaderboard", "organize"})
+# Guides whose examples run against a server: all their blocks, or only the server blocks.
+SERVER_GUIDES = {"operator-guide.md": "all", "organizer-guide.md": "all",
+                 "user-guide.md": "server"}
+
+
+def fenced(path: Path) -> list[tuple[str, str]]:
+    """Every fenced block of a Markdown file as (language, body), in order."""
+    return re.findall(r"^```(\w*)\n(.*?)^```", path.read_text(encoding="utf-8"), re.S | re.M)
 
 
 def blocks(path: Path, language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+    return [body for lang, body in fenced(path) if lang == language]
+
+
+def prompt_lines(block: str) -> list[str]:
+    """The commands of a console block: its ``$ `` lines without the prompt and comments."""
+    return [line[2:].split("  #")[0].strip() for line in block.splitlines()
+            if line.startswith("$ ")]
+
+
+def runs_nowhere(block: str) -> bool:
+    return ILLUSTRATION in block or "path/to" in block
+
+
+def needs_server(block: str) -> bool:
+    for line in prompt_lines(block):
+        words = shlex.split(line)
+        if words[0] == "curl" or (words[0] == "dataperf" and len(words) > 1
+                                  and words[1] in PLATFORM_COMMANDS):
+            return True
+    return False
 
 
 def commands(path: Path) -> list[list[str]]:
+    """The ``$ dataperf`` lines run locally (see the module docstring)."""
     found = []
     for block in blocks(path, "console"):
-        if "path/to" in block:  # needs the user's own files (e.g. original DataPerf data)
+        if runs_nowhere(block) or needs_server(block):
             continue
-        for line in block.splitlines():
-            if line.startswith("$ dataperf "):
-                found.append(shlex.split(line[2:].split("  #")[0]))
+        for line in prompt_lines(block):
+            if line.startswith("dataperf "):
+                found.append(shlex.split(line))
     return found
 
 
@@ -104,3 +153,38 @@ def test_organizer_guide_example_runs(tmp_path):
         if words[1] == "evaluate":
             assert "mean" in result.stdout
     assert not (tmp_path / "participant-copy" / "hidden").exists()
+
+
+def test_every_console_line_is_run_or_marked():
+    """No example silently escapes the tests: each ``$`` line runs somewhere, is setup, or sits
+    in a block marked as an illustration."""
+    unrun = []
+    for path in [README, *sorted(DOCS.glob("*.md"))]:
+        mode = SERVER_GUIDES.get(path.name) if path.parent == DOCS else None
+        for block in blocks(path, "console"):
+            if runs_nowhere(block):
+                continue
+            on_server = mode == "all" or (mode == "server" and needs_server(block))
+            if needs_server(block) and not on_server:
+                unrun.append(f"{path.name}: a server block that no test runs:\n{block}")
+                continue
+            for line in prompt_lines(block):
+                if not (line.startswith(SETUP) or on_server or line.startswith("dataperf ")):
+                    unrun.append(f"{path.name}: {line}")
+    assert not unrun, "examples that no test runs (mark them '# illustration'):\n" + \
+        "\n".join(unrun)
+
+
+def test_leaderboard_rules_are_quoted_exactly():
+    """The organizer guide quotes the rules from the module that implements them."""
+    from dataperf.server import leaderboard
+
+    text = (DOCS / "organizer-guide.md").read_text(encoding="utf-8")
+    section = text[text.index("### The leaderboard rules"):]
+    quoted = [line[1:].strip() for line in section.splitlines() if line.startswith(">")]
+    assert len(quoted) > 20
+    words = " ".join(" ".join(quoted).split())
+    source = " ".join((leaderboard.__doc__ or "").split())
+    assert words.startswith("**What a row is ranked by")
+    assert words in source, textwrap.shorten(words, 200)
+    assert source.endswith(words), "the quote stops before the end of the rules"

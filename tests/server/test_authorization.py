@@ -6,7 +6,8 @@ one expected status per caller. Refusals are 401 without a valid token, 403 for 
 and 404 for someone else's submission or token (they must look non-existent). A guard test
 fails when the app has a route under /api/v1 that the table does not list, so no new route
 skips the walk. Hidden edition files are never served: no route template can address files
-except the Swagger UI's static folder, and traversal out of that folder finds nothing.
+except the static folders (Swagger UI, the web pages' assets), and traversal out of them finds
+nothing.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ ROLES = {"a": "participant", "b": "participant", "rater": "rater", "owner": "org
          "other": "organizer", "admin": "admin"}
 BAD_TOKEN = "dp_" + "not-a-real-token-" * 3
 EDITION_DIR = BUNDLED / CHALLENGE / "offline"
+# The only folders served as files, by URL prefix; a new mount must be added (and checked) here.
+STATIC_MOUNTS = {"/static/swagger": "the Swagger UI (swagger-ui-bundle)",
+                 "/static/web": "the web pages' CSS and JavaScript"}
 
 Params = Callable[["World", str], dict[str, Any]]
 
@@ -156,6 +160,8 @@ WALK = [
          static(name=COPY)),
     Call("GET", "/challenges/{name}/snapshots/{snapshot}", "200 200 200 200 200 200 200 200",
          static(name=COPY, snapshot="walk-snap")),
+    Call("GET", "/challenges/{name}/public-data", "200 200 200 200 200 200 200 200",
+         static(name=COPY)),
     Call("GET", "/challenges/{name}/quota", "401 401 200 200 200 200 200 200",
          static(name=COPY)),
     # submissions: every role may also take part
@@ -398,7 +404,9 @@ def raw_get(server: LiveServer, target: str) -> tuple[int, bytes]:
     return int(head.split()[1]), body
 
 
-def test_no_route_serves_files_but_the_swagger_folder(app: Any) -> None:
+def test_no_route_serves_files_but_static_folders(app: Any, tmp_path: Path) -> None:
+    """Only the folders of STATIC_MOUNTS are served as files, none holds or contains edition
+    data, and no other route takes a path (which could address any file)."""
     from fastapi.staticfiles import StaticFiles
     from starlette.convertors import PathConvertor
     from swagger_ui_bundle import swagger_ui_path
@@ -409,18 +417,24 @@ def test_no_route_serves_files_but_the_swagger_folder(app: Any) -> None:
         routes: list[Any] = list(iter_route_contexts(app.routes))
     except ImportError:
         routes = list(app.routes)
-    outside_api = set()
+    mounts = {}
     for route in routes:
-        convertors = getattr(route, "param_convertors", {}) or {}
-        assert not any(isinstance(c, PathConvertor) for c in convertors.values()), \
-            f"{route.path} takes a path parameter: it could address any file"
-        if getattr(route, "methods", None) is None:  # a mount: only the Swagger UI's files
-            assert route.path == "/static/swagger", route.path
-            assert isinstance(route.app, StaticFiles)
-            assert Path(route.app.directory).resolve() == Path(swagger_ui_path).resolve()
-        if not route.path.startswith(API):
-            outside_api.add(route.path)
-    assert outside_api == {"/docs", "/static/swagger"}
+        if getattr(route, "methods", None) is not None:
+            convertors = getattr(route, "param_convertors", {}) or {}
+            assert not any(isinstance(c, PathConvertor) for c in convertors.values()), \
+                f"{route.path} takes a path parameter: it could address any file"
+            continue
+        assert route.path in STATIC_MOUNTS, f"{route.path} is mounted: add it to STATIC_MOUNTS"
+        assert isinstance(route.app, StaticFiles), route.path
+        directory = Path(route.app.directory).resolve()
+        for data in (BUNDLED.resolve(), tmp_path.resolve()):  # editions, the server's home
+            assert not data.is_relative_to(directory), (route.path, data)
+            assert not directory.is_relative_to(data), (route.path, data)
+        assert not [p for p in directory.rglob("*")
+                    if p.suffix == ".parquet" or p.name in ("hidden", "manifest.json")]
+        mounts[route.path] = directory
+    assert mounts["/static/swagger"] == Path(swagger_ui_path).resolve()
+    assert set(mounts) == set(STATIC_MOUNTS)
 
 
 def test_traversal_out_of_static_files_finds_nothing(world: World) -> None:
@@ -435,22 +449,41 @@ def test_traversal_out_of_static_files_finds_nothing(world: World) -> None:
         data = file.read_bytes()
         sample = data[len(data) // 2:len(data) // 2 + 64]
         up = Path(*[".."] * len(Path(swagger_ui_path).resolve().parts)) / file.resolve()
-        relative = file.relative_to(BUNDLED.parent)  # dataperf/bundled/...
+        in_bundled = file.relative_to(BUNDLED)
         targets = [
-            f"/static/swagger/{up}",
-            f"/static/swagger/../../{relative}",
-            "/static/swagger/" + str(up).replace("..", "%2e%2e"),
-            "/static/swagger/" + str(up).replace("/", "%2f"),
-            f"/static/../bundled/{file.relative_to(BUNDLED)}",
-            f"/static/swagger/../../../bundled/{file.relative_to(BUNDLED)}",
-            f"/bundled/{file.relative_to(BUNDLED)}",
-            f"{API}/editions/{file.relative_to(BUNDLED)}",
+            f"/static/../bundled/{in_bundled}",
+            f"/bundled/{in_bundled}",
+            f"{API}/editions/{in_bundled}",
             f"{API}/challenges/{CHALLENGE}/{file.relative_to(EDITION_DIR)}",
-            f"{API}/../bundled/{file.relative_to(BUNDLED)}",
+            f"{API}/../bundled/{in_bundled}",
         ]
+        for mount in STATIC_MOUNTS:
+            targets += [
+                f"{mount}/{up}",
+                f"{mount}/" + str(up).replace("..", "%2e%2e"),
+                f"{mount}/" + str(up).replace("/", "%2f"),
+                *(f"{mount}/{'../' * n}bundled/{in_bundled}" for n in range(1, 6)),
+                *(f"{mount}/{'../' * n}dataperf/bundled/{in_bundled}" for n in range(1, 7)),
+            ]
         for target in targets:
             status, body = raw_get(world.server, target)
             assert status in (400, 404), (target, status)
             assert sample not in body, target
     status, body = raw_get(world.server, f"{API}/editions")
     assert status == 405  # uploads only: editions are never listed or read back
+
+
+@pytest.mark.parametrize("name", [CHALLENGE, COPY])
+def test_public_data_holds_no_hidden_file(world: World, name: str) -> None:
+    with world.server.api() as api:
+        answer = api.get(f"/challenges/{name}/public-data")
+    assert answer.status_code == 200, answer.text
+    with tarfile.open(fileobj=io.BytesIO(answer.content), mode="r:gz") as archive:
+        members = {m.name: m for m in archive.getmembers()}
+        unpacked = b"".join(archive.extractfile(m).read()  # type: ignore[union-attr]
+                            for m in members.values() if m.isfile())
+    assert any(n.endswith("public/pool.parquet") for n in members)  # the control
+    assert not [n for n in members if "hidden" in n.split("/")]
+    for file in (EDITION_DIR / "hidden").iterdir():
+        data = file.read_bytes()
+        assert data[len(data) // 2:len(data) // 2 + 64] not in unpacked

@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -23,11 +24,13 @@ from dataperf.server.db import Database
 from dataperf.server.executors import LocalExecutor
 from dataperf.server.platform import Platform
 from dataperf.server.settings import Settings
+from dataperf.server.web import pages
 from dataperf.server.worker import start_in_thread
 
 log = logging.getLogger("dataperf.server")
 API = "/api/v1"
-SMALL_BODY = 1024 * 1024  # JSON requests
+SMALL_BODY = 1024 * 1024  # JSON requests and forms
+WEB_STATIC = Path(pages.__file__).with_name("static")
 
 
 class BodyLimit:
@@ -41,8 +44,10 @@ class BodyLimit:
     def limit(self, path: str) -> int:
         if path == f"{API}/editions":
             return self.settings.max_edition_bytes
-        if path.endswith("/submissions"):
+        if path.endswith(("/submissions", "/submit")):
             return self.settings.max_upload_bytes + SMALL_BODY
+        if path == "/organize/challenges":
+            return self.settings.max_edition_bytes
         return SMALL_BODY
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -107,6 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (accounts, challenges, data, submissions, organize):
         api.include_router(module.router)
     app.include_router(api)
+    app.include_router(pages.router)
+    app.mount("/static/web", StaticFiles(directory=str(WEB_STATIC)), name="web-static")
     _mount_docs(app)
     return app
 

@@ -13,6 +13,7 @@ from dataperf.server.api.errors import ApiError, forbidden
 from dataperf.server.models import ApiToken, Role, User, utcnow
 from dataperf.server.platform import Platform
 from dataperf.server.security import allows, hash_token
+from dataperf.server.web.session import SESSION_COOKIE
 
 _bearer = HTTPBearer(auto_error=False, description="an API token: `dataperf login` makes one")
 
@@ -22,15 +23,26 @@ def get_platform(request: Request) -> Platform:
     return platform
 
 
-def optional_user(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+SAFE_METHODS = ("GET", "HEAD")
+
+
+def optional_user(request: Request,
+                  credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
                   platform: Platform = Depends(get_platform)) -> User | None:
-    """The token's owner, None without a token; a wrong or revoked token is an error."""
-    if credentials is None:
+    """The token's owner, None without a token; a wrong or revoked token is an error.
+
+    The browser's session cookie counts for reading only: a change through the API always
+    needs the token in the Authorization header, so a cross-site request cannot make one.
+    """
+    secret = credentials.credentials if credentials else None
+    if secret is None and request.method in SAFE_METHODS:
+        secret = request.cookies.get(SESSION_COOKIE)
+    if secret is None:
         return None
     now = utcnow()
     with platform.db.read() as session:
         token = session.execute(
-            select(ApiToken).where(ApiToken.token_hash == hash_token(credentials.credentials),
+            select(ApiToken).where(ApiToken.token_hash == hash_token(secret),
                                    ApiToken.revoked_at.is_(None))).scalar_one_or_none()
         user = token.user if token else None
     if token is None or user is None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dataperf.exceptions import (
@@ -75,7 +75,11 @@ def install(app: FastAPI) -> None:
         return _answer(422, "invalid-request", f"the request is invalid: {text}", problems)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, err: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, err: StarletteHTTPException) -> Response:
+        if not request.url.path.startswith("/api/") and err.status_code == 404:
+            from dataperf.server.web.pages import error_page  # pages for people
+
+            return error_page(request, None, 404, f"there is no page at {request.url.path}")
         code = _HTTP_CODES.get(err.status_code, "error")
         return _answer(err.status_code, code, str(err.detail),
                        headers=dict(err.headers) if err.headers else None)

@@ -19,7 +19,7 @@ from dataperf.home import BUNDLED, editions_dir
 from dataperf.registry import get_challenge
 from dataperf.server import boards, hosting
 from dataperf.server.api.accounts import user_out
-from dataperf.server.api.challenges import challenge_out, leaderboard
+from dataperf.server.api.challenges import Part, challenge_out, leaderboard
 from dataperf.server.api.deps import get_platform, require
 from dataperf.server.api.errors import ApiError, not_found
 from dataperf.server.api.lookup import challenge_row, require_manager, round_row
@@ -251,7 +251,7 @@ def create_snapshot(name: str, body: NewSnapshot, round: int | None = None,
         row = challenge_row(session, name)
         require_manager(user, row)
         round_ = round_row(row, round)
-    part = "private" if boards.private_open(round_, utcnow()) else None  # final standings
+    part: Part | None = "private" if boards.private_open(round_, utcnow()) else None
     board = leaderboard(name, round_.number, part, "aggregate", None, user, platform)
     with platform.db.write() as session:
         if session.scalar(select(Snapshot.id).where(Snapshot.round_id == round_.id,

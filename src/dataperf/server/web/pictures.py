@@ -1,0 +1,70 @@
+"""Each kind's own picture of a submission: for selection, the selected rows on a 2-D
+projection of the pool and the class balance per task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dataperf.challenge import Challenge
+from dataperf.editions import Edition
+from dataperf.exceptions import DataPerfError
+from dataperf.server.platform import LRU
+from dataperf.server.web import charts
+
+BACKGROUND = 1500  # pool points drawn behind the selection
+_projections = LRU(8)
+
+
+@dataclass(frozen=True)
+class Picture:
+    title: str
+    svg: str
+
+
+def _projection(edition: Edition) -> np.ndarray:
+    """The pool on its first two principal components (computed once per edition)."""
+    from dataperf.kinds.selection import load_pool
+
+    def compute() -> np.ndarray:
+        x = load_pool(edition).embeddings.astype(np.float32)
+        x = x - x.mean(axis=0)
+        _, _, vt = np.linalg.svd(x[:: max(1, len(x) // 5000)], full_matrices=False)
+        return x @ vt[:2].T
+
+    projected: np.ndarray = _projections.get(edition.content_hash, compute)
+    return projected
+
+
+def pictures(challenge: Challenge, edition: Edition, files: dict[str, bytes]) -> list[Picture]:
+    if challenge.kind != "selection" or not files:
+        return []
+    try:
+        submission: Any = challenge.parse_submission(files, edition)
+    except DataPerfError:
+        return []
+    points = _projection(edition)
+    rng = np.random.default_rng(0)
+    shown = rng.choice(len(points), size=min(BACKGROUND, len(points)), replace=False)
+    classes = challenge.spec.classes  # type: ignore[attr-defined]
+    out = []
+    for task, selection in submission.selections.items():
+        keep = np.zeros(len(points), dtype=bool)
+        keep[shown] = True
+        keep[selection.indices] = True
+        picked = np.zeros(len(points), dtype=bool)
+        picked[selection.indices] = True
+        rows = np.flatnonzero(keep)
+        labels = np.zeros(len(points), dtype=np.int64)
+        labels[selection.indices] = selection.labels
+        out.append(Picture(f"{task}: {len(selection.indices):,} rows on the pool's 2-D "
+                           "projection (green: labelled 1, red: 0)",
+                           charts.scatter(points[rows], picked[rows],
+                                          labels[rows][picked[rows]])))
+        counts = np.bincount(selection.labels, minlength=len(classes))
+        out.append(Picture(f"{task}: class balance",
+                           charts.bars([(f"label {c}", int(n))
+                                        for c, n in zip(classes, counts, strict=True)])))
+    return out
