@@ -10,7 +10,7 @@ CHALLENGE ?= vision-selection
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint bench results
+.PHONY: run demo test lint bench results screenshots
 
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,7 @@ bench: $(VENV)/.dev
 
 results: $(VENV)/.core
 	$(BIN)/dataperf compare $(CHALLENGE) --markdown docs/results/$(CHALLENGE).md
+
+# Screenshots of the main pages for the docs, taken by the browser tests (needs Chromium).
+screenshots: $(VENV)/.dev
+	DATAPERF_SCREENSHOTS=docs/images $(BIN)/pytest -q tests/browser

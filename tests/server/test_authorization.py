@@ -24,6 +24,9 @@ from typing import Any
 
 import httpx
 import pytest
+
+from dataperf.home import BUNDLED
+from dataperf.registry import get_challenge
 from platform_harness import (
     BACKENDS,
     PASSWORD,
@@ -32,9 +35,6 @@ from platform_harness import (
     fast_settings,
     live_server,
 )
-
-from dataperf.home import BUNDLED
-from dataperf.registry import get_challenge
 
 API = "/api/v1"
 CHALLENGE = "vision-selection"  # the bundled one, hosted at start, owned by no organizer
@@ -131,7 +131,7 @@ class Call:
 SUB_A = lambda world, caller: {"submission_id": world.sub_a}  # noqa: E731
 
 WALK = [
-    #                                                         anon bad  a    b  rater owner other admin
+    # expected statuses: anon bad a b rater owner other admin (see CALLERS)
     Call("GET", "/health", "200 200 200 200 200 200 200 200"),
     Call("GET", "/openapi.json", "200 200 200 200 200 200 200 200"),
     # accounts
@@ -285,8 +285,10 @@ def call(world: World, row: Call, caller: str) -> httpx.Response:
 def assert_error_shape(answer: httpx.Response) -> None:
     error = answer.json()["error"]
     assert error["status"] == answer.status_code
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["code"], str)
+    assert error["code"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
     if answer.status_code == 401:
         assert answer.headers.get("WWW-Authenticate") == "Bearer"
 
@@ -361,7 +363,8 @@ def test_revoked_token_gets_401(world: World) -> None:
     with world.server.api(token) as api:
         assert api.get("/me").status_code == 200  # still valid after B's try
         revoked = api.delete(f"/me/tokens/{token_id}")
-        assert revoked.status_code == 200 and revoked.json()["revoked_at"], revoked.text
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["revoked_at"]
         for answer in (api.get("/me"), api.get(f"/submissions/{world.sub_a}"),
                        api.get(f"/challenges/{COPY}/leaderboard"),
                        world.submit(token, CHALLENGE)):
@@ -441,7 +444,8 @@ def test_traversal_out_of_static_files_finds_nothing(world: World) -> None:
     from swagger_ui_bundle import swagger_ui_path
 
     served, body = raw_get(world.server, "/static/swagger/swagger-ui.css")  # the control
-    assert served == 200 and body == (Path(swagger_ui_path) / "swagger-ui.css").read_bytes()
+    assert served == 200
+    assert body == (Path(swagger_ui_path) / "swagger-ui.css").read_bytes()
 
     hidden = sorted((EDITION_DIR / "hidden").iterdir())
     assert hidden

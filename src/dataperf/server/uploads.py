@@ -137,7 +137,7 @@ def _unzip(name: str, data: bytes, budget: _Budget,
         for info in archive.infolist():
             if _too_many(name, budget, problems):
                 return out
-            if info.is_dir():
+            if info.filename.endswith("/"):  # a folder (ZipInfo.is_dir fails on '')
                 continue
             member = _member_name(name, info.filename, problems)
             if member is None:

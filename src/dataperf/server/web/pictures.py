@@ -59,12 +59,10 @@ def pictures(challenge: Challenge, edition: Edition, files: dict[str, bytes]) ->
         rows = np.flatnonzero(keep)
         labels = np.zeros(len(points), dtype=np.int64)
         labels[selection.indices] = selection.labels
-        out.append(Picture(f"{task}: {len(selection.indices):,} rows on the pool's 2-D "
-                           "projection (green: labelled 1, red: 0)",
-                           charts.scatter(points[rows], picked[rows],
-                                          labels[rows][picked[rows]])))
         counts = np.bincount(selection.labels, minlength=len(classes))
-        out.append(Picture(f"{task}: class balance",
-                           charts.bars([(f"label {c}", int(n))
-                                        for c, n in zip(classes, counts, strict=True)])))
+        out.append(Picture(
+            f"{task}: {len(selection.indices):,} rows selected (green: labelled 1, red: 0) on "
+            "the pool's first two principal components, and the class balance",
+            charts.scatter(points[rows], picked[rows], labels[rows][picked[rows]])
+            + charts.bars([(f"label {c}", int(n)) for c, n in zip(classes, counts, strict=True)])))
     return out

@@ -1,0 +1,175 @@
+"""The web pages in a real Chromium: a participant signs up, submits a baseline's files,
+watches the status change and finds the entry on the leaderboard with the score the CLI
+reports; an organizer hosts a challenge and opens a round; visitors cannot reach pages that are
+not theirs; forged cross-site posts are refused and injected markup stays text."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+from browser_harness import screenshot
+from official_layout import dataperf
+from platform_harness import PASSWORD, LiveServer
+
+from dataperf.registry import get_challenge
+from dataperf.submission_files import write_submission
+
+CHALLENGE = "vision-selection"
+
+
+def _sign_up(page: object, name: str, email: str, team: str | None = None) -> None:
+    page.goto("/signup")  # type: ignore[attr-defined]
+    page.get_by_label("Name", exact=True).fill(name)  # type: ignore[attr-defined]
+    page.get_by_label("Email", exact=True).fill(email)  # type: ignore[attr-defined]
+    page.get_by_label("Password (at least 10 characters)").fill(PASSWORD)  # type: ignore[attr-defined]
+    if team:
+        page.get_by_label("Team name").fill(team)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Create account").click()  # type: ignore[attr-defined]
+    page.wait_for_url("**/")  # type: ignore[attr-defined]
+
+
+def test_participant_submits_and_finds_the_cli_score_on_the_leaderboard(
+        page: object, site: LiveServer, tmp_path: Path) -> None:
+    p: object = page
+    challenge = get_challenge(CHALLENGE)
+    files = challenge.run_algorithm("random", challenge.edition("offline"), random_state=11)
+    folder = write_submission(files, tmp_path / "run")
+    expected = json.loads(dataperf("evaluate", CHALLENGE, folder, "--json",
+                                   home=tmp_path / "cli").stdout)["aggregate"]["value"]
+
+    p.goto("/")  # type: ignore[attr-defined]
+    screenshot(p, "home")
+    _sign_up(p, "Grace", "grace@example.org", team="Compilers")
+    p.get_by_role("link", name="Training data selection, vision").click()  # type: ignore[attr-defined]
+    p.get_by_role("link", name="Submit").click()  # type: ignore[attr-defined]
+    assert "10 of 10" in p.locator("[data-quota]").inner_text()  # type: ignore[attr-defined]
+
+    p.get_by_label("Submission files").set_input_files([folder / "Trouser.csv"])  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Upload and score").click()  # type: ignore[attr-defined]
+    alert = p.get_by_role("alert").inner_text()  # type: ignore[attr-defined]
+    assert "Sneaker.csv" in alert  # immediate feedback naming the file and the problem
+    assert "missing" in alert
+    screenshot(p, "submit-rejected")
+
+    p.get_by_label("Submission files").set_input_files(sorted(folder.iterdir()))  # type: ignore[attr-defined]
+    p.get_by_label("Label").fill("random 11")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Upload and score").click()  # type: ignore[attr-defined]
+    p.wait_for_url(re.compile(r".*/submissions/\d+$"))  # type: ignore[attr-defined]
+    first_state = p.locator("[data-field=state]").inner_text()  # type: ignore[attr-defined]
+    assert first_state in ("queued", "running", "scored")
+    p.locator(".state.scored").first.wait_for(timeout=120_000)  # type: ignore[attr-defined]
+    shown = p.locator("[data-field=aggregate]").first.inner_text()  # type: ignore[attr-defined]
+    assert shown == f"{expected:.2f}"
+    assert p.get_by_text("class balance").count() == 3  # type: ignore[attr-defined]
+    screenshot(p, "submission")
+
+    p.goto(f"/challenges/{CHALLENGE}")  # type: ignore[attr-defined]
+    row = p.locator("table.board tbody tr", has_text="Compilers")  # type: ignore[attr-defined]
+    assert f"{expected:.2f}" in row.inner_text()
+    baseline = p.locator("table.board tbody tr.baseline")  # type: ignore[attr-defined]
+    assert "baseline" in baseline.first.inner_text()
+    assert p.locator("svg.chart").count() >= 1  # type: ignore[attr-defined]
+    screenshot(p, "challenge")
+
+
+def test_organizer_hosts_a_challenge_and_opens_a_round(page: object, site: LiveServer) -> None:
+    p: object = page
+    site.user("ora@example.org", role="organizer")
+    p.goto("/login")  # type: ignore[attr-defined]
+    p.get_by_label("Email").fill("ora@example.org")  # type: ignore[attr-defined]
+    p.get_by_label("Password").fill(PASSWORD)  # type: ignore[attr-defined]
+    p.keyboard.press("Enter")  # type: ignore[attr-defined]
+    p.wait_for_url("**/")  # type: ignore[attr-defined]
+    p.get_by_role("link", name="Organize").click()  # type: ignore[attr-defined]
+    p.locator("select[name=challenge]").select_option(CHALLENGE)  # type: ignore[attr-defined]
+    p.get_by_label("Name in URLs").fill("vs-spring")  # type: ignore[attr-defined]
+    p.get_by_label("Title (optional)").fill("Spring selection sprint")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Host it").click()  # type: ignore[attr-defined]
+    p.wait_for_url("**/challenges/vs-spring")  # type: ignore[attr-defined]
+    assert "Spring selection sprint" in p.locator("h1").inner_text()  # type: ignore[attr-defined]
+
+    p.goto("/organize")  # type: ignore[attr-defined]
+    card = p.locator("section.card", has_text="vs-spring")  # type: ignore[attr-defined]
+    card.get_by_label("Per day").fill("3")
+    card.get_by_label("Private share").fill("0.3")
+    card.get_by_role("button", name="Open a new round with these settings").click()
+    screenshot(p, "organize")
+    p.goto("/challenges/vs-spring")  # type: ignore[attr-defined]
+    text = p.locator("main").inner_text()  # type: ignore[attr-defined]
+    assert "round 2" in text
+    assert "3 submissions per team per 24 hours" in text
+
+
+def test_visitors_cannot_reach_pages_that_are_not_theirs(page: object, site: LiveServer) -> None:
+    p: object = page
+    for path in ("/account", "/submissions", "/organize", f"/challenges/{CHALLENGE}/submit"):
+        p.goto(path)  # type: ignore[attr-defined]
+        assert "/login" in p.url  # type: ignore[attr-defined]
+    _sign_up(p, "Plain Participant", "plain@example.org")
+    response = p.goto("/organize")  # type: ignore[attr-defined]
+    assert response.status == 403
+    assert "for organizers" in p.locator("main").inner_text()  # type: ignore[attr-defined]
+
+
+def test_forged_cross_site_posts_are_refused(site: LiveServer) -> None:
+    token = site.register("victim@example.org", "Victim")["token"]
+    cookies = {"dp_session": token, "dp_csrf": "a" * 32}
+    with httpx.Client(base_url=site.url, cookies=cookies) as browser_like:
+        no_token = browser_like.post("/account/team", data={"name": "Pwned"})
+        wrong = browser_like.post("/account/team", data={"name": "Pwned", "csrf": "b" * 32})
+        api_post = browser_like.post(f"/api/v1/teams", json={"name": "Pwned"})
+        right = browser_like.post("/account/team", data={"name": "Mine", "csrf": "a" * 32},
+                                  follow_redirects=False)
+    assert no_token.status_code == 403
+    assert wrong.status_code == 403
+    assert api_post.status_code == 401  # the session cookie never authorizes API changes
+    assert right.status_code == 200  # same-site form with the matching token works
+    with site.api(token) as api:
+        assert api.get("/me").json()["team"]["name"] == "Mine"
+
+
+def test_injected_markup_in_a_team_name_is_shown_as_text(
+        page: object, site: LiveServer, tmp_path: Path) -> None:
+    p: object = page
+    dialogs: list[str] = []
+    p.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))  # type: ignore[attr-defined]
+    evil = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+    token = site.register("mallory@example.org", "Mallory", team=evil)["token"]
+    challenge = get_challenge(CHALLENGE)
+    files = challenge.run_algorithm("random", challenge.edition("offline"), random_state=5)
+    with site.api(token) as api:
+        submitted = api.post(f"/challenges/{CHALLENGE}/submissions",
+                             files=[("files", (n, d)) for n, d in files.items()]).json()
+    site.wait(token, submitted["id"])
+    p.goto(f"/challenges/{CHALLENGE}")  # type: ignore[attr-defined]
+    assert p.get_by_text(evil).count() == 1  # type: ignore[attr-defined]
+    assert p.locator("table.board img").count() == 0  # type: ignore[attr-defined]
+    assert dialogs == []
+
+
+def test_pages_fit_a_phone_screen_and_work_with_the_keyboard(
+        browser: object, site: LiveServer) -> None:
+    context = browser.new_context(base_url=site.url, viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+    p = context.new_page()
+    for path in ("/", f"/challenges/{CHALLENGE}", "/login", "/signup"):
+        p.goto(path)
+        overflow = p.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"{path} scrolls sideways by {overflow}px on a phone"
+    screenshot(p, "challenge-phone")
+    site.register("kb@example.org", "Keyboard User")
+    p.goto("/login")
+    p.keyboard.type("kb@example.org")  # the email field has focus
+    p.keyboard.press("Tab")
+    p.keyboard.type(PASSWORD)
+    p.keyboard.press("Enter")
+    p.wait_for_url("**/")
+    assert "Keyboard User" in p.locator("header").inner_text()
+    p.goto(f"/challenges/{CHALLENGE}")
+    header = p.locator("th", has_text="Score")
+    header.focus()
+    p.keyboard.press("Enter")
+    assert header.get_attribute("aria-sort") in ("ascending", "descending")
+    context.close()
