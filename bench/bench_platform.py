@@ -24,7 +24,11 @@ number of worker slots is set per part.
 3. Throughput: 20 submissions uploaded back to back, timed until the last is scored, with 1
    and with 2 worker slots (after warm-up submissions that start every slot).
 
+The machine's load average is printed with each backend's table: the timings are only as
+steady as the machine is idle.
+
     python bench/bench_platform.py [--quick] [--postgres URL] [--profile]
+        [--parts leaderboard latency throughput] [--poll-seconds S]
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import numpy as np
@@ -57,6 +61,7 @@ from sqlalchemy import Engine, create_engine, func, select, text, update
 from sqlalchemy.engine import make_url
 
 from dataperf.registry import get_challenge
+from dataperf.scores import Direction
 from dataperf.server import boards
 from dataperf.server import leaderboard as lb
 from dataperf.server.api.schemas import Leaderboard
@@ -78,6 +83,7 @@ CHALLENGE = "vision-selection"
 PASSWORD = "correct horse battery staple"
 TASKS = {"Trouser": (85.0, 3.4), "Sneaker": (80.0, 3.6), "Shirt": (45.0, 6.2)}  # mean, CI half
 BATCH = 20_000
+PARTS = ("leaderboard", "latency", "throughput")
 
 
 # ------------------------------------------------------------------------------ server & DB
@@ -206,7 +212,9 @@ def scored_rows(rng: np.random.Generator, n: int, skill: np.ndarray, round_id: i
                 labels: list[str]) -> tuple[list[dict[str, Any]], ...]:
     """Submission, evaluation and score rows of ``n`` scored submissions (numbered from
     ``first``), the team of each given by ``team_ids`` (indexes into ``skill``)."""
-    submissions, evaluations, scores = [], [], []
+    submissions: list[dict[str, Any]] = []
+    evaluations: list[dict[str, Any]] = []
+    scores: list[dict[str, Any]] = []
     values: dict[str, np.ndarray] = {}
     halves: dict[str, np.ndarray] = {}
     for k, (task, (mean, half)) in enumerate(TASKS.items()):
@@ -250,8 +258,8 @@ def scored_rows(rng: np.random.Generator, n: int, skill: np.ndarray, round_id: i
 def insert(engine: Engine, rows: dict[str, list[dict[str, Any]]]) -> None:
     """Bulk insert (executemany in batches) in one transaction; on PostgreSQL, move the ID
     sequences past the explicit IDs and refresh the planner's statistics."""
-    tables = {model.__tablename__: model.__table__ for model in
-              (Team, Submission, Evaluation, ScoreRow)}
+    tables = {name: Team.metadata.tables[name]
+              for name in ("teams", "submissions", "evaluations", "scores")}
     with engine.begin() as connection:
         for name, table_rows in rows.items():
             for start in range(0, len(table_rows), BATCH):
@@ -338,8 +346,8 @@ def cold_path_steps(database_url: str, round_id: int) -> dict[str, float]:
     db = Database(database_url)
     try:
         with db.read() as session:
-            direction = session.execute(select(ChallengeRow.direction).where(
-                ChallengeRow.name == CHALLENGE)).scalar_one()
+            direction = cast(Direction, session.execute(select(ChallengeRow.direction).where(
+                ChallengeRow.name == CHALLENGE)).scalar_one())
         steps: dict[str, float] = {}
         with GcTimer() as collector:
             with db.read() as session:
@@ -579,18 +587,26 @@ def bench_throughput(server: Server, client: httpx.Client, files: dict[str, byte
 @dataclass
 class BackendResult:
     name: str
-    board: BoardResult
-    scoring: Scoring
-    latency: LatencyResult
+    board: BoardResult | None
+    scoring: Scoring | None
+    latency: LatencyResult | None
     throughput: list[ThroughputResult]
     load: tuple[float, float]  # 1-minute load average at the start and at the end
 
 
 def report(result: BackendResult) -> None:
-    board, latency, scoring = result.board, result.latency, result.scoring
-    warm_p50 = statistics.median(board.warm)
     print(f"\n== {result.name} ({os.cpu_count()} CPU cores; load average "
           f"{result.load[0]:.1f} at the start, {result.load[1]:.1f} at the end) ==")
+    if result.board:
+        report_board(result.board)
+    if result.scoring and result.latency:
+        report_latency(result.scoring, result.latency)
+    if result.throughput:
+        report_throughput(result.throughput)
+
+
+def report_board(board: BoardResult) -> None:
+    warm_p50 = statistics.median(board.warm)
     print(f"leaderboard: {board.submissions:,} scored submissions of {board.teams:,} teams "
           f"({4 * board.submissions:,} score rows; bulk insert {board.load_seconds:.1f} s); "
           f"{board.rows:,} rows, {board.body_bytes / 1024:,.0f} KiB of JSON")
@@ -607,6 +623,9 @@ def report(result: BackendResult) -> None:
         print("  cold path under cProfile (top functions by own time; the collector's pauses "
               "count against whichever function is running):")
         print(board.profile)
+
+
+def report_latency(scoring: Scoring, latency: LatencyResult) -> None:
     visible = statistics.median(latency.visible)
     job = statistics.median(latency.job_seconds)
     print(f"upload to visible score ({len(latency.visible)} runs, 1 slot, polled every 50 ms):")
@@ -616,36 +635,46 @@ def report(result: BackendResult) -> None:
           f"in-process {ms(scoring.job)}; job time the worker records {ms(job)})")
     print(f"  {'platform overhead':40s} {ms(visible - scoring.alone):>10s}   "
           f"({visible / scoring.alone:.1f}x the scoring alone)")
+
+
+def report_throughput(throughput: list[ThroughputResult]) -> None:
     print("throughput (uploaded back to back, until the last is scored):")
-    for item in result.throughput:
+    for item in throughput:
         print(f"  {f'{item.workers} slot(s), {item.count} submissions':40s} "
               f"{item.total_seconds:>8.1f} s   {item.per_minute:5.1f} per minute   (uploads "
               f"{item.upload_seconds:.1f} s; job median {ms(statistics.median(item.job_seconds))})")
-    if len(result.throughput) == 2:
-        one, two = result.throughput
+    if len(throughput) == 2:
+        one, two = throughput
         print(f"  {'ratio 2 slots / 1 slot':40s} {two.per_minute / one.per_minute:>9.2f}x")
 
 
 def run_backend(name: str, admin_url: str | None, args: argparse.Namespace, root: Path,
                 files: dict[str, bytes]) -> BackendResult:
     load = os.getloadavg()[0]
-    print(f"{name}: leaderboard ...", flush=True)
-    with scratch_database(admin_url, root / "board") as url, \
-            serve(root / "board", url, workers=0, poll_seconds=args.poll_seconds) as server:
-        board = bench_leaderboard(server, args.submissions, args.teams, args.reads,
-                                  args.readers, args.profile)
-    print(f"{name}: upload to visible score, throughput with 1 slot ...", flush=True)
-    scoring = scoring_alone(files, args.runs)
-    with scratch_database(admin_url, root / "one") as url, \
-            serve(root / "one", url, workers=1, poll_seconds=args.poll_seconds) as server, \
-            server.api(server.register("one@example.org")) as client:
-        latency = bench_latency(client, files, args.runs)
-        throughput = [bench_throughput(server, client, files, 1, args.batch)]
-    print(f"{name}: throughput with 2 slots ...", flush=True)
-    with scratch_database(admin_url, root / "two") as url, \
-            serve(root / "two", url, workers=2, poll_seconds=args.poll_seconds) as server, \
-            server.api(server.register("two@example.org")) as client:
-        throughput.append(bench_throughput(server, client, files, 2, args.batch))
+    board = scoring = latency = None
+    throughput: list[ThroughputResult] = []
+    if "leaderboard" in args.parts:
+        print(f"{name}: leaderboard ...", flush=True)
+        with scratch_database(admin_url, root / "board") as url, \
+                serve(root / "board", url, workers=0, poll_seconds=args.poll_seconds) as server:
+            board = bench_leaderboard(server, args.submissions, args.teams, args.reads,
+                                      args.readers, args.profile)
+    if "latency" in args.parts or "throughput" in args.parts:
+        print(f"{name}: upload to visible score, throughput with 1 slot ...", flush=True)
+        with scratch_database(admin_url, root / "one") as url, \
+                serve(root / "one", url, workers=1, poll_seconds=args.poll_seconds) as server, \
+                server.api(server.register("one@example.org")) as client:
+            if "latency" in args.parts:
+                scoring = scoring_alone(files, args.runs)
+                latency = bench_latency(client, files, args.runs)
+            if "throughput" in args.parts:
+                throughput.append(bench_throughput(server, client, files, 1, args.batch))
+    if "throughput" in args.parts:
+        print(f"{name}: throughput with 2 slots ...", flush=True)
+        with scratch_database(admin_url, root / "two") as url, \
+                serve(root / "two", url, workers=2, poll_seconds=args.poll_seconds) as server, \
+                server.api(server.register("two@example.org")) as client:
+            throughput.append(bench_throughput(server, client, files, 2, args.batch))
     return BackendResult(name, board, scoring, latency, throughput,
                          (load, os.getloadavg()[0]))
 
@@ -665,6 +694,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="submissions per batch")
     parser.add_argument("--poll-seconds", type=float, default=None,
                         help="the workers' queue poll period (default: the server's, 0.5 s)")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="the parts to run (default: all)")
     parser.add_argument("--profile", action="store_true",
                         help="run the cold leaderboard path once under cProfile")
     args = parser.parse_args()

@@ -10,12 +10,12 @@ import re
 from pathlib import Path
 
 import httpx
-from browser_harness import screenshot
-from official_layout import dataperf
-from platform_harness import PASSWORD, LiveServer
 
+from browser_harness import screenshot
 from dataperf.registry import get_challenge
 from dataperf.submission_files import write_submission
+from official_layout import dataperf
+from platform_harness import PASSWORD, LiveServer
 
 CHALLENGE = "vision-selection"
 
@@ -120,7 +120,7 @@ def test_forged_cross_site_posts_are_refused(site: LiveServer) -> None:
     with httpx.Client(base_url=site.url, cookies=cookies) as browser_like:
         no_token = browser_like.post("/account/team", data={"name": "Pwned"})
         wrong = browser_like.post("/account/team", data={"name": "Pwned", "csrf": "b" * 32})
-        api_post = browser_like.post(f"/api/v1/teams", json={"name": "Pwned"})
+        api_post = browser_like.post("/api/v1/teams", json={"name": "Pwned"})
         right = browser_like.post("/account/team", data={"name": "Mine", "csrf": "a" * 32},
                                   follow_redirects=False)
     assert no_token.status_code == 403

@@ -391,6 +391,15 @@ def test_other_teams_submissions_look_nonexistent(world: World, row: Call) -> No
         absent.json()["error"]["message"].replace(str(missing), "N")
 
 
+@pytest.mark.parametrize("edition", [str(EDITION_DIR), "../offline", "/etc", ".hidden"])
+def test_organizers_host_editions_by_name_not_by_path(world: World, edition: str) -> None:
+    with world.server.api(world.tokens["owner"]) as api:
+        answer = api.post("/challenges", json={"challenge": CHALLENGE, "edition": edition,
+                                               "name": f"by-path-{world.unique()}"})
+    assert answer.status_code == 422, answer.text
+    assert "name" in answer.json()["error"]["message"]
+
+
 # Hidden files are never served -------------------------------------------------------------
 
 

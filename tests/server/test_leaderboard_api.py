@@ -3,9 +3,8 @@ weights), history with the best so far, and clear errors for bad views or weight
 
 from __future__ import annotations
 
-from platform_harness import LiveServer
-
 from dataperf.registry import get_challenge
+from platform_harness import LiveServer
 
 CHALLENGE = "vision-selection"
 TASKS = ("Trouser", "Sneaker", "Shirt")

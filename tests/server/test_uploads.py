@@ -255,7 +255,7 @@ def test_wrong_content_types_are_refused(platform: Platform) -> None:
     platform.refused(422, says="files", json={"files": ["Trouser.csv"]})
     platform.refused(422, says="files", content=b"Trouser.csv",
                      headers={"Content-Type": "text/plain"})
-    platform.refused(422, says="files", content=b"\x00garbage",
+    platform.refused(400, says="multipart", content=b"\x00garbage",
                      headers={"Content-Type": "multipart/form-data; boundary=x"})
     platform.refused(422, says="files", content=b"files=Trouser.csv",
                      headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -468,7 +468,20 @@ def fake_edition(challenge: str, edition: str, file: str) -> bytes:
                 "files": {file: {"sha256": hashlib.sha256(data).hexdigest(),
                                  "bytes": len(data)}}}
     return tar_of([("edition/manifest.json", json.dumps(manifest).encode()),
-                   (f"edition/{file}", data)])
+                   ("edition/hidden/test.parquet", data)])  # where the manifest points
+
+
+def test_edition_archives_cannot_climb_out(platform: Platform) -> None:
+    home = platform.server.settings.home
+    for members in ([("edition/hidden/../../escaped.parquet", b"x")],
+                    [("../escaped.parquet", b"x")], [("/tmp/escaped.parquet", b"x")]):
+        for kind, archive in (("tar.gz", tar_of(members)), ("zip", zip_of(members))):
+            with platform.server.api(platform.organizer) as api:
+                answer = api.post("/editions", files={"file": (f"edition.{kind}", archive)})
+            assert answer.status_code == 422, (members, kind, answer.text)
+            assert answer.json()["error"]["code"] == "unsafe-archive"
+    assert not list(home.rglob("escaped*"))
+    assert not list((home / "editions").glob(".upload-*"))  # staging cleaned up
 
 
 @pytest.mark.parametrize(("challenge", "edition", "file"), [

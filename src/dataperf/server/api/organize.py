@@ -7,6 +7,7 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, File, UploadFile
@@ -58,34 +59,50 @@ organizer = require(Role.organizer)
 admin = require(Role.admin)
 
 
+MAX_EDITION_ENTRIES = 10_000
+
+
+def _check_member(name: str, special: bool) -> None:
+    """An edition archive holds folders and regular files, all inside it."""
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or ".." in parts or special:
+        raise ApiError(422, "unsafe-archive", f"the archive member {name!r} points outside "
+                       "it or is a link or special file")
+
+
 def _unpack_edition(upload: UploadFile, limit: int, staging: Path) -> Path:
     """Unpack an uploaded edition archive safely; return the folder holding manifest.json."""
     name = (upload.filename or "").lower()
     data = upload.file
+    too_large = ApiError(413, "too-large", f"the edition unpacks to more than {limit:,} bytes "
+                         f"or {MAX_EDITION_ENTRIES:,} files")
     try:
         if name.endswith(".zip"):
             with zipfile.ZipFile(data) as archive:
                 members = archive.infolist()
-                if sum(m.file_size for m in members) > limit:
-                    raise ApiError(413, "too-large", f"the edition unpacks to more than "
-                                   f"{limit:,} bytes")
+                if sum(m.file_size for m in members) > limit \
+                        or len(members) > MAX_EDITION_ENTRIES:
+                    raise too_large
                 for member in members:
                     target = (staging / member.filename).resolve()
-                    if not target.is_relative_to(staging.resolve()) or \
-                            (member.external_attr >> 16) & 0o170000 == 0o120000:
-                        raise ApiError(422, "unsafe-archive", f"the archive member "
-                                       f"{member.filename!r} points outside it or is a link")
+                    _check_member(member.filename, not target.is_relative_to(staging.resolve())
+                                  or (member.external_attr >> 16) & 0o170000 == 0o120000)
                 archive.extractall(staging)
         elif name.endswith((".tar", ".tar.gz", ".tgz")):
             with tarfile.open(fileobj=data, mode="r:*") as archive:
-                if sum(m.size for m in archive.getmembers()) > limit:
-                    raise ApiError(413, "too-large", f"the edition unpacks to more than "
-                                   f"{limit:,} bytes")
-                archive.extractall(staging, filter="data")  # refuses links out, devices, ..
+                entries, total = [], 0
+                for entry in archive:  # headers one by one: stop a bomb at the limit
+                    entries.append(entry)
+                    total += entry.size
+                    if total > limit or len(entries) > MAX_EDITION_ENTRIES:
+                        raise too_large
+                    _check_member(entry.name, not (entry.isfile() or entry.isdir()))
+                archive.extractall(staging, members=entries, filter="data")
         else:
             raise ApiError(415, "unsupported-media-type",
                            "upload the edition folder as a .zip, .tar or .tar.gz archive")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error,
+            NotImplementedError, RuntimeError) as err:  # hostile archives raise all of these
         raise ApiError(422, "bad-archive", f"the archive cannot be read: {err}") from None
     manifests = [p for p in (staging / "manifest.json", *staging.glob("*/manifest.json"))
                  if p.is_file()]

@@ -8,10 +8,11 @@ import inspect
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
+from fastapi import UploadFile as ApiUpload
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
@@ -342,7 +343,8 @@ async def submit(request: Request, name: str, user: User | None = Depends(sessio
         raise ApiError(403, "forbidden", "your role cannot submit")
     form = await request.form(max_files=platform.settings.max_upload_files + 1)
     need_csrf(request, {CSRF_FIELD: form.get(CSRF_FIELD)})
-    uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+    # Starlette's form gives its own UploadFile; the API's FastAPI type is the same class.
+    uploads = [cast(ApiUpload, f) for f in form.getlist("files") if isinstance(f, UploadFile)]
     detail = await run_in_threadpool(challenge_api.get_challenge, name, platform)
     try:
         created = await run_in_threadpool(submissions.submit, name, uploads,
@@ -467,7 +469,8 @@ async def organize_create(request: Request, user: User | None = Depends(session_
     archive = form.get("edition_file")
     try:
         if isinstance(archive, UploadFile) and archive.filename:
-            uploaded = await run_in_threadpool(organize.upload_edition, archive, user, platform)
+            uploaded = await run_in_threadpool(organize.upload_edition, cast(ApiUpload, archive),
+                                               user, platform)
             challenge, edition = uploaded.challenge, uploaded.name
         else:
             challenge, edition = str(form.get("challenge", "")), str(form.get("edition", "offline"))
