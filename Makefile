@@ -45,6 +45,7 @@ test: lint
 bench: $(VENV)/.dev
 	$(BIN)/python bench/bench_scoring.py
 	$(BIN)/python bench/bench_selection_algorithms.py
+	$(BIN)/python bench/bench_platform.py $(if $(POSTGRES_URL),--postgres $(POSTGRES_URL))
 
 results: $(VENV)/.core
 	$(BIN)/dataperf compare $(CHALLENGE) --markdown docs/results/$(CHALLENGE).md

@@ -45,6 +45,30 @@ def _server_modules() -> Any:
     return server_app
 
 
+def _settings(**overrides: Any) -> Any:
+    """The server settings from DATAPERF_* variables; a bad value is a clear error."""
+    from pydantic import ValidationError
+
+    from dataperf.exceptions import describe
+    from dataperf.server.settings import Settings
+
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        raise DataPerfError(f"bad DATAPERF_* setting: {describe(error)}") from None
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _database(settings: Any) -> Any:
+    from dataperf.server.db import Database
+
+    db = Database(settings.sqlalchemy_url)
+    with db.startup_lock():
+        db.migrate()
+    return db
+
+
 def _password(stdin: bool, prompt: str = "Password") -> str:
     if stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -64,11 +88,7 @@ def serve(
     import uvicorn
 
     server_app = _server_modules()
-    from dataperf.server.settings import Settings
-
-    settings = Settings()
-    if workers is not None:
-        settings = settings.model_copy(update={"workers": workers})
+    settings = _settings(**({"workers": workers} if workers is not None else {}))
     err.print(f"DataPerf on http://{host}:{port} (home {settings.home}, "
               f"{settings.workers} worker slot(s); API docs at /docs)")
     uvicorn.run(server_app.create_app(settings), host=host, port=port, log_level="info")
@@ -83,14 +103,11 @@ def worker(
 ) -> None:
     """Run an evaluation worker against the server's database (DATAPERF_DATABASE_URL)."""
     _server_modules()
-    from dataperf.server.db import Database
     from dataperf.server.executors import make_executor
-    from dataperf.server.settings import Settings
     from dataperf.server.worker import Worker
 
-    settings = Settings()
-    db = Database(settings.sqlalchemy_url)
-    db.migrate()
+    settings = _settings()
+    db = _database(settings)
     executor = make_executor(slots, ray_address)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -110,13 +127,9 @@ def admin_create_user(
 ) -> None:
     """Create a user (or change an existing one's role and password) in the database."""
     _server_modules()
-    from dataperf.server.db import Database
-    from dataperf.server.settings import Settings
     from dataperf.server.users import upsert_user
 
-    settings = Settings()
-    db = Database(settings.sqlalchemy_url)
-    db.migrate()
+    db = _database(_settings())
     created = upsert_user(db, email, name or email.split("@")[0], _password(password_stdin),
                           role)
     out.print(f"{'created' if created else 'updated'} {email} with role {role}")
@@ -164,6 +177,13 @@ def download(
     """Install a hosted challenge's public data under DATAPERF_HOME, to run algorithms on it."""
     with Client(server) as client:
         hosted = client.challenge(challenge)
+        local = challenges().get(hosted["challenge"])
+        for path in (local.edition_dirs().values() if local else ()):
+            present = Edition.open(path, verify=False)
+            if _same_public_data(present, hosted):
+                out.print(f"the public data of {challenge} is already here: edition "
+                          f"{present.name} of {present.challenge} at {present.path}")
+                return
         data = client.download_public(challenge)
     edition = install_public_archive(data, hosted["challenge"])
     if not _same_public_data(edition, hosted):

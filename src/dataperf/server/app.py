@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -84,11 +86,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.home.mkdir(parents=True, exist_ok=True)
         db = Database(settings.sqlalchemy_url)
-        db.migrate()
-        if settings.seed_bundled:
-            with db.write() as session:
-                for change in hosting.seed(session, settings):
-                    log.info(change)
+        with db.startup_lock():  # replicas starting together take turns
+            db.migrate()
+            if settings.seed_bundled:
+                with db.write() as session:
+                    for change in hosting.seed(session, settings):
+                        log.info(change)
         app.state.platform = Platform(settings, db)
         workers = [start_in_thread(db, settings, LocalExecutor(settings.workers))] \
             if settings.workers else []
@@ -108,7 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, settings=settings)
     api = APIRouter(prefix=API)
     api.add_api_route("/health", _health, methods=["GET"], tags=["platform"],
-                      summary="Liveness")
+                      summary="Liveness and database reachability")
     for module in (accounts, challenges, data, submissions, organize):
         api.include_router(module.router)
     app.include_router(api)
@@ -118,8 +121,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _health() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
+def _health(request: Request) -> JSONResponse:
+    platform: Platform = request.app.state.platform
+    try:
+        with platform.db.read() as session:
+            session.execute(text("SELECT 1"))
+    except SQLAlchemyError as err:
+        return JSONResponse({"status": "unavailable", "version": __version__,
+                             "database": f"unreachable: {type(err).__name__}"}, status_code=503)
+    return JSONResponse({"status": "ok", "version": __version__, "database": "ok"})
 
 
 def _mount_docs(app: FastAPI) -> None:

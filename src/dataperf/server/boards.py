@@ -45,8 +45,9 @@ def default_part(round_: Round) -> str:
 
 
 def private_open(round_: Round, now: datetime) -> bool:
-    """Private scores and ranks appear once the round's deadline has passed."""
-    return round_.private_fraction > 0 and round_.deadline is not None and now >= round_.deadline
+    """Private scores and ranks appear once the round's deadline has passed (or it closed)."""
+    ended = round_.closed or (round_.deadline is not None and now >= round_.deadline)
+    return round_.private_fraction > 0 and ended
 
 
 def _row(row: lb.Row) -> dict[str, Any]:
@@ -72,6 +73,8 @@ def standings(platform: Platform, challenge: ChallengeRow, round_: Round, part: 
     def compute() -> list[dict[str, Any]]:
         with platform.db.read() as session:
             entries = load_entries(session, round_.id, part)
+        if not entries:  # nothing to rank (the weights were checked against the tasks)
+            return []
         ranked = lb.rank_entries(entries, direction=challenge.direction,  # type: ignore[arg-type]
                                  view=view, weights=weights, finals_only=finals)
         return [_row(r) for r in ranked]
@@ -87,6 +90,8 @@ def history(platform: Platform, challenge: ChallengeRow, round_: Round, part: st
     def compute() -> list[dict[str, Any]]:
         with platform.db.read() as session:
             entries = load_entries(session, round_.id, part)
+        if not entries:
+            return []
         points = lb.history(entries, direction=challenge.direction,  # type: ignore[arg-type]
                             view=view, weights=round_.task_weights)
         return [vars(p) for p in points]

@@ -7,14 +7,17 @@ tries to upgrade a read lock. PostgreSQL needs none of that: both session kinds 
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+STARTUP_LOCK = 0x0DA7A9E4F  # any constant shared by every DataPerf process
 
 
 def _sqlite_engine(url: str, begin: str) -> Engine:
@@ -60,6 +63,31 @@ class Database:
     def write(self) -> Iterator[Session]:
         with self._write() as session, session.begin():
             yield session
+
+    @contextmanager
+    def startup_lock(self) -> Iterator[None]:
+        """Serialize start-up work (migrations, hosting) across processes and replicas:
+        a PostgreSQL advisory lock, or a file lock beside the SQLite database."""
+        if not self.is_sqlite:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK})
+                try:
+                    yield
+                finally:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                       {"key": STARTUP_LOCK})
+                    connection.commit()
+            return
+        database = make_url(self.url).database
+        if not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.startup-lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (Alembic ``upgrade head``)."""

@@ -93,26 +93,30 @@ def add_baselines(session: Session, row: ChallengeRow, round_: Round, challenge:
 
 def seed(session: Session, settings: Settings) -> list[str]:
     """Host every registered challenge that ships a bundled offline edition, with baselines;
-    open a new round where a challenge's scorer version changed. Returns what changed."""
+    open a new round (with fresh baselines) wherever a challenge's scorer or bundled edition
+    changed. Returns what changed."""
     changed = []
-    for name, challenge in sorted(challenges().items()):
+    registered = challenges()
+    for name, challenge in sorted(registered.items()):
         bundled = BUNDLED / name / "offline"
-        if not (bundled / "manifest.json").is_file():
-            continue
-        row = session.execute(select(ChallengeRow).where(ChallengeRow.name == name)
-                              ).scalar_one_or_none()
-        if row is None:
-            edition = Edition.open(bundled)
-            row = host(session, challenge, edition, BUNDLED_REF + "offline", name=name,
-                       owner_id=None, settings=settings)
+        exists = session.scalar(select(ChallengeRow.id).where(ChallengeRow.name == name))
+        if exists is None and (bundled / "manifest.json").is_file():
+            row = host(session, challenge, Edition.open(bundled), BUNDLED_REF + "offline",
+                       name=name, owner_id=None, settings=settings)
+            add_baselines(session, row, row.rounds[-1], challenge, settings)
             changed.append(f"hosted {name}")
-        elif row.edition_path == BUNDLED_REF + "offline" and (
-                row.rounds[-1].scorer_version != scorer_version(challenge)
-                or row.edition_hash != Edition.open(bundled).content_hash):
-            row.edition_hash = Edition.open(bundled).content_hash
-            open_round(session, row, scorer_version(challenge), settings, {})
-            changed.append(f"opened a new round of {name} (new scorer or edition)")
-        else:
+    for row in session.scalars(select(ChallengeRow).order_by(ChallengeRow.name)):
+        hosted = registered.get(row.challenge)
+        if hosted is None:
+            continue  # its definition is gone; its rows stay readable
+        fresh_hash = row.edition_hash
+        if row.edition_path == BUNDLED_REF + "offline":
+            fresh_hash = Edition.open(BUNDLED / row.challenge / "offline").content_hash
+        if row.rounds[-1].scorer_version == scorer_version(hosted) and \
+                fresh_hash == row.edition_hash:
             continue
-        add_baselines(session, row, row.rounds[-1], challenge, settings)
+        row.edition_hash = fresh_hash
+        round_ = open_round(session, row, scorer_version(hosted), settings, {})
+        add_baselines(session, row, round_, hosted, settings)
+        changed.append(f"opened a new round of {row.name} (new scorer or edition)")
     return changed

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from dataperf.server.db import Database
@@ -240,6 +240,14 @@ def register_worker(db: Database, name: str, executor: str, slots: int) -> None:
             session.add(WorkerRow(id=name, executor=executor, slots=slots))
         else:
             row.heartbeat_at = utcnow()
+
+
+def forget_dead_workers(db: Database, silent_seconds: float) -> None:
+    """Drop workers that stopped heartbeating (killed ones never unregister)."""
+    cutoff = utcnow() - timedelta(seconds=silent_seconds)
+    with db.write() as session:
+        session.execute(delete(WorkerRow).where(WorkerRow.heartbeat_at < cutoff)
+                        .execution_options(synchronize_session=False))
 
 
 def unregister_worker(db: Database, name: str) -> None:

@@ -37,7 +37,7 @@ def name_problem(name: str) -> str | None:
 
 @dataclass
 class _Budget:
-    """What all uploads together may still use: files kept, bytes read, archive entries."""
+    """The limits of all uploads together, and what they used: files, bytes, archive entries."""
 
     max_files: int
     max_bytes: int

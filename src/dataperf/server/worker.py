@@ -106,6 +106,7 @@ class Worker:
             if answer == "cancel":
                 queue.mark_cancelled(self.db, lease)
         queue.reap(self.db)
+        queue.forget_dead_workers(self.db, 3 * self.settings.lease_seconds)
 
     def _forget(self, evaluation_id: int) -> None:
         self._leases.pop(evaluation_id, None)
