@@ -44,13 +44,14 @@ def host(session: Session, challenge: Challenge, edition: Edition, edition_ref: 
                        tasks=[t.name for t in challenge.tasks(edition)], owner_id=owner_id)
     session.add(row)
     session.flush()
-    open_round(session, row, scorer_version(challenge), settings, round_settings or {})
+    open_round(session, row, challenge, settings, round_settings or {})
     return row
 
 
-def open_round(session: Session, row: ChallengeRow, version: str, settings: Settings,
+def open_round(session: Session, row: ChallengeRow, challenge: Challenge, settings: Settings,
                changes: dict[str, Any]) -> Round:
-    """Close the current round (if any) and open the next, keeping its settings by default."""
+    """Close the current round (if any) and open the next, keeping its settings by default,
+    with the built-in baselines as its first (unranked) entries."""
     previous = row.rounds[-1] if row.rounds else None
     if previous is not None:
         previous.closed = True
@@ -64,15 +65,16 @@ def open_round(session: Session, row: ChallengeRow, version: str, settings: Sett
         "final_count": previous.final_count if previous else 0,
         "task_weights": previous.task_weights if previous else None,
     } | {k: v for k, v in changes.items() if v is not None or k == "deadline"}
-    round_ = Round(challenge_id=row.id, number=number, scorer_version=version,
+    round_ = Round(challenge_id=row.id, number=number, scorer_version=scorer_version(challenge),
                    edition_hash=row.edition_hash, **values)
     session.add(round_)
     session.flush()
     session.refresh(row)
+    add_baselines(session, round_, challenge, settings)
     return round_
 
 
-def add_baselines(session: Session, row: ChallengeRow, round_: Round, challenge: Challenge,
+def add_baselines(session: Session, round_: Round, challenge: Challenge,
                   settings: Settings) -> int:
     """Queue the built-in baselines of ``settings.baselines`` as baseline entries."""
     team = session.execute(select(Team).where(Team.name == BASELINE_TEAM)).scalar_one_or_none()
@@ -101,9 +103,8 @@ def seed(session: Session, settings: Settings) -> list[str]:
         bundled = BUNDLED / name / "offline"
         exists = session.scalar(select(ChallengeRow.id).where(ChallengeRow.name == name))
         if exists is None and (bundled / "manifest.json").is_file():
-            row = host(session, challenge, Edition.open(bundled), BUNDLED_REF + "offline",
-                       name=name, owner_id=None, settings=settings)
-            add_baselines(session, row, row.rounds[-1], challenge, settings)
+            host(session, challenge, Edition.open(bundled), BUNDLED_REF + "offline",
+                 name=name, owner_id=None, settings=settings)
             changed.append(f"hosted {name}")
     for row in session.scalars(select(ChallengeRow).order_by(ChallengeRow.name)):
         hosted = registered.get(row.challenge)
@@ -116,7 +117,6 @@ def seed(session: Session, settings: Settings) -> list[str]:
                 fresh_hash == row.edition_hash:
             continue
         row.edition_hash = fresh_hash
-        round_ = open_round(session, row, scorer_version(hosted), settings, {})
-        add_baselines(session, row, round_, hosted, settings)
+        open_round(session, row, hosted, settings, {})
         changed.append(f"opened a new round of {row.name} (new scorer or edition)")
     return changed

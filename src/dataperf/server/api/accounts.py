@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 from fastapi import APIRouter, Depends
 from sqlalchemy import func, select
@@ -32,6 +33,8 @@ from dataperf.server.security import (
 )
 
 router = APIRouter(tags=["accounts"])
+# Checked when the email is unknown, so a login takes as long either way.
+_DUMMY_HASH = hash_password("not a user's password")
 
 
 def team_out(team: Team | None) -> TeamOut | None:
@@ -81,12 +84,18 @@ def register(body: Register, platform: Platform = Depends(get_platform)) -> NewT
 
 @router.post("/auth/token", response_model=NewToken, summary="Log in: a new API token")
 def login(body: Login, platform: Platform = Depends(get_platform)) -> NewToken:
+    email, now = body.email.lower(), time.monotonic()
+    wait = platform.logins.wait_seconds(email, now)
+    if wait > 0:
+        raise ApiError(429, "too-many-requests", f"too many failed logins for {email}; try "
+                       f"again in {wait / 60:.0f} minutes", headers={"Retry-After": f"{wait:.0f}"})
     with platform.db.read() as session:
-        user = session.execute(select(User).where(User.email == body.email.lower())
-                               ).scalar_one_or_none()
-        stored = user.password_hash if user else hash_password("not a user")
+        user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+        stored = user.password_hash if user else _DUMMY_HASH
     if not verify_password(stored, body.password) or user is None:
+        platform.logins.failed(email, now)
         raise ApiError(401, "unauthorized", "wrong email or password")
+    platform.logins.succeeded(email)
     with platform.db.write() as session:
         return _issue_token(session, session.get_one(User, user.id), body.token_name)
 

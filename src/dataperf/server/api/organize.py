@@ -227,8 +227,8 @@ def new_round(name: str, body: RoundSettings, user: User = Depends(organizer),
         require_manager(user, row)
         _check_weights(row, body)
         challenge = platform.challenge(row)
-        round_ = hosting.open_round(session, row, hosting.scorer_version(challenge),
-                                    platform.settings, body.model_dump(exclude_unset=True))
+        round_ = hosting.open_round(session, row, challenge, platform.settings,
+                                    body.model_dump(exclude_unset=True))
         return RoundOut.model_validate(round_)
 
 

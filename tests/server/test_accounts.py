@@ -1,0 +1,42 @@
+"""Accounts: passwords are checked with argon2 and guessing is throttled; tokens are shown once
+and stored only as hashes."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from dataperf.server.db import Database
+from dataperf.server.models import ApiToken, User
+from platform_harness import PASSWORD, LiveServer
+
+
+def test_repeated_wrong_passwords_lock_the_account_for_a_while(server: LiveServer) -> None:
+    token = server.register("guess@example.org")["token"]
+    server.register("other@example.org")
+    with server.api() as api:
+        wrong = [api.post("/auth/token", json={"email": "guess@example.org",
+                                               "password": f"wrong {i}"}).status_code
+                 for i in range(5)]
+        locked = api.post("/auth/token", json={"email": "guess@example.org",
+                                               "password": PASSWORD})
+        unknown = api.post("/auth/token", json={"email": "nobody@example.org",
+                                                "password": PASSWORD})
+        other = api.post("/auth/token", json={"email": "OTHER@example.org",
+                                              "password": PASSWORD})
+    assert wrong == [401] * 5
+    assert locked.status_code == 429
+    assert "too many failed logins" in locked.json()["error"]["message"]
+    assert int(locked.headers["Retry-After"]) > 0
+    assert unknown.status_code == 401  # same answer as a wrong password
+    assert other.status_code == 200  # the email is case-insensitive; other accounts unaffected
+
+    db = Database(server.settings.sqlalchemy_url)
+    with db.read() as session:
+        hashes = session.scalars(select(ApiToken.token_hash)).all()
+        password_hash = session.scalars(select(User.password_hash)
+                                        .where(User.email == "guess@example.org")).one()
+    db.dispose()
+    assert token not in hashes
+    assert all(len(h) == 64 for h in hashes)  # sha256 hex, never the token itself
+    assert password_hash.startswith("$argon2id$")
+    assert PASSWORD not in password_hash
