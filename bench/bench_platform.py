@@ -12,15 +12,17 @@ number of worker slots is set per part.
    Core (one scored evaluation each, score rows for the 3 tasks and the aggregate on part
    "all"). ``GET /api/v1/challenges/vision-selection/leaderboard`` is timed over HTTP: the
    first (cold) read, 200 warm reads (p50/p99), and the cold read after one more score lands
-   (``Round.changed_at`` bumped, as a worker does). The ratio is cold / warm p50: what the
-   leaderboard cache saves. The cold path is then split in-process into its steps (the query,
-   ranking, rows, the response model), and with ``--profile`` (or when a cold read takes a
-   second or more) run once under cProfile.
+   (``Round.changed_at`` bumped, as a worker does), and 4 readers at once after another. The
+   ratio is cold / warm p50: what the leaderboard cache saves. The cold path is then split
+   in-process into its steps (the query, ranking, rows, the response model) with the garbage
+   collector's share, and with ``--profile`` (or when a cold read takes a second or more) run
+   once under cProfile.
 2. Upload to visible score: a vision-selection submission (the ``random`` algorithm's files)
    is uploaded through the API with one embedded worker slot and polled every 50 ms until it
    is scored, against the scoring alone (``challenge.score(parse_submission(...))``, warm, in
-   this process). Medians over 5 runs, after one warm-up submission that starts the worker's
-   scoring process.
+   this process, one numerical thread as in a scoring slot, interleaved with the runs).
+   Medians over 5 runs, after one warm-up submission that starts the worker's scoring
+   process.
 3. Throughput: 20 submissions uploaded back to back, timed until the last is scored, with 1
    and with 2 worker slots (after warm-up submissions that start every slot).
 
@@ -59,6 +61,7 @@ import httpx
 import numpy as np
 from sqlalchemy import Engine, create_engine, func, select, text, update
 from sqlalchemy.engine import make_url
+from threadpoolctl import threadpool_limits
 
 from dataperf.registry import get_challenge
 from dataperf.scores import Direction
@@ -451,13 +454,6 @@ def bench_leaderboard(server: Server, n_submissions: int, n_teams: int, reads: i
 # --------------------------------------------------------------- 2. upload to visible score
 
 
-@dataclass
-class Scoring:
-    files: dict[str, bytes]
-    alone: float  # parse + score, warm, median
-    job: float  # run_job, what a worker's scoring process runs per job, median
-
-
 def random_files() -> dict[str, bytes]:
     """The files a participant running the ``random`` algorithm submits."""
     challenge = get_challenge(CHALLENGE)
@@ -465,22 +461,31 @@ def random_files() -> dict[str, bytes]:
     return files
 
 
-def scoring_alone(files: dict[str, bytes], runs: int = 5) -> Scoring:
-    """The median time of scoring ``files`` alone (warm, the edition opened once) and of
-    ``run_job`` on them (what a worker's scoring process runs for each job)."""
-    challenge = get_challenge(CHALLENGE)
-    edition = challenge.edition("offline")
+class Reference:
+    """Scoring ``files`` alone, in this process: parse + score with the edition opened once
+    (warm), and ``run_job`` (what a worker's scoring process runs for each job). Both with
+    numerical libraries held to one thread, as in a worker's scoring process (on a busy
+    machine, two spinning BLAS threads can make a 40 ms scoring take 0.5 s)."""
 
-    def score() -> Any:
-        return challenge.score(challenge.parse_submission(files, edition), edition)
+    def __init__(self, files: dict[str, bytes]):
+        self.challenge = get_challenge(CHALLENGE)
+        self.edition = self.challenge.edition("offline")
+        self.files = files
+        self.job = Job(0, 1, CHALLENGE, BUNDLED_REF + "offline", self.edition.content_hash,
+                       files)
+        self.score()  # warm: the edition's tables are read once
+        if run_job(self.job).status != "scored":
+            raise SystemExit("run_job did not score the submission")
 
-    score()  # warm: the edition's arrays and the frozen model's inputs are loaded once
-    alone = statistics.median(timed(score)[0] for _ in range(runs))
-    job = Job(0, 1, CHALLENGE, BUNDLED_REF + "offline", edition.content_hash, files)
-    if run_job(job).status != "scored":
-        raise SystemExit("run_job did not score the submission")
-    return Scoring(files, alone, statistics.median(timed(lambda: run_job(job))[0]
-                                                   for _ in range(runs)))
+    def score(self) -> float:
+        edition = self.edition
+        with threadpool_limits(1):
+            return timed(lambda: self.challenge.score(
+                self.challenge.parse_submission(self.files, edition), edition))[0]
+
+    def run_job(self) -> float:
+        with threadpool_limits(1):
+            return timed(lambda: run_job(self.job))[0]
 
 
 def upload(client: httpx.Client, files: dict[str, bytes], label: str) -> int:
@@ -513,20 +518,27 @@ class LatencyResult:
     first: float
     visible: list[float]
     uploads: list[float]  # the POST alone (validated by the server before it answers)
-    job_seconds: list[float]
+    job_seconds: list[float]  # the job as the worker times it
+    alone: list[float]  # scoring alone in this process, warm
+    run_job: list[float]  # run_job in this process
 
 
 def bench_latency(client: httpx.Client, files: dict[str, bytes], runs: int) -> LatencyResult:
+    """Upload-to-score runs interleaved with the in-process references (3 of each per run),
+    so that a change in the machine's load hits both alike."""
+    reference = Reference(files)
     first, _ = timed(lambda: wait_scored(client, upload(client, files, "warm-up")))
-    visible, uploads, job_seconds = [], [], []
+    result = LatencyResult(first, [], [], [], [], [])
     for run in range(runs):
+        result.alone.extend(reference.score() for _ in range(3))
+        result.run_job.extend(reference.run_job() for _ in range(3))
         started = time.perf_counter()
         submission_id = upload(client, files, f"latency {run}")
-        uploads.append(time.perf_counter() - started)
+        result.uploads.append(time.perf_counter() - started)
         found = wait_scored(client, submission_id)
-        visible.append(time.perf_counter() - started)
-        job_seconds.append(float(found["seconds"]))
-    return LatencyResult(first, visible, uploads, job_seconds)
+        result.visible.append(time.perf_counter() - started)
+        result.job_seconds.append(float(found["seconds"]))
+    return result
 
 
 # ------------------------------------------------------------------------------ 3. throughput
@@ -591,7 +603,6 @@ def bench_throughput(server: Server, client: httpx.Client, files: dict[str, byte
 class BackendResult:
     name: str
     board: BoardResult | None
-    scoring: Scoring | None
     latency: LatencyResult | None
     throughput: list[ThroughputResult]
     load: tuple[float, float]  # 1-minute load average at the start and at the end
@@ -602,8 +613,8 @@ def report(result: BackendResult) -> None:
           f"{result.load[0]:.1f} at the start, {result.load[1]:.1f} at the end) ==")
     if result.board:
         report_board(result.board)
-    if result.scoring and result.latency:
-        report_latency(result.scoring, result.latency)
+    if result.latency:
+        report_latency(result.latency)
     if result.throughput:
         report_throughput(result.throughput)
 
@@ -628,19 +639,19 @@ def report_board(board: BoardResult) -> None:
         print(board.profile)
 
 
-def report_latency(scoring: Scoring, latency: LatencyResult) -> None:
-    visible = statistics.median(latency.visible)
-    job = statistics.median(latency.job_seconds)
+def report_latency(latency: LatencyResult) -> None:
+    visible, alone = statistics.median(latency.visible), statistics.median(latency.alone)
     print(f"upload to visible score ({len(latency.visible)} runs, 1 slot, polled every 50 ms):")
     print(f"  {'upload -> scored, median':40s} {ms(visible):>10s}   (the first, which starts "
           f"the scoring process: {ms(latency.first)})")
-    print(f"  {'scoring alone in-process, median':40s} {ms(scoring.alone):>10s}   (run_job "
-          f"in-process {ms(scoring.job)})")
-    print(f"  {'of the total: upload (POST), job time':40s} "
-          f"{ms(statistics.median(latency.uploads)):>10s}, {ms(job)} (the job as the worker "
-          f"times it, medians)")
-    print(f"  {'platform overhead':40s} {ms(visible - scoring.alone):>10s}   "
-          f"({visible / scoring.alone:.1f}x the scoring alone)")
+    print(f"  {'scoring alone in-process, median':40s} {ms(alone):>10s}   (run_job in-process "
+          f"{ms(statistics.median(latency.run_job))})")
+    print(f"  {'platform overhead':40s} {ms(visible - alone):>10s}   ({visible / alone:.1f}x "
+          f"the scoring alone)")
+    job = statistics.median(latency.job_seconds)
+    print(f"  {'of the total: upload (POST); job':40s} "
+          f"{ms(statistics.median(latency.uploads)):>10s}; {ms(job)} as the worker times it "
+          "(medians)")
 
 
 def report_throughput(throughput: list[ThroughputResult]) -> None:
@@ -657,7 +668,7 @@ def report_throughput(throughput: list[ThroughputResult]) -> None:
 def run_backend(name: str, admin_url: str | None, args: argparse.Namespace, root: Path,
                 files: dict[str, bytes]) -> BackendResult:
     load = os.getloadavg()[0]
-    board = scoring = latency = None
+    board = latency = None
     throughput: list[ThroughputResult] = []
     if "leaderboard" in args.parts:
         print(f"{name}: leaderboard ...", flush=True)
@@ -671,7 +682,6 @@ def run_backend(name: str, admin_url: str | None, args: argparse.Namespace, root
                 serve(root / "one", url, workers=1, poll_seconds=args.poll_seconds) as server, \
                 server.api(server.register("one@example.org")) as client:
             if "latency" in args.parts:
-                scoring = scoring_alone(files, args.runs)
                 latency = bench_latency(client, files, args.runs)
             if "throughput" in args.parts:
                 throughput.append(bench_throughput(server, client, files, 1, args.batch))
@@ -681,7 +691,7 @@ def run_backend(name: str, admin_url: str | None, args: argparse.Namespace, root
                 serve(root / "two", url, workers=2, poll_seconds=args.poll_seconds) as server, \
                 server.api(server.register("two@example.org")) as client:
             throughput.append(bench_throughput(server, client, files, 2, args.batch))
-    return BackendResult(name, board, scoring, latency, throughput,
+    return BackendResult(name, board, latency, throughput,
                          (load, os.getloadavg()[0]))
 
 
