@@ -355,7 +355,8 @@ def cold_path_steps(database_url: str, round_id: int) -> dict[str, float]:
         with GcTimer() as collector:
             with db.read() as session:
                 steps["query + entries (load_entries)"], entries = timed(
-                    lambda: boards.load_entries(session, round_id, "all"))
+                    lambda: boards.load_entries(session, round_id, "all",
+                                                best_by=(AGGREGATE, direction)))
             steps["rank (rank_entries)"], ranked = timed(
                 lambda: lb.rank_entries(entries, direction=direction))
             steps["rows as data"], rows = timed(lambda: [boards._row(r) for r in ranked])

@@ -7,8 +7,8 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from dataperf.server import leaderboard as lb
 from dataperf.server.models import ChallengeRow, Evaluation, Round, ScoreRow, Submission, Team
@@ -16,8 +16,27 @@ from dataperf.server.platform import Platform
 from dataperf.server.queue import AGGREGATE
 
 
-def load_entries(session: Session, round_id: int, part: str) -> list[lb.Entry]:
-    """The scored submissions of a round on one part of the test data (one query)."""
+def _best_per_team(round_id: int, part: str, task: str, direction: str) -> Any:
+    """IDs of each team's best submission by one score row (and of every baseline), chosen in
+    the database with the leaderboard's own order: score, then earlier, then lower ID."""
+    score, evaluation, submission = aliased(ScoreRow), aliased(Evaluation), aliased(Submission)
+    value = score.value.desc() if direction == "higher" else score.value.asc()
+    ranked = (select(submission.id.label("id"), submission.is_baseline.label("baseline"),
+                     func.row_number().over(partition_by=submission.team_id,
+                                            order_by=(value, submission.created_at,
+                                                      submission.id)).label("place"))
+              .select_from(score)
+              .join(evaluation, evaluation.id == score.evaluation_id)
+              .join(submission, submission.id == evaluation.submission_id)
+              .where(score.round_id == round_id, score.part == part, score.task == task)
+              ).subquery()
+    return select(ranked.c.id).where(or_(ranked.c.place == 1, ranked.c.baseline.is_(True)))
+
+
+def load_entries(session: Session, round_id: int, part: str, *,
+                 best_by: tuple[str, str] | None = None) -> list[lb.Entry]:
+    """The scored submissions of a round on one part of the test data (one query); with
+    ``best_by=(task, direction)`` only each team's best by that score row, and baselines."""
     query = (select(Submission.id, Submission.team_id, Team.name, Submission.created_at,
                     Submission.is_baseline, Submission.is_final, Submission.label,
                     ScoreRow.task, ScoreRow.value, ScoreRow.ci_low, ScoreRow.ci_high)
@@ -25,6 +44,8 @@ def load_entries(session: Session, round_id: int, part: str) -> list[lb.Entry]:
              .join(Submission, Submission.id == Evaluation.submission_id)
              .join(Team, Team.id == Submission.team_id)
              .where(ScoreRow.round_id == round_id, ScoreRow.part == part))
+    if best_by is not None:
+        query = query.where(Submission.id.in_(_best_per_team(round_id, part, *best_by)))
     heads: dict[int, tuple[Any, ...]] = {}
     cells: dict[int, dict[str, lb.Cell]] = defaultdict(dict)
     for sid, team_id, team, created, baseline, final, label, task, value, low, high in \
@@ -71,8 +92,17 @@ def standings(platform: Platform, challenge: ChallengeRow, round_: Round, part: 
            tuple(sorted((weights or {}).items())), finals)
 
     def compute() -> list[dict[str, Any]]:
+        if view != lb.AGGREGATE and view not in challenge.tasks:
+            raise ValueError(f"unknown view {view!r}; use {lb.AGGREGATE!r} or a task: "
+                             f"{', '.join(challenge.tasks)}")
+        # One row per team by a single stored score: let the database pick each team's best.
+        equal = weights is None or len({float(weights.get(t, 1.0))
+                                        for t in challenge.tasks}) <= 1
+        key_row = AGGREGATE if view == lb.AGGREGATE and equal else \
+            view if view != lb.AGGREGATE else None
+        best_by = (key_row, challenge.direction) if key_row and not finals else None
         with platform.db.read() as session:
-            entries = load_entries(session, round_.id, part)
+            entries = load_entries(session, round_.id, part, best_by=best_by)
         if not entries:  # nothing to rank (the weights were checked against the tasks)
             return []
         ranked = lb.rank_entries(entries, direction=challenge.direction,  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from typing import Any, Literal, cast
 
 from dataperf.challenge import Challenge, Progress, TestSplit, no_progress
 from dataperf.editions import Edition
-from dataperf.exceptions import DataPerfError, SubmissionError
+from dataperf.exceptions import DataPerfError, EditionError, SubmissionError
 from dataperf.home import BUNDLED
 
 BUNDLED_REF = "bundled:"
@@ -50,6 +50,25 @@ def open_edition(challenge: Challenge, ref: str) -> Edition:
     return challenge.edition(ref)
 
 
+# Editions opened (and verified) by this process, by (challenge, reference, content hash):
+# a scoring process keeps its tables in memory between jobs instead of re-reading them.
+_opened: dict[tuple[str, str, str], Edition] = {}
+
+
+def _edition_for(challenge: Challenge, job: Job) -> Edition:
+    key = (challenge.name, job.edition_path, job.edition_hash)
+    if key not in _opened:
+        edition = open_edition(challenge, job.edition_path)
+        if edition.content_hash != job.edition_hash:
+            raise EditionError(
+                f"the edition at {job.edition_path} is not the registered one (content hash "
+                f"{edition.content_hash}, expected {job.edition_hash})")
+        if len(_opened) >= 4:  # a few editions' tables at most, oldest out first
+            del _opened[next(iter(_opened))]
+        _opened[key] = edition
+    return _opened[key]
+
+
 def parts(private_fraction: float) -> tuple[str, ...]:
     """The parts of the test data scored separately: all rows, or public and private."""
     return ("public", "private") if private_fraction > 0 else ("all",)
@@ -61,11 +80,7 @@ def run_job(job: Job, progress: Progress = no_progress) -> Outcome:
 
     try:
         challenge = get_challenge(job.challenge)
-        edition = open_edition(challenge, job.edition_path)
-        if edition.content_hash != job.edition_hash:
-            return Outcome("failed_platform", message=(
-                f"the edition at {job.edition_path} is not the registered one (content hash "
-                f"{edition.content_hash}, expected {job.edition_hash})"))
+        edition = _edition_for(challenge, job)
         files = job.files
         if job.baseline:
             files = challenge.run_algorithm(job.baseline, edition, progress=progress)

@@ -22,23 +22,38 @@ from dataperf.server.storage import BlobStore
 
 
 class LRU:
-    """A small thread-safe least-recently-used cache."""
+    """A small thread-safe least-recently-used cache. Concurrent misses of one key compute it
+    once: the others wait for that result instead of repeating the work."""
 
     def __init__(self, size: int):
         self.size = size
         self._items: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._making: dict[Any, threading.Lock] = {}
 
-    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+    def _lookup(self, key: Any) -> tuple[bool, Any]:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
-                return self._items[key]
-        value = make()
+                return True, self._items[key]
+            return False, None
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        found, value = self._lookup(key)
+        if found:
+            return value
         with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
+            found, value = self._lookup(key)
+            if not found:
+                value = make()
+                with self._lock:
+                    self._items[key] = value
+                    while len(self._items) > self.size:
+                        self._items.popitem(last=False)
+        with self._lock:
+            self._making.pop(key, None)
         return value
 
 

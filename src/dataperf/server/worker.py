@@ -50,9 +50,10 @@ class Worker:
                     next_beat = now + self.settings.heartbeat_seconds
                 claimed = self._fill()
                 timeout = 0.05 if claimed else self.settings.poll_seconds
+                finished = False
                 for evaluation_id, event in self.executor.events(timeout):
-                    self._handle(evaluation_id, event)
-                if not self._leases and not claimed:
+                    finished |= self._handle(evaluation_id, event)
+                if not (self._leases or claimed or finished):  # idle: the queue was empty
                     stop.wait(self.settings.poll_seconds)
         finally:
             self._release_all()
@@ -79,19 +80,21 @@ class Worker:
             self.executor.start(job)
         return claimed
 
-    def _handle(self, evaluation_id: int, event: tuple[str, Any]) -> None:
+    def _handle(self, evaluation_id: int, event: tuple[str, Any]) -> bool:
+        """Record an event; True when it ended a job (so a slot is free now)."""
         kind, payload = event
         lease = self._leases.get(evaluation_id)
         if lease is None:
-            return
+            return False
         if kind == "progress":
             self._progress[evaluation_id] = payload
-            return
+            return False
         seconds = time.monotonic() - self._started.pop(evaluation_id)
         del self._leases[evaluation_id]
         self._progress.pop(evaluation_id, None)
         if not queue.finish(self.db, self.store, lease, payload, seconds):
             log.warning("evaluation %s: lease lost; its outcome was discarded", evaluation_id)
+        return True
 
     def _beat(self) -> None:
         """Renew every lease; stop jobs that were cancelled or taken over; re-queue dead ones."""
