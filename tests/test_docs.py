@@ -188,3 +188,16 @@ def test_leaderboard_rules_are_quoted_exactly():
     assert words.startswith("**What a row is ranked by")
     assert words in source, textwrap.shorten(words, 200)
     assert source.endswith(words), "the quote stops before the end of the rules"
+
+
+def test_every_local_link_and_picture_in_the_docs_exists():
+    """Relative links and images (e.g. the screenshots of `make screenshots`) point at files."""
+    missing, checked = [], 0
+    for path in [README, *sorted(DOCS.glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8")):
+            if "://" not in target:
+                checked += 1
+                if not (path.parent / target).exists():
+                    missing.append(f"{path.name}: {target}")
+    assert checked > 5
+    assert not missing, missing

@@ -67,6 +67,7 @@ def test_participant_submits_and_finds_the_cli_score_on_the_leaderboard(
     screenshot(p, "submission")
 
     p.goto(f"/challenges/{CHALLENGE}")  # type: ignore[attr-defined]
+    assert "9 of 10" in p.locator("[data-quota]").inner_text()  # type: ignore[attr-defined]
     row = p.locator("table.board tbody tr", has_text="Compilers")  # type: ignore[attr-defined]
     assert f"{expected:.2f}" in row.inner_text()
     baseline = p.locator("table.board tbody tr.baseline")  # type: ignore[attr-defined]

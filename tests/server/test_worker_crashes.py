@@ -95,12 +95,13 @@ def test_killed_workers_lose_nothing_and_score_each_submission_once(
         kills += 1
     assert kills == 4
 
-    survivor = _start_worker(server.settings)
+    survivors = [_start_worker(server.settings) for _ in range(2)]  # two claim side by side
     try:
         _wait_for(lambda: _states(db).get(State.scored, 0) == len(submitted), 300)
     finally:
-        survivor.send_signal(signal.SIGTERM)
-        assert survivor.wait(60) == 0
+        for survivor in survivors:
+            survivor.send_signal(signal.SIGTERM)
+        assert [survivor.wait(60) for survivor in survivors] == [0, 0]
 
     assert _states(db) == {State.scored: len(submitted)}
     with db.read() as session:
@@ -160,3 +161,24 @@ def test_sigterm_hands_running_jobs_back_without_using_an_attempt(
         evaluation = session.scalars(select(Evaluation)).one()
     # Back in the queue, untouched, for the next worker.
     assert (evaluation.state, evaluation.attempts) == (State.queued, 0)
+
+
+def test_cancelling_a_running_evaluation_stops_it(db_url: str, tmp_path: Path) -> None:
+    """A slow baseline (fps-cv, seconds) is cancelled while it runs; its slot scores the next."""
+    settings = fast_settings(tmp_path / "home", db_url, workers=1, baselines=("fps-cv",))
+    with live_server(settings) as server:
+        db = Database(settings.sqlalchemy_url)
+        admin = server.user("admin@example.org", role="admin")
+        _wait_for(lambda: _states(db).get(State.running, 0) == 1, 120)
+        with server.api(admin) as api:
+            (baseline,) = api.get("/challenges/vision-selection/submissions").json()
+            answer = api.post(f"/submissions/{baseline['id']}/cancel")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["state"] == "running"  # stops at the worker's next heartbeat
+        found = server.wait(admin, baseline["id"], timeout=30)
+        assert found["state"] == "cancelled"
+        assert not found["scores"]
+        token = server.user("next@example.org")
+        (after,) = _submit(server, token, 1)
+        assert server.wait(token, after, timeout=120)["state"] == "scored"
+        db.dispose()

@@ -177,8 +177,12 @@ def challenge_page(request: Request, name: str, view: str = "aggregate",
     values = [r.score.value for r in board.rows] + [
         v for r in board.rows for v in (r.score.ci_low, r.score.ci_high) if v is not None]
     now = utcnow()
+    quota = None
+    if user is not None and user.team_id is not None:
+        quota = challenge_api.quota(name, user, platform)
     return render(
         request, "challenge.html", user, challenge=detail, round=round_, rules=detail.rules,
+        quota=quota,
         view=view, part=chosen, rows=board.rows, tie_rule=board.tie_rule,
         lo=min(values, default=0.0), hi=max(values, default=1.0),
         private_open=boards.private_open(round_, now),
