@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -24,9 +24,13 @@ ENTRY_POINT_GROUP = "dataperf.challenges"
 
 def challenge_from_spec(spec: Mapping[str, Any], *, origin: str) -> Challenge:
     """Build a challenge of the spec's kind from its declarative definition."""
+    from dataperf.kinds.cleaning import CleaningChallenge
     from dataperf.kinds.selection import SelectionChallenge
 
-    factories = {"selection": SelectionChallenge.from_mapping}
+    factories: dict[str, Callable[..., Challenge]] = {
+        "cleaning": CleaningChallenge.from_mapping,
+        "selection": SelectionChallenge.from_mapping,
+    }
     kind = spec.get("kind")
     if kind not in factories:
         known = ", ".join(sorted(factories))

@@ -109,3 +109,36 @@ def bars(counts: Sequence[tuple[str, int]], *, width: int = 360) -> str:
                     f'class="label">{count:,}</text>')
     return (f'<svg class="chart" viewBox="0 0 {width} {len(counts) * 24 + 4}" role="img" '
             f'aria-label="Counts">{"".join(rows)}</svg>')
+
+
+def curves(series: Sequence[tuple[str, Sequence[float]]], *, width: int = 420,
+           height: int = 240) -> str:
+    """Lines over x in [0, 1] (e.g. test accuracy as a growing share of labels is fixed)."""
+    pad = 34
+    values = [v for _, ys in series for v in ys]
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.01, hi + 0.01
+    lines = []
+    for i, (name, ys) in enumerate(series):
+        n = max(len(ys) - 1, 1)
+        points = " ".join(
+            f"{pad + (width - 2 * pad) * k / n:.1f},"
+            f"{height - pad - (height - 2 * pad) * (y - lo) / (hi - lo):.1f}"
+            for k, y in enumerate(ys))
+        lines.append(f'<polyline points="{points}" class="line{i}"><title>{escape(name)}'
+                     f"</title></polyline>"
+                     f'<text x="{width - pad}" y="{14 + 14 * i}" class="label end line{i}">'
+                     f"{escape(name)}</text>")
+    return (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="Test accuracy as labels are fixed">'
+            f'<line x1="{pad}" x2="{width - pad}" y1="{height - pad}" y2="{height - pad}" '
+            f'class="axis"/><line x1="{pad}" x2="{pad}" y1="{pad}" y2="{height - pad}" '
+            f'class="axis"/>'
+            f'<text x="{pad}" y="{height - 10}" class="label">0% fixed</text>'
+            f'<text x="{width - pad}" y="{height - 10}" class="label end">100%</text>'
+            f'<text x="{pad - 4}" y="{pad}" class="label end">{hi:.2f}</text>'
+            f'<text x="{pad - 4}" y="{height - pad}" class="label end">{lo:.2f}</text>'
+            f'{"".join(lines)}</svg>')

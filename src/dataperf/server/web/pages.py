@@ -46,6 +46,7 @@ from dataperf.server.models import (
     Evaluation,
     Role,
     Round,
+    ScoreRow,
     State,
     Submission,
     User,
@@ -54,7 +55,7 @@ from dataperf.server.models import (
 from dataperf.server.platform import Platform
 from dataperf.server.security import allows, hash_token, new_token
 from dataperf.server.web import charts
-from dataperf.server.web.pictures import pictures
+from dataperf.server.web.pictures import cleaning_pictures, pictures
 from dataperf.server.web.session import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -387,12 +388,45 @@ def submission_page(request: Request, submission_id: int,
         detail = submissions.submission_out(platform, session, row, user)
         digests = {f.name: f.sha256 for f in row.files}
     files = {n: platform.store.get(d) for n, d in digests.items()}
-    shown = pictures(platform.challenge(challenge), platform.edition(challenge), files) \
-        if detail.state == State.scored else []
-    scale = float(getattr(platform.challenge(challenge), "spec", None).scale  # type: ignore[union-attr]
-                  if hasattr(platform.challenge(challenge), "spec") else 100.0)
+    hosted = platform.challenge(challenge)
+    shown = []
+    if detail.state == State.scored and hosted.kind == "cleaning" and detail.scores:
+        part, scores = next(iter(detail.scores.items()))
+        mine = {t.task: t.details.get("curve", []) for t in scores.tasks}
+        shown = cleaning_pictures(mine, _reference_curves(platform, challenge, row.round_id,
+                                                          part))
+    elif detail.state == State.scored:
+        shown = pictures(hosted, platform.edition(challenge), files)
+    scale = float(getattr(getattr(hosted, "spec", None), "scale", 1.0))
     return render(request, "submission.html", user, s=detail, can_edit=can_edit,
                   final_count=final_count, pictures=shown, scale=scale)
+
+
+def _curves(platform: Platform, submission_id: int, part: str) -> dict[str, list[float]]:
+    with platform.db.read() as session:
+        rows = session.execute(
+            select(ScoreRow.task, ScoreRow.details).join(Evaluation)
+            .where(Evaluation.submission_id == submission_id, ScoreRow.part == part,
+                   ScoreRow.is_aggregate.is_(False))).all()
+    return {task: details.get("curve", []) for task, details in rows}
+
+
+def _reference_curves(platform: Platform, challenge: ChallengeRow, round_id: int, part: str
+                      ) -> dict[str, dict[str, list[float]]]:
+    """The random baseline's curves and the leading entry's, on the same part."""
+    found: dict[str, dict[str, list[float]]] = {}
+    with platform.db.read() as session:
+        random_id = session.scalar(select(Submission.id).where(
+            Submission.round_id == round_id, Submission.is_baseline.is_(True),
+            Submission.label == "random").order_by(Submission.id.desc()).limit(1))
+        round_ = session.get_one(Round, round_id)
+    if random_id is not None:
+        found["random order (baseline)"] = _curves(platform, random_id, part)
+    rows = boards.standings(platform, challenge, round_, part, "aggregate", None)
+    leader = next((r for r in rows if not r["is_baseline"]), None)
+    if leader is not None:
+        found[f"best entry ({leader['team']})"] = _curves(platform, leader["submission_id"], part)
+    return found
 
 
 @router.post("/submissions/{submission_id}/{action}")
