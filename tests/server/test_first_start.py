@@ -11,10 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from dataperf.kinds.selection import SelectionChallenge
 from dataperf.server import hosting
 from dataperf.server.db import Database
+from dataperf.server.models import ChallengeRow, Evaluation, Round, Submission
 from dataperf.server.settings import Settings
 from official_layout import cli_env, dataperf_command
 from platform_harness import free_port
@@ -83,8 +85,8 @@ def test_serve_on_an_empty_home_shows_scored_baselines(tmp_path: Path) -> None:
         _stop(restarted)
     assert [r["submission_id"] for r in again["rows"]] == \
         [r["submission_id"] for r in board["rows"]]
-    assert [c["name"] for c in challenges] == [CHALLENGE]
-    assert [r["number"] for r in challenges[0]["rounds"]] == [1]
+    assert [c["name"] for c in challenges] == ["vision-cleaning", CHALLENGE]  # the bundled
+    assert [[r["number"] for r in c["rounds"]] for c in challenges] == [[1], [1]]
 
 
 def test_a_new_scorer_version_opens_a_new_round_with_fresh_baselines(
@@ -93,21 +95,23 @@ def test_a_new_scorer_version_opens_a_new_round_with_fresh_baselines(
     db = Database(settings.sqlalchemy_url)
     db.migrate()
     with db.write() as session:
-        assert hosting.seed(session, settings) == [f"hosted {CHALLENGE}"]
+        assert hosting.seed(session, settings) == ["hosted vision-cleaning",
+                                                   f"hosted {CHALLENGE}"]
     with db.write() as session:
         assert hosting.seed(session, settings) == []
     monkeypatch.setattr(SelectionChallenge, "scorer_version", "selection-2")
     with db.write() as session:
         changed = hosting.seed(session, settings)
     assert changed == [f"opened a new round of {CHALLENGE} (new scorer or edition)"]
-    from sqlalchemy import select
-
-    from dataperf.server.models import Evaluation, Round, Submission
 
     with db.read() as session:
-        rounds = session.scalars(select(Round).order_by(Round.number)).all()
+        rounds = session.scalars(select(Round).join(ChallengeRow)
+                                 .where(ChallengeRow.name == CHALLENGE)
+                                 .order_by(Round.number)).all()
         baselines = session.execute(select(Submission.round_id, Evaluation.baseline)
-                                    .join(Evaluation)).all()
+                                    .join(Evaluation)
+                                    .where(Submission.round_id.in_([r.id for r in rounds]))
+                                    ).all()
     assert [(r.number, r.closed) for r in rounds] == [(1, True), (2, False)]
     assert rounds[1].scorer_version.endswith("selection-2")
     assert sorted(baselines) == [(rounds[0].id, "random"), (rounds[1].id, "random")]

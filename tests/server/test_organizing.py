@@ -102,7 +102,8 @@ def test_organizer_hosts_a_declarative_challenge_with_a_private_split(
 
 
 def test_queue_position_cancel_and_quota(tmp_path: Path) -> None:
-    """With no worker running, submissions wait in order; cancelling one frees its quota."""
+    """With no worker running, submissions wait in order (ahead of the queued baselines, which
+    fill idle time); cancelling one frees its quota."""
     from dataperf.registry import get_challenge
     from platform_harness import database_url, fast_settings, live_server
 
@@ -110,7 +111,8 @@ def test_queue_position_cancel_and_quota(tmp_path: Path) -> None:
     files = challenge.run_algorithm("random", challenge.edition("offline"))
     upload = [("files", (n, d)) for n, d in files.items()]
     with database_url("sqlite", tmp_path) as url, \
-            live_server(fast_settings(tmp_path / "home", url, workers=0, daily_quota=2)) as live:
+            live_server(fast_settings(tmp_path / "home", url, workers=0, daily_quota=2,
+                                      baselines=("random",))) as live:
         token = live.user("queue@example.org")
         with live.api(token) as api:
             first = api.post("/challenges/vision-selection/submissions", files=upload).json()

@@ -22,6 +22,7 @@ from dataperf.server.models import (
     Team,
     utcnow,
 )
+from dataperf.server.queue import BASELINE_PRIORITY
 from dataperf.server.settings import Settings
 
 log = logging.getLogger("dataperf.server")
@@ -89,7 +90,7 @@ def add_baselines(session: Session, round_: Round, challenge: Challenge,
         session.add(submission)
         session.flush()
         session.add(Evaluation(submission_id=submission.id, baseline=name,
-                               max_attempts=settings.max_attempts))
+                               priority=BASELINE_PRIORITY, max_attempts=settings.max_attempts))
     return len(names)
 
 

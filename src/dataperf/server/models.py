@@ -205,10 +205,12 @@ class Evaluation(Base):
     """The scoring job of a submission, and the durable queue entry for it."""
 
     __tablename__ = "evaluations"
-    __table_args__ = (Index("ix_evaluations_state_id", "state", "id"),)
+    __table_args__ = (Index("ix_evaluations_state_priority_id", "state", "priority", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), unique=True)
     state: Mapped[State] = mapped_column(_enum(State), default=State.queued)
+    # Lower runs first: participants' submissions (0) before baselines (BASELINE_PRIORITY).
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     baseline: Mapped[str | None] = mapped_column(String(64))  # algorithm to run before scoring
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from dataperf.server.db import Database
@@ -31,6 +31,7 @@ from dataperf.server.models import (
 from dataperf.server.storage import BlobStore
 
 AGGREGATE = "__aggregate__"
+BASELINE_PRIORITY = 10  # baselines fill idle time: participants' submissions go first
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,10 @@ class Lease:
 
 
 def claim(db: Database, owner: str, lease_seconds: float) -> Lease | None:
-    """Take the oldest queued evaluation, or None when the queue is empty."""
+    """Take the first queued evaluation (by priority, then age), or None when there is none."""
     now = utcnow()
     oldest = (select(Evaluation.id).where(Evaluation.state == State.queued)
-              .order_by(Evaluation.id).limit(1))
+              .order_by(Evaluation.priority, Evaluation.id).limit(1))
     if not db.is_sqlite:
         oldest = oldest.with_for_update(skip_locked=True)
     with db.write() as session:
@@ -217,8 +218,10 @@ def wait_estimate(session: Session, evaluation: Evaluation, *,
                   heartbeat_seconds: float) -> Wait:
     """Position in the queue and an estimate: the jobs ahead (and running ones, half done on
     average) times the recent mean run time, spread over the live workers' slots."""
+    first = or_(Evaluation.priority < evaluation.priority,
+                and_(Evaluation.priority == evaluation.priority, Evaluation.id < evaluation.id))
     ahead = session.scalar(select(func.count()).select_from(Evaluation).where(
-        Evaluation.state == State.queued, Evaluation.id < evaluation.id)) or 0
+        Evaluation.state == State.queued, first)) or 0
     running = session.scalar(select(func.count()).select_from(Evaluation).where(
         Evaluation.state == State.running)) or 0
     recent = select(Evaluation.seconds).where(Evaluation.state == State.scored,

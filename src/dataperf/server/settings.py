@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     allow_registration: bool = True
     seed_bundled: bool = Field(default=True,
                                description="register bundled challenges and their baselines")
-    baselines: tuple[str, ...] = ("random", "pseudo-label")
+    baselines: tuple[str, ...] = Field(
+        default=("random", "pseudo-label", "knn-shapley"),
+        description="built-in algorithms queued as baseline entries (those a challenge has)")
 
     @property
     def sqlalchemy_url(self) -> str:
