@@ -40,3 +40,16 @@ def test_best_algorithm_beats_random_on_every_concept(results):
     assert best.algorithm != "random"
     for task in edition.tasks:
         assert separates(best.score.task(task), random.score.task(task)), task
+
+
+def test_separates_follows_the_direction():
+    from dataperf.scores import TaskScore
+
+    small, large = TaskScore("t", 0.2, 0.1, 0.3), TaskScore("t", 0.6, 0.5, 0.7)
+    overlapping = TaskScore("t", 0.35, 0.25, 0.55)
+    assert separates(large, small, "higher")
+    assert not separates(small, large, "higher")
+    assert separates(small, large, "lower")
+    assert not separates(large, small, "lower")
+    assert not separates(small, overlapping, "lower")
+    assert not separates(TaskScore("t", 0.1), large, "lower")  # no interval: cannot tell
