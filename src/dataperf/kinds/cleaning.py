@@ -28,7 +28,6 @@ accuracy acc_k. Lower is better.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -50,6 +49,7 @@ from dataperf.exceptions import (
     describe,
 )
 from dataperf.kinds import cleaning_files as files
+from dataperf.kinds.selection import BootstrapSpec, _summary, _task_seed
 from dataperf.scores import Score, TaskScore
 
 if TYPE_CHECKING:  # the algorithms load only when one runs
@@ -68,14 +68,6 @@ class CleaningModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Literal["debug_linear"] = "debug_linear"
-
-
-class BootstrapSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    n_resamples: int = Field(default=1000, ge=100, le=100_000)
-    seed: int = Field(default=0, ge=0)
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
 
 
 class CleaningSpec(BaseModel):
@@ -482,15 +474,6 @@ def _index_order(index: np.ndarray, n: int, where: str, edition: Edition) -> np.
         raise EditionError(f"edition {edition.path}: {where}: the index column must hold every "
                            f"training row index 0..{n - 1} exactly once")
     return rows
-
-
-def _task_seed(seed: int, task_index: int) -> int:
-    return int(np.random.SeedSequence([seed, task_index]).generate_state(1)[0])
-
-
-def _summary(cls: type) -> str:
-    doc = (cls.__doc__ or "").strip()
-    return re.split(r"\n\s*\n", doc)[0].replace("\n", " ") if doc else cls.__name__
 
 
 __all__ = ["CleaningChallenge", "CleaningSpec", "CleaningSubmission", "area_under_curve",

@@ -57,7 +57,7 @@ class BootstrapSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     n_resamples: int = Field(default=1000, ge=100, le=100_000)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
 
 
