@@ -3,8 +3,10 @@ k = 0..n of a cleaning order) trained batched, against ``train`` called once per
 
 Data: the original shapes, n=300 training rows with 30% of the labels flipped, 500 test rows,
 two Gaussian classes, random order; at d=2048 (the original) and d=256 (ours). The batched
-curve (``cleaning_curve``: distinct label vectors only, trained in stacks) is timed whole. The
-one-by-one loop trains ``--prefixes`` evenly spaced prefixes and is extrapolated to all n+1; its
+curve (``cleaning_curve``: distinct label vectors only, trained in stacks, the first layer's
+optimizer fused into one pass) is timed whole, after a warm-up call. The one-by-one loops train
+``--prefixes`` evenly spaced prefixes and are extrapolated to all n+1: the straightforward loop
+(plain numpy operations, ``fused=False``) and the same loop with the fused optimizer; their
 predictions on those prefixes must equal the batched curve's. With ``--torch K`` the original
 PyTorch procedure is also timed on K prefixes, one torch thread, and extrapolated (torch must
 be installed).
@@ -68,6 +70,9 @@ def bench(dim: int, n_prefixes: int, n_torch: int) -> None:
     n = len(x)
     print(f"\nd={dim}: n={n} ({int((noisy != true).sum())} flipped), {len(x_test)} test rows")
     started = time.perf_counter()
+    cleaning_curve(x[:, :8], noisy, true, order, x_test[:, :8], y_test)
+    print(f"  warm-up (loads or compiles the fused kernel): {time.perf_counter() - started:.2f} s")
+    started = time.perf_counter()
     curve = cleaning_curve(x, noisy, true, order, x_test, y_test)
     t_batched = time.perf_counter() - started
     print(
@@ -77,19 +82,19 @@ def bench(dim: int, n_prefixes: int, n_torch: int) -> None:
     )
 
     prefixes = np.unique(np.linspace(0, n, min(n_prefixes, n + 1)).round().astype(int))
-    same = True
-    started = time.perf_counter()
-    for k in prefixes:
-        model = train(x, prefix_labels(noisy, true, order, k))
-        same &= np.array_equal(model.predict(x_test) == y_test, curve.correct[k])
-    per_model = (time.perf_counter() - started) / len(prefixes)
-    t_loop = per_model * (n + 1)
     subset = "" if len(prefixes) == n + 1 else f", extrapolated from {len(prefixes)} prefixes"
-    print(
-        f"  one by one:     {t_loop:7.2f} s ({per_model * 1e3:.0f} ms per prefix{subset}); "
-        f"same predictions: {same}"
-    )
-    print(f"  ratio one by one / batched: x{t_loop / t_batched:.1f}")
+    for name, fused in (("one by one, plain numpy", False), ("one by one, fused optimizer", True)):
+        same = True
+        started = time.perf_counter()
+        for k in prefixes:
+            model = train(x, prefix_labels(noisy, true, order, k), fused=fused)
+            same &= np.array_equal(model.predict(x_test) == y_test, curve.correct[k])
+        per_model = (time.perf_counter() - started) / len(prefixes)
+        t_loop = per_model * (n + 1)
+        print(
+            f"  {name + ':':29s}{t_loop:7.2f} s ({per_model * 1e3:.0f} ms per prefix{subset}); "
+            f"same predictions: {same}; ratio to batched x{t_loop / t_batched:.1f}"
+        )
     if n_torch:
         labels = [prefix_labels(noisy, true, order, k) for k in prefixes[:n_torch]]
         t_torch = torch_seconds_per_model(x, labels) * (n + 1)

@@ -129,35 +129,57 @@ class Server:
 
     def register(self, email: str) -> str:
         with self.api() as client:
-            answer = client.post("/auth/register", json={
-                "email": email, "name": email.split("@")[0], "password": PASSWORD})
+            answer = client.post(
+                "/auth/register",
+                json={"email": email, "name": email.split("@")[0], "password": PASSWORD},
+            )
         answer.raise_for_status()
         return str(answer.json()["token"])
 
 
 @contextmanager
-def serve(home: Path, database_url: str, workers: int, poll_seconds: float | None
-          ) -> Iterator[Server]:
+def serve(
+    home: Path, database_url: str, workers: int, poll_seconds: float | None
+) -> Iterator[Server]:
     """``create_app()`` under uvicorn in a child process, configured by DATAPERF_* variables."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = os.environ | {"DATAPERF_HOME": str(home), "DATAPERF_DATABASE_URL": database_url,
-                        "DATAPERF_WORKERS": str(workers), "DATAPERF_BASELINES": "[]",
-                        "DATAPERF_DAILY_QUOTA": "100000"}
+    env = os.environ | {
+        "DATAPERF_HOME": str(home),
+        "DATAPERF_DATABASE_URL": database_url,
+        "DATAPERF_WORKERS": str(workers),
+        "DATAPERF_BASELINES": "[]",
+        "DATAPERF_DAILY_QUOTA": "100000",
+    }
     if poll_seconds is not None:
         env["DATAPERF_POLL_SECONDS"] = str(poll_seconds)
     log = (home / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "dataperf.server.app:create_app",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "dataperf.server.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     server = Server(f"http://127.0.0.1:{port}", home, database_url)
     try:
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
-                raise SystemExit("the server stopped:\n"
-                                 + (home / "server.log").read_text()[-3000:])
+                raise SystemExit(
+                    "the server stopped:\n" + (home / "server.log").read_text()[-3000:]
+                )
             try:
                 if httpx.get(f"{server.url}/api/v1/health", timeout=5).status_code == 200:
                     break
@@ -199,20 +221,33 @@ def ms(seconds: float) -> str:
 def round_id_of(engine: Engine) -> int:
     with engine.connect() as connection:
         found = connection.execute(
-            select(Round.id).join(ChallengeRow, ChallengeRow.id == Round.challenge_id)
-            .where(ChallengeRow.name == CHALLENGE).order_by(Round.number.desc()).limit(1))
+            select(Round.id)
+            .join(ChallengeRow, ChallengeRow.id == Round.challenge_id)
+            .where(ChallengeRow.name == CHALLENGE)
+            .order_by(Round.number.desc())
+            .limit(1)
+        )
         return int(found.scalar_one())
 
 
 def next_ids(engine: Engine) -> dict[str, int]:
     with engine.connect() as connection:
-        return {model.__tablename__: int(connection.scalar(select(func.max(model.id))) or 0) + 1
-                for model in (Team, Submission, Evaluation, ScoreRow)}
+        return {
+            model.__tablename__: int(connection.scalar(select(func.max(model.id))) or 0) + 1
+            for model in (Team, Submission, Evaluation, ScoreRow)
+        }
 
 
-def scored_rows(rng: np.random.Generator, n: int, skill: np.ndarray, round_id: int,
-                first: dict[str, int], team_ids: np.ndarray, created: list[datetime],
-                labels: list[str]) -> tuple[list[dict[str, Any]], ...]:
+def scored_rows(
+    rng: np.random.Generator,
+    n: int,
+    skill: np.ndarray,
+    round_id: int,
+    first: dict[str, int],
+    team_ids: np.ndarray,
+    created: list[datetime],
+    labels: list[str],
+) -> tuple[list[dict[str, Any]], ...]:
     """Submission, evaluation and score rows of ``n`` scored submissions (numbered from
     ``first``), the team of each given by ``team_ids`` (indexes into ``skill``)."""
     submissions: list[dict[str, Any]] = []
@@ -230,30 +265,78 @@ def scored_rows(rng: np.random.Generator, n: int, skill: np.ndarray, round_id: i
     for i in range(n):
         sid, eid = first["submissions"] + i, first["evaluations"] + i
         at = created[i]
-        submissions.append({"id": sid, "round_id": round_id, "team_id": int(team_ids[i]),
-                            "user_id": None, "label": labels[i], "is_baseline": False,
-                            "is_final": False, "total_bytes": 28_557, "warnings": [],
-                            "created_at": at})
-        evaluations.append({
-            "id": eid, "submission_id": sid, "state": State.scored, "baseline": None,
-            "attempts": 1, "max_attempts": 3, "lease_owner": None, "lease_expires_at": None,
-            "cancel_requested": False, "progress": None, "message": None, "problems": None,
-            "queued_at": at, "started_at": at + timedelta(seconds=0.3),
-            "finished_at": at + timedelta(seconds=0.3 + float(seconds[i])),
-            "seconds": float(seconds[i]), "scorer_version": "selection-1"})
+        submissions.append(
+            {
+                "id": sid,
+                "round_id": round_id,
+                "team_id": int(team_ids[i]),
+                "user_id": None,
+                "label": labels[i],
+                "is_baseline": False,
+                "is_final": False,
+                "total_bytes": 28_557,
+                "warnings": [],
+                "created_at": at,
+            }
+        )
+        evaluations.append(
+            {
+                "id": eid,
+                "submission_id": sid,
+                "state": State.scored,
+                "baseline": None,
+                "attempts": 1,
+                "max_attempts": 3,
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "cancel_requested": False,
+                "progress": None,
+                "message": None,
+                "problems": None,
+                "queued_at": at,
+                "started_at": at + timedelta(seconds=0.3),
+                "finished_at": at + timedelta(seconds=0.3 + float(seconds[i])),
+                "seconds": float(seconds[i]),
+                "scorer_version": "selection-1",
+            }
+        )
         cells = [(task, float(values[task][i]), float(halves[task][i])) for task in TASKS]
-        cells.append((AGGREGATE, float(aggregate[i]),
-                      float(np.sqrt(np.sum([halves[t][i] ** 2 for t in TASKS])) / 3)))
+        cells.append(
+            (
+                AGGREGATE,
+                float(aggregate[i]),
+                float(np.sqrt(np.sum([halves[t][i] ** 2 for t in TASKS])) / 3),
+            )
+        )
         for task, value, half in cells:
             is_aggregate = task == AGGREGATE
-            details: dict[str, Any] = {} if is_aggregate else {
-                "train_rows": 500, "train_class_counts": [250, 250], "test_rows": 1000,
-                "per_seed": [value], "converged": True,
-                "precision": round(value / 100 * 0.9, 4), "recall": round(value / 100, 4)}
-            scores.append({"id": score_id, "evaluation_id": eid, "round_id": round_id,
-                           "part": "all", "task": task, "is_aggregate": is_aggregate,
-                           "value": value, "ci_low": max(0.0, value - half),
-                           "ci_high": min(100.0, value + half), "details": details})
+            details: dict[str, Any] = (
+                {}
+                if is_aggregate
+                else {
+                    "train_rows": 500,
+                    "train_class_counts": [250, 250],
+                    "test_rows": 1000,
+                    "per_seed": [value],
+                    "converged": True,
+                    "precision": round(value / 100 * 0.9, 4),
+                    "recall": round(value / 100, 4),
+                }
+            )
+            scores.append(
+                {
+                    "id": score_id,
+                    "evaluation_id": eid,
+                    "round_id": round_id,
+                    "part": "all",
+                    "task": task,
+                    "is_aggregate": is_aggregate,
+                    "value": value,
+                    "ci_low": max(0.0, value - half),
+                    "ci_high": min(100.0, value + half),
+                    "details": details,
+                }
+            )
             score_id += 1
     return submissions, evaluations, scores
 
@@ -261,16 +344,22 @@ def scored_rows(rng: np.random.Generator, n: int, skill: np.ndarray, round_id: i
 def insert(engine: Engine, rows: dict[str, list[dict[str, Any]]]) -> None:
     """Bulk insert (executemany in batches) in one transaction; on PostgreSQL, move the ID
     sequences past the explicit IDs and refresh the planner's statistics."""
-    tables = {name: Team.metadata.tables[name]
-              for name in ("teams", "submissions", "evaluations", "scores")}
+    tables = {
+        name: Team.metadata.tables[name]
+        for name in ("teams", "submissions", "evaluations", "scores")
+    }
     with engine.begin() as connection:
         for name, table_rows in rows.items():
             for start in range(0, len(table_rows), BATCH):
-                connection.execute(tables[name].insert(), table_rows[start:start + BATCH])
+                connection.execute(tables[name].insert(), table_rows[start : start + BATCH])
         if engine.dialect.name == "postgresql":
             for name in rows:
-                connection.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', "
-                                        f"'id'), (SELECT max(id) FROM {name}))"))
+                connection.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{name}', "
+                        f"'id'), (SELECT max(id) FROM {name}))"
+                    )
+                )
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("ANALYZE"))
@@ -283,9 +372,16 @@ def bulk_load(engine: Engine, n_submissions: int, n_teams: int, seed: int = 0) -
     round_id = round_id_of(engine)
     first = next_ids(engine)
     now = datetime.now(UTC)
-    teams = [{"id": first["teams"] + k, "name": f"team {k:05d}", "join_code_hash": None,
-              "is_system": False, "created_at": now - timedelta(days=100)}
-             for k in range(n_teams)]
+    teams = [
+        {
+            "id": first["teams"] + k,
+            "name": f"team {k:05d}",
+            "join_code_hash": None,
+            "is_system": False,
+            "created_at": now - timedelta(days=100),
+        }
+        for k in range(n_teams)
+    ]
     activity = rng.lognormal(0, 1, n_teams)  # some teams submit far more than others
     team_index = rng.choice(n_teams, size=n_submissions, p=activity / activity.sum())
     offsets = np.sort(rng.uniform(0, 90 * 86400, n_submissions))
@@ -294,11 +390,14 @@ def bulk_load(engine: Engine, n_submissions: int, n_teams: int, seed: int = 0) -
     labels = [f"run {i}" for i in range(n_submissions)]
     team_ids = team_index + first["teams"]
     skill_by_id = np.zeros((int(team_ids.max()) + 1, len(TASKS)))
-    skill_by_id[first["teams"]:first["teams"] + n_teams] = skill
+    skill_by_id[first["teams"] : first["teams"] + n_teams] = skill
     submissions, evaluations, scores = scored_rows(
-        rng, n_submissions, skill_by_id, round_id, first, team_ids, created, labels)
-    insert(engine, {"teams": teams, "submissions": submissions, "evaluations": evaluations,
-                    "scores": scores})
+        rng, n_submissions, skill_by_id, round_id, first, team_ids, created, labels
+    )
+    insert(
+        engine,
+        {"teams": teams, "submissions": submissions, "evaluations": evaluations, "scores": scores},
+    )
     return round_id
 
 
@@ -307,15 +406,25 @@ def land_new_score(engine: Engine, round_id: int) -> int:
     worker's ``queue.finish`` does); returns its submission ID."""
     first = next_ids(engine)
     with engine.connect() as connection:
-        team_id = int(connection.scalar(select(func.min(Team.id)).where(
-            Team.is_system.is_(False))) or 0)
+        team_id = int(
+            connection.scalar(select(func.min(Team.id)).where(Team.is_system.is_(False))) or 0
+        )
     skill = np.full((team_id + 1, len(TASKS)), 4.0)  # 16 points over the mean: rank 1
-    rows = scored_rows(np.random.default_rng(1), 1, skill, round_id, first,
-                       np.array([team_id]), [datetime.now(UTC)], ["the new best"])
+    rows = scored_rows(
+        np.random.default_rng(1),
+        1,
+        skill,
+        round_id,
+        first,
+        np.array([team_id]),
+        [datetime.now(UTC)],
+        ["the new best"],
+    )
     insert(engine, dict(zip(("submissions", "evaluations", "scores"), rows, strict=True)))
     with engine.begin() as connection:
-        connection.execute(update(Round).where(Round.id == round_id)
-                           .values(changed_at=datetime.now(UTC)))
+        connection.execute(
+            update(Round).where(Round.id == round_id).values(changed_at=datetime.now(UTC))
+        )
     return first["submissions"]
 
 
@@ -349,20 +458,35 @@ def cold_path_steps(database_url: str, round_id: int) -> dict[str, float]:
     db = Database(database_url)
     try:
         with db.read() as session:
-            direction = cast(Direction, session.execute(select(ChallengeRow.direction).where(
-                ChallengeRow.name == CHALLENGE)).scalar_one())
+            direction = cast(
+                Direction,
+                session.execute(
+                    select(ChallengeRow.direction).where(ChallengeRow.name == CHALLENGE)
+                ).scalar_one(),
+            )
         steps: dict[str, float] = {}
         with GcTimer() as collector:
             with db.read() as session:
                 steps["query + entries (load_entries)"], entries = timed(
-                    lambda: boards.load_entries(session, round_id, "all",
-                                                best_by=(AGGREGATE, direction)))
+                    lambda: boards.load_entries(
+                        session, round_id, "all", best_by=(AGGREGATE, direction)
+                    )
+                )
             steps["rank (rank_entries)"], ranked = timed(
-                lambda: lb.rank_entries(entries, direction=direction))
+                lambda: lb.rank_entries(entries, direction=direction)
+            )
             steps["rows as data"], rows = timed(lambda: [boards._row(r) for r in ranked])
-            body = {"challenge": CHALLENGE, "round": 1, "part": "all", "view": lb.AGGREGATE,
-                    "weights": None, "direction": direction, "tie_rule": "", "rows": rows,
-                    "private_available": False}
+            body = {
+                "challenge": CHALLENGE,
+                "round": 1,
+                "part": "all",
+                "view": lb.AGGREGATE,
+                "weights": None,
+                "direction": direction,
+                "tie_rule": "",
+                "rows": rows,
+                "private_available": False,
+            }
             steps["response model"], model = timed(lambda: Leaderboard.model_validate(body))
             steps["JSON"], _ = timed(model.model_dump_json)
         steps[f"of which GC ({collector.full} full collections)"] = collector.seconds
@@ -419,8 +543,9 @@ def concurrent_reads(server: Server, path: str, readers: int) -> list[float]:
     return times
 
 
-def bench_leaderboard(server: Server, n_submissions: int, n_teams: int, reads: int,
-                      readers: int, profile: bool) -> BoardResult:
+def bench_leaderboard(
+    server: Server, n_submissions: int, n_teams: int, reads: int, readers: int, profile: bool
+) -> BoardResult:
     engine = create_engine(server.database_url)
     try:
         load_seconds, round_id = timed(lambda: bulk_load(engine, n_submissions, n_teams))
@@ -443,11 +568,20 @@ def bench_leaderboard(server: Server, n_submissions: int, n_teams: int, reads: i
         concurrent = concurrent_reads(server, path, readers)
         steps = cold_path_steps(server.database_url, round_id)
         slow = cold >= 1.0 or after >= 1.0
-        text_profile = profile_cold_path(server.database_url, round_id) \
-            if profile or slow else None
-        return BoardResult(n_submissions, n_teams, load_seconds, len(first.json()["rows"]),
-                           len(first.content), cold, warm, after, concurrent, steps,
-                           text_profile)
+        text_profile = profile_cold_path(server.database_url, round_id) if profile or slow else None
+        return BoardResult(
+            n_submissions,
+            n_teams,
+            load_seconds,
+            len(first.json()["rows"]),
+            len(first.content),
+            cold,
+            warm,
+            after,
+            concurrent,
+            steps,
+            text_profile,
+        )
     finally:
         engine.dispose()
 
@@ -472,8 +606,7 @@ class Reference:
         self.challenge = get_challenge(CHALLENGE)
         self.edition = self.challenge.edition("offline")
         self.files = files
-        self.job = Job(0, 1, CHALLENGE, BUNDLED_REF + "offline", self.edition.content_hash,
-                       files)
+        self.job = Job(0, 1, CHALLENGE, BUNDLED_REF + "offline", self.edition.content_hash, files)
         self.score()  # warm: the edition's tables are read once
         if run_job(self.job).status != "scored":
             raise SystemExit("run_job did not score the submission")
@@ -481,8 +614,11 @@ class Reference:
     def score(self) -> float:
         edition = self.edition
         with threadpool_limits(1):
-            return timed(lambda: self.challenge.score(
-                self.challenge.parse_submission(self.files, edition), edition))[0]
+            return timed(
+                lambda: self.challenge.score(
+                    self.challenge.parse_submission(self.files, edition), edition
+                )
+            )[0]
 
     def run_job(self) -> float:
         with threadpool_limits(1):
@@ -490,16 +626,22 @@ class Reference:
 
 
 def upload(client: httpx.Client, files: dict[str, bytes], label: str) -> int:
-    answer = client.post(f"/challenges/{CHALLENGE}/submissions", data={"label": label},
-                         files=[("files", (name, data, "application/octet-stream"))
-                                for name, data in sorted(files.items())])
+    answer = client.post(
+        f"/challenges/{CHALLENGE}/submissions",
+        data={"label": label},
+        files=[
+            ("files", (name, data, "application/octet-stream"))
+            for name, data in sorted(files.items())
+        ],
+    )
     if answer.status_code != 202:
         raise SystemExit(f"upload refused: {answer.status_code} {answer.text}")
     return int(answer.json()["id"])
 
 
-def wait_scored(client: httpx.Client, submission_id: int, every: float = 0.05,
-                timeout: float = 300) -> dict[str, Any]:
+def wait_scored(
+    client: httpx.Client, submission_id: int, every: float = 0.05, timeout: float = 300
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     next_poll = time.monotonic()
     while True:
@@ -545,12 +687,14 @@ def bench_latency(client: httpx.Client, files: dict[str, bytes], runs: int) -> L
 # ------------------------------------------------------------------------------ 3. throughput
 
 
-def wait_all(engine: Engine, ids: list[int], timeout: float = 600
-             ) -> list[tuple[State, datetime | None, float | None]]:
+def wait_all(
+    engine: Engine, ids: list[int], timeout: float = 600
+) -> list[tuple[State, datetime | None, float | None]]:
     """Poll the database (cheap, and no load on the server's HTTP side) until every one of
     ``ids`` is final; returns (state, finished_at, seconds) of each."""
-    query = select(Evaluation.state, Evaluation.finished_at, Evaluation.seconds) \
-        .where(Evaluation.submission_id.in_(ids))
+    query = select(Evaluation.state, Evaluation.finished_at, Evaluation.seconds).where(
+        Evaluation.submission_id.in_(ids)
+    )
     deadline = time.monotonic() + timeout
     while True:
         with engine.connect() as connection:
@@ -578,8 +722,9 @@ class ThroughputResult:
         return self.count / self.total_seconds * 60
 
 
-def bench_throughput(server: Server, client: httpx.Client, files: dict[str, bytes],
-                     workers: int, count: int) -> ThroughputResult:
+def bench_throughput(
+    server: Server, client: httpx.Client, files: dict[str, bytes], workers: int, count: int
+) -> ThroughputResult:
     engine = create_engine(server.database_url)
     try:
         warm = [upload(client, files, f"warm-up {k}") for k in range(2 * workers)]
@@ -591,8 +736,9 @@ def bench_throughput(server: Server, client: httpx.Client, files: dict[str, byte
         found = wait_all(engine, ids)
         last = max(finished for _, finished, _ in found if finished is not None)
         total = (last - started_at).total_seconds()
-        return ThroughputResult(workers, count, uploaded, total,
-                                [s for _, _, s in found if s is not None])
+        return ThroughputResult(
+            workers, count, uploaded, total, [s for _, _, s in found if s is not None]
+        )
     finally:
         engine.dispose()
 
@@ -610,8 +756,10 @@ class BackendResult:
 
 
 def report(result: BackendResult) -> None:
-    print(f"\n== {result.name} ({os.cpu_count()} CPU cores; load average "
-          f"{result.load[0]:.1f} at the start, {result.load[1]:.1f} at the end) ==")
+    print(
+        f"\n== {result.name} ({os.cpu_count()} CPU cores; load average "
+        f"{result.load[0]:.1f} at the start, {result.load[1]:.1f} at the end) =="
+    )
     if result.board:
         report_board(result.board)
     if result.latency:
@@ -622,99 +770,146 @@ def report(result: BackendResult) -> None:
 
 def report_board(board: BoardResult) -> None:
     warm_p50 = statistics.median(board.warm)
-    print(f"leaderboard: {board.submissions:,} scored submissions of {board.teams:,} teams "
-          f"({4 * board.submissions:,} score rows; bulk insert {board.load_seconds:.1f} s); "
-          f"{board.rows:,} rows, {board.body_bytes / 1024:,.0f} KiB of JSON")
+    print(
+        f"leaderboard: {board.submissions:,} scored submissions of {board.teams:,} teams "
+        f"({4 * board.submissions:,} score rows; bulk insert {board.load_seconds:.1f} s); "
+        f"{board.rows:,} rows, {board.body_bytes / 1024:,.0f} KiB of JSON"
+    )
     print(f"  {'cold read (first GET)':40s} {ms(board.cold):>10s}")
-    print(f"  {f'warm reads p50 / p99 ({len(board.warm)} GETs)':40s} {ms(warm_p50):>10s} / "
-          f"{ms(percentile(board.warm, 99))}")
+    print(
+        f"  {f'warm reads p50 / p99 ({len(board.warm)} GETs)':40s} {ms(warm_p50):>10s} / "
+        f"{ms(percentile(board.warm, 99))}"
+    )
     print(f"  {'cold read after a new score':40s} {ms(board.after_score):>10s}")
-    print(f"  {f'{len(board.concurrent)} readers at once after a new score':40s} "
-          f"{ms(max(board.concurrent)):>10s}   slowest (fastest {ms(min(board.concurrent))})")
+    print(
+        f"  {f'{len(board.concurrent)} readers at once after a new score':40s} "
+        f"{ms(max(board.concurrent)):>10s}   slowest (fastest {ms(min(board.concurrent))})"
+    )
     print(f"  {'ratio cold / warm p50':40s} {board.cold / warm_p50:>9.0f}x")
-    print("  cold path in-process: " + ", ".join(f"{name} {ms(seconds)}"
-                                                for name, seconds in board.steps.items()))
+    print(
+        "  cold path in-process: "
+        + ", ".join(f"{name} {ms(seconds)}" for name, seconds in board.steps.items())
+    )
     if board.profile:
-        print("  cold path under cProfile (top functions by own time; the collector's pauses "
-              "count against whichever function is running):")
+        print(
+            "  cold path under cProfile (top functions by own time; the collector's pauses "
+            "count against whichever function is running):"
+        )
         print(board.profile)
 
 
 def report_latency(latency: LatencyResult) -> None:
     visible, alone = statistics.median(latency.visible), statistics.median(latency.alone)
     print(f"upload to visible score ({len(latency.visible)} runs, 1 slot, polled every 50 ms):")
-    print(f"  {'upload -> scored, median':40s} {ms(visible):>10s}   (the first, which starts "
-          f"the scoring process: {ms(latency.first)})")
-    print(f"  {'scoring alone in-process, median':40s} {ms(alone):>10s}   (run_job in-process "
-          f"{ms(statistics.median(latency.run_job))})")
-    print(f"  {'platform overhead':40s} {ms(visible - alone):>10s}   ({visible / alone:.1f}x "
-          f"the scoring alone)")
+    print(
+        f"  {'upload -> scored, median':40s} {ms(visible):>10s}   (the first, which starts "
+        f"the scoring process: {ms(latency.first)})"
+    )
+    print(
+        f"  {'scoring alone in-process, median':40s} {ms(alone):>10s}   (run_job in-process "
+        f"{ms(statistics.median(latency.run_job))})"
+    )
+    print(
+        f"  {'platform overhead':40s} {ms(visible - alone):>10s}   ({visible / alone:.1f}x "
+        f"the scoring alone)"
+    )
     job = statistics.median(latency.job_seconds)
-    print(f"  {'of the total: upload (POST); job':40s} "
-          f"{ms(statistics.median(latency.uploads)):>10s}; {ms(job)} as the worker times it "
-          "(medians)")
+    print(
+        f"  {'of the total: upload (POST); job':40s} "
+        f"{ms(statistics.median(latency.uploads)):>10s}; {ms(job)} as the worker times it "
+        "(medians)"
+    )
 
 
 def report_throughput(throughput: list[ThroughputResult]) -> None:
     print("throughput (uploaded back to back, until the last is scored):")
     for item in throughput:
-        print(f"  {f'{item.workers} slot(s), {item.count} submissions':40s} "
-              f"{item.total_seconds:>8.1f} s   {item.per_minute:5.1f} per minute   (uploads "
-              f"{item.upload_seconds:.1f} s; job median {ms(statistics.median(item.job_seconds))})")
+        print(
+            f"  {f'{item.workers} slot(s), {item.count} submissions':40s} "
+            f"{item.total_seconds:>8.1f} s   {item.per_minute:5.1f} per minute   (uploads "
+            f"{item.upload_seconds:.1f} s; job median {ms(statistics.median(item.job_seconds))})"
+        )
     if len(throughput) == 2:
         one, two = throughput
         print(f"  {'ratio 2 slots / 1 slot':40s} {two.per_minute / one.per_minute:>9.2f}x")
 
 
-def run_backend(name: str, admin_url: str | None, args: argparse.Namespace, root: Path,
-                files: dict[str, bytes]) -> BackendResult:
+def run_backend(
+    name: str, admin_url: str | None, args: argparse.Namespace, root: Path, files: dict[str, bytes]
+) -> BackendResult:
     load = os.getloadavg()[0]
     board = latency = None
     throughput: list[ThroughputResult] = []
     if "leaderboard" in args.parts:
         print(f"{name}: leaderboard ...", flush=True)
-        with scratch_database(admin_url, root / "board") as url, \
-                serve(root / "board", url, workers=0, poll_seconds=args.poll_seconds) as server:
-            board = bench_leaderboard(server, args.submissions, args.teams, args.reads,
-                                      args.readers, args.profile)
+        with (
+            scratch_database(admin_url, root / "board") as url,
+            serve(root / "board", url, workers=0, poll_seconds=args.poll_seconds) as server,
+        ):
+            board = bench_leaderboard(
+                server, args.submissions, args.teams, args.reads, args.readers, args.profile
+            )
     if "latency" in args.parts or "throughput" in args.parts:
         print(f"{name}: upload to visible score, throughput with 1 slot ...", flush=True)
-        with scratch_database(admin_url, root / "one") as url, \
-                serve(root / "one", url, workers=1, poll_seconds=args.poll_seconds) as server, \
-                server.api(server.register("one@example.org")) as client:
+        with (
+            scratch_database(admin_url, root / "one") as url,
+            serve(root / "one", url, workers=1, poll_seconds=args.poll_seconds) as server,
+            server.api(server.register("one@example.org")) as client,
+        ):
             if "latency" in args.parts:
                 latency = bench_latency(client, files, args.runs)
             if "throughput" in args.parts:
                 throughput.append(bench_throughput(server, client, files, 1, args.batch))
     if "throughput" in args.parts:
         print(f"{name}: throughput with 2 slots ...", flush=True)
-        with scratch_database(admin_url, root / "two") as url, \
-                serve(root / "two", url, workers=2, poll_seconds=args.poll_seconds) as server, \
-                server.api(server.register("two@example.org")) as client:
+        with (
+            scratch_database(admin_url, root / "two") as url,
+            serve(root / "two", url, workers=2, poll_seconds=args.poll_seconds) as server,
+            server.api(server.register("two@example.org")) as client,
+        ):
             throughput.append(bench_throughput(server, client, files, 2, args.batch))
-    return BackendResult(name, board, latency, throughput,
-                         (load, os.getloadavg()[0]))
+    return BackendResult(name, board, latency, throughput, (load, os.getloadavg()[0]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="10,000 submissions, 50 warm reads, 3 runs, batches of 8")
-    parser.add_argument("--postgres", metavar="URL",
-                        help="also on PostgreSQL: a URL of a role that may create databases")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="10,000 submissions, 50 warm reads, 3 runs, batches of 8",
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also on PostgreSQL: a URL of a role that may create databases",
+    )
     parser.add_argument("--submissions", type=int, default=None)
     parser.add_argument("--teams", type=int, default=2000)
     parser.add_argument("--reads", type=int, default=None, help="warm leaderboard reads")
-    parser.add_argument("--readers", type=int, default=4,
-                        help="clients reading the leaderboard at once after a new score")
+    parser.add_argument(
+        "--readers",
+        type=int,
+        default=4,
+        help="clients reading the leaderboard at once after a new score",
+    )
     parser.add_argument("--runs", type=int, default=None, help="upload-to-score runs")
     parser.add_argument("--batch", type=int, default=None, help="submissions per batch")
-    parser.add_argument("--poll-seconds", type=float, default=None,
-                        help="the workers' queue poll period (default: the server's, 0.5 s)")
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
-                        help="the parts to run (default: all)")
-    parser.add_argument("--profile", action="store_true",
-                        help="run the cold leaderboard path once under cProfile")
+    parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=None,
+        help="the workers' queue poll period (default: the server's, 0.5 s)",
+    )
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="the parts to run (default: all)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="run the cold leaderboard path once under cProfile"
+    )
     args = parser.parse_args()
     quick = {"submissions": 10_000, "reads": 50, "runs": 3, "batch": 8}
     full = {"submissions": 100_000, "reads": 200, "runs": 5, "batch": 20}

@@ -41,9 +41,13 @@ def make_submission(challenge, edition, rows: int, seed: int) -> dict[str, bytes
 
 def reference_score(edition, files: dict[str, bytes], n_resamples: int) -> dict[str, float]:
     pool = edition.read_table("public/pool.parquet")
-    vectors = dict(zip(pool.column("id").to_pylist(),
-                       embedding_array(pool.column("embedding")).astype(float).tolist(),
-                       strict=True))
+    vectors = dict(
+        zip(
+            pool.column("id").to_pylist(),
+            embedding_array(pool.column("embedding")).astype(float).tolist(),
+            strict=True,
+        )
+    )
     test = edition.read_table("hidden/test.parquet")
     scores = {}
     for task in edition.tasks:
@@ -85,19 +89,25 @@ def main() -> None:
         return challenge.score(challenge.parse_submission(files, edition), edition)
 
     score, our_times = timed(ours, args.repeats)
-    reference, ref_times = timed(lambda: reference_score(edition, files, n_resamples),
-                                 args.repeats)
+    reference, ref_times = timed(lambda: reference_score(edition, files, n_resamples), args.repeats)
     for task in edition.tasks:
         if abs(score.task(task).value - reference[task]) > 1e-9:
-            raise SystemExit(f"scores differ on {task}: {score.task(task).value} vs "
-                             f"{reference[task]}")
+            raise SystemExit(
+                f"scores differ on {task}: {score.task(task).value} vs {reference[task]}"
+            )
     ours_median, ref_median = statistics.median(our_times), statistics.median(ref_times)
-    print(f"submission: {len(edition.tasks)} tasks x {args.rows} rows; test rows per task: "
-          f"{score.tasks[0].details['test_rows']}; bootstrap resamples: {n_resamples}")
-    print(f"dataperf scorer (parse + validate + fit + F1 + interval): median {ours_median:.3f} s "
-          f"(min {min(our_times):.3f}, max {max(our_times):.3f})")
-    print(f"straightforward reference (dict join, lists, per-resample F1): median "
-          f"{ref_median:.3f} s (min {min(ref_times):.3f}, max {max(ref_times):.3f})")
+    print(
+        f"submission: {len(edition.tasks)} tasks x {args.rows} rows; test rows per task: "
+        f"{score.tasks[0].details['test_rows']}; bootstrap resamples: {n_resamples}"
+    )
+    print(
+        f"dataperf scorer (parse + validate + fit + F1 + interval): median {ours_median:.3f} s "
+        f"(min {min(our_times):.3f}, max {max(our_times):.3f})"
+    )
+    print(
+        f"straightforward reference (dict join, lists, per-resample F1): median "
+        f"{ref_median:.3f} s (min {min(ref_times):.3f}, max {max(ref_times):.3f})"
+    )
     print(f"ratio reference / dataperf: {ref_median / ours_median:.1f}x; point scores identical")
 
 

@@ -141,15 +141,20 @@ def bench_edition(names: list[str]) -> None:
     challenge = get_challenge("vision-selection")
     edition = challenge.edition("offline")
     print(f"\nEdition {edition.name} ({edition.content_hash[:12]}), platform scorer:")
-    results = compare_algorithms(challenge, edition, ["random", *[n for n in names
-                                                                  if n != "random"]])
+    results = compare_algorithms(
+        challenge, edition, ["random", *[n for n in names if n != "random"]]
+    )
     reference = max(results[0].seconds, 1e-3)
     for result in results:
-        cells = "  ".join(f"{t.task} {t.value:5.1f} [{t.ci_low:5.1f}, {t.ci_high:5.1f}]"
-                          for t in result.score.tasks)
+        cells = "  ".join(
+            f"{t.task} {t.value:5.1f} [{t.ci_low:5.1f}, {t.ci_high:5.1f}]"
+            for t in result.score.tasks
+        )
         ratio = result.seconds / reference
-        print(f"  {result.algorithm:18s} {result.seconds:6.2f} s  x{ratio:7.1f}  {cells}  "
-              f"mean {result.score.aggregate.value:5.1f}")
+        print(
+            f"  {result.algorithm:18s} {result.seconds:6.2f} s  x{ratio:7.1f}  {cells}  "
+            f"mean {result.score.aggregate.value:5.1f}"
+        )
 
 
 def main() -> None:

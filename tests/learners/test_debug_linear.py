@@ -1,6 +1,6 @@
-"""The vision cleaning frozen model: batched curve against one-by-one training, duplicate
-prefixes skipped, and (when torch is installed) initial weights, trained weights and predictions
-against the original PyTorch procedure."""
+"""The vision cleaning frozen model: batched curve (fused optimizer) against one-by-one training
+(plain numpy operations), duplicate prefixes skipped, and (when torch is installed) initial
+weights, trained weights and predictions against the original PyTorch procedure."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def one_by_one(x, noisy, true, order, x_test, y_test) -> tuple[np.ndarray, np.nd
     for k in range(len(order) + 1):
         if k:
             labels[order[k - 1]] = true[order[k - 1]]
-        correct.append(train(x, labels).predict(x_test) == y_test)
+        correct.append(train(x, labels, fused=False).predict(x_test) == y_test)
     stacked = np.array(correct)
     return stacked.mean(axis=1), stacked
 
@@ -55,10 +55,33 @@ def test_train_many_equals_train_bit_for_bit() -> None:
     x, noisy, true, *_ = make_data(150, 32, 10)
     labels = np.array([noisy, true, 1 - true])
     for batched, label in zip(train_many(x, labels), labels, strict=True):
-        alone = train(x, label)
-        for name in ("w1", "b1", "w2", "b2"):
-            np.testing.assert_array_equal(getattr(batched, name), getattr(alone, name))
-        assert batched.threshold == alone.threshold
+        for alone in (train(x, label), train(x, label, fused=False)):
+            for name in ("w1", "b1", "w2", "b2"):
+                np.testing.assert_array_equal(getattr(batched, name), getattr(alone, name))
+            assert batched.threshold == alone.threshold
+
+
+@pytest.mark.parametrize("step", [1, 2, 7, 100])
+def test_fused_optimizer_step_equals_plain_numpy(step: int) -> None:
+    """One first-layer AdamW step on values spread over many magnitudes, zeros included."""
+    rng = np.random.default_rng(step)
+    shape = (3, debug_linear.HIDDEN, 33)
+
+    def spread(size: tuple[int, ...]) -> np.ndarray:
+        values = rng.standard_normal(size) * 10.0 ** rng.integers(-30, 10, size)
+        return np.where(rng.random(size) < 0.05, 0, values).astype(np.float32)
+
+    p, exp_avg = spread(shape), spread(shape)
+    exp_avg_sq = np.abs(spread(shape))
+    w2, through_x = spread((3, 1, shape[1])), spread((3, 1, shape[2]))
+    constants = debug_linear._adamw_constants(step)
+    expected = [a.copy() for a in (p, exp_avg, exp_avg_sq)]
+    grad = w2.transpose(0, 2, 1) * through_x
+    want_p, want_avg, want_avg_sq = expected
+    debug_linear._adamw_step(want_p, grad, want_avg, want_avg_sq, np.empty_like(p), constants)
+    debug_linear._fused_adamw_w1(p, exp_avg, exp_avg_sq, w2, through_x, constants)
+    for got, want in zip((p, exp_avg, exp_avg_sq), expected, strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_duplicate_prefixes_are_not_retrained(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,9 +89,9 @@ def test_duplicate_prefixes_are_not_retrained(monkeypatch: pytest.MonkeyPatch) -
     trained: list[np.ndarray] = []
     real = debug_linear._train_stack
 
-    def counting(x: np.ndarray, labels: np.ndarray, seed: int) -> Any:
+    def counting(x: np.ndarray, labels: np.ndarray, seed: int, fused: bool) -> Any:
         trained.extend(labels)
-        return real(x, labels, seed)
+        return real(x, labels, seed, fused)
 
     monkeypatch.setattr(debug_linear, "_train_stack", counting)
     curve = cleaning_curve(x, noisy, true, order, x_test, y_test)

@@ -28,6 +28,10 @@ Exactness:
   operations, so each model in the stack is exactly :func:`train` on its labels (same numpy,
   BLAS and thread settings). :func:`cleaning_curve` trains only the distinct label vectors of
   the prefixes of a cleaning order and reuses them.
+- **The first layer's optimizer step is one compiled pass** (numba): forming the gradient
+  ``w2 (x) through_x`` and AdamW's fifteen elementwise operations on the 128 x d weights and
+  moments in a single loop, the same float32 operations in the same order, so the result equals
+  the plain numpy operations (``fused=False``) bit for bit. That pass is most of the cost.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import numba
 import numpy as np
 
 HIDDEN = 128
@@ -113,16 +118,22 @@ def initial_weights(dim: int, seed: int = 42) -> tuple[np.ndarray, ...]:
     return w1, b1, w2.ravel(), b2
 
 
-def train(x: np.ndarray, y: np.ndarray, *, seed: int = 42) -> LinearDebugModel:
-    """Train the frozen model on rows ``x`` (n, d) with 0/1 labels ``y`` (n,)."""
-    return train_many(x, np.asarray(y)[None], seed=seed)[0]
+def train(x: np.ndarray, y: np.ndarray, *, seed: int = 42, fused: bool = True) -> LinearDebugModel:
+    """Train the frozen model on rows ``x`` (n, d) with 0/1 labels ``y`` (n,).
+
+    ``fused=False`` runs the first layer's optimizer as plain numpy operations, the reference
+    the fused kernel is tested against (the result is the same, bit for bit).
+    """
+    return train_many(x, np.asarray(y)[None], seed=seed, fused=fused)[0]
 
 
-def train_many(x: np.ndarray, labels: np.ndarray, *, seed: int = 42) -> list[LinearDebugModel]:
+def train_many(
+    x: np.ndarray, labels: np.ndarray, *, seed: int = 42, fused: bool = True
+) -> list[LinearDebugModel]:
     """Train one model per row of ``labels`` (m, n), together; each equals ``train`` alone."""
     features = _as_features(x)
     targets = _as_labels(labels, len(features))
-    stack = _train_stack(features, targets, seed)
+    stack = _train_stack(features, targets, seed, fused)
     thresholds = stack.thresholds(features, targets)
     return [
         LinearDebugModel(stack.w1[i], stack.b1[i], stack.w2[i, 0], stack.b2[i], thresholds[i])
@@ -165,7 +176,7 @@ def cleaning_curve(
     chunk = max(1, _CHUNK_BYTES // (5 * HIDDEN * features.shape[1] * 4))
     for start in range(0, len(distinct), chunk):
         targets = distinct[start : start + chunk]
-        stack = _train_stack(features, targets, seed)
+        stack = _train_stack(features, targets, seed, fused=True)
         thresholds = stack.thresholds(features, targets)
         predicted = stack.probabilities(test_features) > thresholds[:, None]
         correct[start : start + len(targets)] = predicted == (test_labels == 1)
@@ -203,7 +214,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
         return _f32(1) / (_f32(1) + np.exp(-z))
 
 
-def _train_stack(x: np.ndarray, labels: np.ndarray, seed: int) -> _Stack:
+def _train_stack(x: np.ndarray, labels: np.ndarray, seed: int, fused: bool) -> _Stack:
     m, (n, dim) = len(labels), x.shape
     w1_0, b1_0, w2_0, b2_0 = initial_weights(dim, seed)
     params = [
@@ -215,6 +226,7 @@ def _train_stack(x: np.ndarray, labels: np.ndarray, seed: int) -> _Stack:
     stack = _Stack(*params)
     moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
     scratch = [(np.empty_like(p), np.empty_like(p)) for p in params]
+    grad_w1, grad_b1, grad_w2, grad_b2 = (g for g, _ in scratch)
     step = 0
     for _ in range(EPOCHS):
         for start in range(0, n, BATCH_SIZE):
@@ -224,8 +236,7 @@ def _train_stack(x: np.ndarray, labels: np.ndarray, seed: int) -> _Stack:
             dlogit = (_sigmoid(stack.logits(xb)) - yb) / _f32(len(xb))  # (m, rows)
             through_x = dlogit[:, None, :] @ xb  # (m, 1, d): sum_i dlogit_i x_i
             total = dlogit.sum(axis=1)[:, None]  # (m, 1): sum_i dlogit_i
-            grad_w1, grad_b1, grad_w2, grad_b2 = (g for g, _ in scratch)
-            np.multiply(stack.w2.transpose(0, 2, 1), through_x, out=grad_w1)
+            # Every gradient from the parameters before the step, then each parameter's step.
             np.multiply(stack.w2[:, 0], total, out=grad_b1)
             np.add(
                 (stack.w1 @ through_x.transpose(0, 2, 1))[:, :, 0],
@@ -233,9 +244,30 @@ def _train_stack(x: np.ndarray, labels: np.ndarray, seed: int) -> _Stack:
                 out=grad_w2[:, 0],
             )
             grad_b2[...] = total
-            for p, (exp_avg, exp_avg_sq), (grad, tmp) in zip(params, moments, scratch, strict=True):
-                _adamw_step(p, grad, exp_avg, exp_avg_sq, tmp, step)
+            constants = _adamw_constants(step)
+            if fused:  # the first layer's gradient w2 (x) through_x is formed element by element
+                _fused_adamw_w1(stack.w1, *moments[0], stack.w2, through_x, constants)
+            else:
+                np.multiply(stack.w2.transpose(0, 2, 1), through_x, out=grad_w1)
+                _adamw_step(stack.w1, grad_w1, *moments[0], scratch[0][1], constants)
+            for p, (exp_avg, exp_avg_sq), (grad, tmp) in zip(
+                params[1:], moments[1:], scratch[1:], strict=True
+            ):
+                _adamw_step(p, grad, exp_avg, exp_avg_sq, tmp, constants)
     return stack
+
+
+def _adamw_constants(step: int) -> tuple[np.float32, ...]:
+    """AdamW's float32 factors at ``step`` (bias corrections computed in float64, as torch)."""
+    return (
+        _f32(1 - LEARNING_RATE * WEIGHT_DECAY),
+        _f32(1 - BETA1),
+        _f32(BETA2),
+        _f32(1 - BETA2),
+        _f32((1 - BETA2**step) ** 0.5),
+        _f32(EPS),
+        _f32(-LEARNING_RATE / (1 - BETA1**step)),
+    )
 
 
 def _adamw_step(
@@ -244,24 +276,47 @@ def _adamw_step(
     exp_avg: np.ndarray,
     exp_avg_sq: np.ndarray,
     tmp: np.ndarray,
-    step: int,
+    constants: tuple[np.float32, ...],
 ) -> None:
     """torch's single-tensor AdamW, in place, in float32; ``grad`` and ``tmp`` are overwritten."""
-    p *= _f32(1 - LEARNING_RATE * WEIGHT_DECAY)
+    decay, one_minus_beta1, beta2, one_minus_beta2, correction2_sqrt, eps, neg_step = constants
+    p *= decay
     np.subtract(grad, exp_avg, out=tmp)  # exp_avg.lerp_(grad, 1 - beta1)
-    tmp *= _f32(1 - BETA1)
+    tmp *= one_minus_beta1
     exp_avg += tmp
-    exp_avg_sq *= _f32(BETA2)  # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    np.multiply(grad, _f32(1 - BETA2), out=tmp)
+    exp_avg_sq *= beta2  # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    np.multiply(grad, one_minus_beta2, out=tmp)
     tmp *= grad
     exp_avg_sq += tmp
-    step_size = LEARNING_RATE / (1 - BETA1**step)
     np.sqrt(exp_avg_sq, out=tmp)  # denom = exp_avg_sq.sqrt() / sqrt(bias_correction2) + eps
-    tmp /= _f32((1 - BETA2**step) ** 0.5)
-    tmp += _f32(EPS)
-    np.multiply(exp_avg, _f32(-step_size), out=grad)  # p.addcdiv_(exp_avg, denom, -step_size)
+    tmp /= correction2_sqrt
+    tmp += eps
+    np.multiply(exp_avg, neg_step, out=grad)  # p.addcdiv_(exp_avg, denom, -step_size)
     grad /= tmp
     p += grad
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _fused_adamw_w1(p, exp_avg, exp_avg_sq, w2, through_x, constants):
+    """:func:`_adamw_step` on first layers (m, H, d), gradient ``w2 (x) through_x``, in one pass.
+
+    The same float32 operations in the same order, each rounded once (no fused multiply-add:
+    numba leaves floating-point contraction off without ``fastmath``), so results are equal.
+    """
+    decay, one_minus_beta1, beta2, one_minus_beta2, correction2_sqrt, eps, neg_step = constants
+    models, hidden, dim = p.shape
+    for k in range(models):
+        for i in range(hidden):
+            weight = w2[k, 0, i]
+            for j in range(dim):
+                grad = weight * through_x[k, 0, j]
+                avg = exp_avg[k, i, j]
+                avg = avg + (grad - avg) * one_minus_beta1
+                avg_sq = exp_avg_sq[k, i, j] * beta2 + (grad * one_minus_beta2) * grad
+                denom = np.sqrt(avg_sq) / correction2_sqrt + eps
+                p[k, i, j] = p[k, i, j] * decay + (avg * neg_step) / denom
+                exp_avg[k, i, j] = avg
+                exp_avg_sq[k, i, j] = avg_sq
 
 
 def _as_features(x: np.ndarray, dim: int | None = None) -> np.ndarray:
