@@ -42,14 +42,12 @@ import io
 import math
 import os
 import pstats
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,7 +58,6 @@ from typing import Any, cast
 import httpx
 import numpy as np
 from sqlalchemy import Engine, create_engine, func, select, text, update
-from sqlalchemy.engine import make_url
 from threadpoolctl import threadpool_limits
 
 from dataperf.registry import get_challenge
@@ -82,6 +79,10 @@ from dataperf.server.models import (
 )
 from dataperf.server.queue import AGGREGATE
 
+# The scratch databases and free ports of the platform tests (tests/platform_harness.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from platform_harness import free_port, scratch_database
+
 CHALLENGE = "vision-selection"
 PASSWORD = "correct horse battery staple"
 TASKS = {"Trouser": (85.0, 3.4), "Sneaker": (80.0, 3.6), "Shirt": (45.0, 6.2)}  # mean, CI half
@@ -90,31 +91,6 @@ PARTS = ("leaderboard", "latency", "throughput")
 
 
 # ------------------------------------------------------------------------------ server & DB
-
-
-@contextmanager
-def scratch_database(admin_url: str | None, home: Path) -> Iterator[str]:
-    """A URL of an empty database: a SQLite file under ``home``, or a new PostgreSQL database
-    on the server of ``admin_url`` (dropped afterwards)."""
-    if admin_url is None:
-        yield f"sqlite:///{home / 'dataperf.db'}"
-        return
-    name = f"dataperf_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -843,7 +819,7 @@ def run_backend(
     if "leaderboard" in args.parts:
         print(f"{name}: leaderboard ...", flush=True)
         with (
-            scratch_database(admin_url, root / "board") as url,
+            scratch_database(admin_url, root / "board", "dataperf_bench") as url,
             serve(root / "board", url, workers=0, poll_seconds=args.poll_seconds) as server,
         ):
             board = bench_leaderboard(
@@ -852,7 +828,7 @@ def run_backend(
     if "latency" in args.parts or "throughput" in args.parts:
         print(f"{name}: upload to visible score, throughput with 1 slot ...", flush=True)
         with (
-            scratch_database(admin_url, root / "one") as url,
+            scratch_database(admin_url, root / "one", "dataperf_bench") as url,
             serve(root / "one", url, workers=1, poll_seconds=args.poll_seconds) as server,
             server.api(server.register("one@example.org")) as client,
         ):
@@ -863,7 +839,7 @@ def run_backend(
     if "throughput" in args.parts:
         print(f"{name}: throughput with 2 slots ...", flush=True)
         with (
-            scratch_database(admin_url, root / "two") as url,
+            scratch_database(admin_url, root / "two", "dataperf_bench") as url,
             serve(root / "two", url, workers=2, poll_seconds=args.poll_seconds) as server,
             server.api(server.register("two@example.org")) as client,
         ):

@@ -39,18 +39,30 @@ def fast_settings(home: Path, database_url: str | None = None, **overrides: Any)
 @contextmanager
 def database_url(backend: str, home: Path) -> Iterator[str]:
     """A URL of an empty database of the given backend, dropped afterwards."""
-    if backend == "sqlite":
+    admin_url = None
+    if backend != "sqlite":
+        admin_url = os.environ.get(POSTGRES_ENV)
+        if not admin_url:
+            if os.environ.get("CI"):
+                pytest.fail(f"{POSTGRES_ENV} is not set: CI must test PostgreSQL")
+            pytest.skip(f"no PostgreSQL ({POSTGRES_ENV} not set)")
+    with scratch_database(admin_url, home) as url:
+        yield url
+
+
+@contextmanager
+def scratch_database(admin_url: str | None, home: Path, prefix: str = "dataperf_test"
+                     ) -> Iterator[str]:
+    """A URL of an empty database: a SQLite file under ``home``, or a new PostgreSQL database
+    (named ``prefix`` and a random suffix) on the server of ``admin_url``, dropped afterwards.
+    The benchmarks use it too."""
+    if admin_url is None:
         yield f"sqlite:///{home / 'dataperf.db'}"
         return
-    admin_url = os.environ.get(POSTGRES_ENV)
-    if not admin_url:
-        if os.environ.get("CI"):
-            pytest.fail(f"{POSTGRES_ENV} is not set: CI must test PostgreSQL")
-        pytest.skip(f"no PostgreSQL ({POSTGRES_ENV} not set)")
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    name = f"dataperf_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))

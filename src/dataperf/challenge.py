@@ -190,6 +190,10 @@ class Challenge(ABC):
     ) -> dict[str, bytes]:
         """Run a built-in algorithm on the public data; return submission files name -> bytes."""
 
+    def report_columns(self) -> list[tuple[str, str]]:
+        """Task details shown next to each score in reports: (details key, column header)."""
+        return [("train_rows", "train rows")]
+
     # Editions -------------------------------------------------------------------------------
 
     def edition_dirs(self) -> dict[str, Path]:

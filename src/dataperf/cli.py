@@ -233,15 +233,21 @@ def compare(
 
 
 def _print_score(found: Challenge, score: Any, title: str | None = None) -> None:
-    table = Table("task", score.metric, "95% interval", "train rows", title=title or (
-        f"{found.name} - edition {score.edition} ({score.edition_hash[:12]}) - "
-        f"profile {score.profile} - scorer {score.scorer_version}"))
+    columns = found.report_columns()
+    title = title or (f"{found.name} - edition {score.edition} ({score.edition_hash[:12]}) - "
+                      f"profile {score.profile} - scorer {score.scorer_version}")
+    table = Table("task", score.metric, "95% interval", *(header for _, header in columns),
+                  title=title)
     for task in [*score.tasks, score.aggregate]:
         interval = "" if task.ci_low is None else f"[{task.ci_low:.2f}, {task.ci_high:.2f}]"
-        rows = str(task.details.get("train_rows", ""))
-        table.add_row(task.task, f"{task.value:.2f}", interval, rows,
+        cells = [_detail(task.details.get(key, "")) for key, _ in columns]
+        table.add_row(task.task, f"{task.value:.2f}", interval, *cells,
                       style="bold" if task is score.aggregate else None)
     out.print(table)
+
+
+def _detail(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 @data_app.command("build")

@@ -24,10 +24,12 @@ ENTRY_POINT_GROUP = "dataperf.challenges"
 
 def challenge_from_spec(spec: Mapping[str, Any], *, origin: str) -> Challenge:
     """Build a challenge of the spec's kind from its declarative definition."""
+    from dataperf.kinds.acquisition import AcquisitionChallenge
     from dataperf.kinds.cleaning import CleaningChallenge
     from dataperf.kinds.selection import SelectionChallenge
 
     factories: dict[str, Callable[..., Challenge]] = {
+        "acquisition": AcquisitionChallenge.from_mapping,
         "cleaning": CleaningChallenge.from_mapping,
         "selection": SelectionChallenge.from_mapping,
     }

@@ -21,7 +21,6 @@ d dimensions).
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -29,13 +28,13 @@ import numpy as np
 import scipy.linalg
 from scipy.special import expit
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
+from dataperf.algorithms._linear import fit_logistic
 from dataperf.algorithms._neighbors import BLOCK_ROWS
-from dataperf.algorithms.selection import _Constraint, _Float, _Int, _Seed
+from dataperf.algorithms._params import _Choice, _Constraint, _Float, _Int, _Seed, _Validated
 
 __all__ = [
     "CLEANERS",
@@ -121,10 +120,9 @@ class CleaningTask:
 # Base class
 
 
-class Cleaner(BaseEstimator):
+class Cleaner(_Validated, BaseEstimator):
     """Base class: validates hyper-parameters, seeds a Generator and calls ``_values``."""
 
-    _constraints: ClassVar[dict[str, _Constraint]] = {}
     random_state: int | np.random.Generator | None
 
     def values(self, task: CleaningTask) -> np.ndarray:
@@ -146,21 +144,10 @@ class Cleaner(BaseEstimator):
     def _values(self, task: CleaningTask, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
 
-    def _validate_params(self) -> None:
-        for name, constraint in self._constraints.items():
-            value = getattr(self, name)
-            if not constraint.accepts(value):
-                raise ValueError(
-                    f"The {name!r} parameter of {type(self).__name__} must be"
-                    f" {constraint.description}. Got {value!r} instead."
-                )
-
 
 # --------------------------------------------------------------------------------------------
 # Shared helpers
 
-#: Matrices with fewer entries than this are fitted on one BLAS thread.
-_SMALL_FIT = 2_000_000
 #: Distance entries (validation rows x training rows) computed at once by KNN-Shapley.
 _KNN_BLOCK_ENTRIES = 1 << 23
 
@@ -172,14 +159,7 @@ def _float(X: np.ndarray) -> np.ndarray:
 
 def _logistic(X: np.ndarray, y: np.ndarray, C: float, **kwargs: Any) -> LogisticRegression | None:
     """``LogisticRegression(C=C, random_state=0)`` fitted on (X, y); None for one class."""
-    if len(np.unique(y)) < 2:
-        return None
-    model = LogisticRegression(C=C, random_state=0, **kwargs)
-    threads = 1 if X.size < _SMALL_FIT else None
-    with warnings.catch_warnings(), threadpool_limits(limits=threads, user_api="blas"):
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, y)
-    return model
+    return fit_logistic(X, y, C=C, **kwargs)
 
 
 def _proba1(model: LogisticRegression | None, X: np.ndarray, fallback: float) -> np.ndarray:
@@ -447,6 +427,7 @@ class DataOOBCleaner(Cleaner):
         "min_samples_leaf": _Int(1),
         "C": _Float(0.0, low_open=True),
         "random_state": _Seed(),
+        "base": _Choice(("tree", "logistic")),
     }
 
     def __init__(
@@ -466,14 +447,6 @@ class DataOOBCleaner(Cleaner):
         self.min_samples_leaf = min_samples_leaf
         self.C = C
         self.random_state = random_state
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        if self.base not in ("tree", "logistic"):
-            raise ValueError(
-                f"The 'base' parameter of {type(self).__name__} must be 'tree' or 'logistic'."
-                f" Got {self.base!r} instead."
-            )
 
     def _fit_predict(
         self, X: np.ndarray, y: np.ndarray, X_out: np.ndarray, rng: np.random.Generator
@@ -602,6 +575,7 @@ class TMCShapleyCleaner(Cleaner):
         "C": _Float(0.0, low_open=True),
         "max_newton": _Int(1),
         "random_state": _Seed(),
+        "metric": _Choice(("accuracy", "log-likelihood")),
     }
 
     def __init__(
@@ -621,14 +595,6 @@ class TMCShapleyCleaner(Cleaner):
         self.C = C
         self.max_newton = max_newton
         self.random_state = random_state
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        if self.metric not in ("accuracy", "log-likelihood"):
-            raise ValueError(
-                f"The 'metric' parameter of {type(self).__name__} must be 'accuracy' or"
-                f" 'log-likelihood'. Got {self.metric!r} instead."
-            )
 
     def _newton(self, Z: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Minimise sum log-loss + |w[:-1]|^2 / (2C) from ``w`` (Z has a trailing ones column)."""

@@ -18,25 +18,31 @@ in each class docstring, so a pool of 1,000,000 x 256 float16 rows fits in a few
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
-from threadpoolctl import threadpool_limits
 
+from dataperf.algorithms._linear import fit_logistic
 from dataperf.algorithms._neighbors import (
     BLOCK_ROWS,
     facility_location,
     farthest_point_sampling,
     knn_similarity_graph,
+)
+from dataperf.algorithms._params import (
+    _Constraint,
+    _Float,
+    _Int,
+    _is_real,
+    _Seed,
+    _Validated,
 )
 
 __all__ = [
@@ -128,59 +134,6 @@ class Selection:
 # Parameter validation
 
 
-class _Constraint:
-    description: str
-
-    def accepts(self, value: Any) -> bool:
-        raise NotImplementedError
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-class _Int(_Constraint):
-    def __init__(self, low: int, high: int | None = None, *, none_ok: bool = False) -> None:
-        self.low, self.high, self.none_ok = low, high, none_ok
-        text = f"an int >= {low}" if high is None else f"an int in [{low}, {high}]"
-        self.description = text + (" or None" if none_ok else "")
-
-    def accepts(self, value: Any) -> bool:
-        if value is None:
-            return self.none_ok
-        return _is_int(value) and value >= self.low and (self.high is None or value <= self.high)
-
-
-class _Float(_Constraint):
-    def __init__(self, low: float, high: float | None = None, *, low_open: bool = False) -> None:
-        self.low, self.high, self.low_open = low, high, low_open
-        if high is None:
-            self.description = f"a float {'>' if low_open else '>='} {low:g}"
-        else:
-            self.description = f"a float in {'(' if low_open else '['}{low:g}, {high:g}]"
-
-    def accepts(self, value: Any) -> bool:
-        if not _is_real(value):
-            return False
-        above = value > self.low if self.low_open else value >= self.low
-        return above and (self.high is None or value <= self.high)
-
-
-class _Seed(_Constraint):
-    description = "an int >= 0, a numpy Generator or None"
-
-    def accepts(self, value: Any) -> bool:
-        return (
-            value is None
-            or isinstance(value, np.random.Generator)
-            or (_is_int(value) and value >= 0)
-        )
-
-
 class _ClassMix(_Constraint):
     description = (
         "'balanced', 'prior', 'sqrt' or a sequence of non-negative per-class weights with a"
@@ -198,10 +151,9 @@ class _ClassMix(_Constraint):
         )
 
 
-class Selector(BaseEstimator):
+class Selector(_Validated, BaseEstimator):
     """Base class: validates hyper-parameters, seeds a Generator and calls ``_select``."""
 
-    _constraints: ClassVar[dict[str, _Constraint]] = {}
     random_state: int | np.random.Generator | None
 
     def select(self, task: SelectionTask) -> Selection:
@@ -215,18 +167,6 @@ class Selector(BaseEstimator):
         self, task: SelectionTask, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
-
-    def _validate_params(self) -> None:
-        for name, constraint in self._constraints.items():
-            value = getattr(self, name)
-            if not constraint.accepts(value):
-                raise ValueError(self._param_message(name, constraint.description, value))
-
-    def _param_message(self, name: str, description: str, value: Any) -> str:
-        return (
-            f"The {name!r} parameter of {type(self).__name__} must be {description}."
-            f" Got {value!r} instead."
-        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,6 +282,30 @@ def _ranked(candidates: np.ndarray, score: np.ndarray, rng: np.random.Generator)
     return candidates[np.lexsort((tie, -score))]
 
 
+def _target_size(size: int | None, task: SelectionTask) -> int:
+    """How many rows to choose: ``size`` capped by the budget (``None``: the budget)."""
+    return task.budget if size is None else min(size, task.budget)
+
+
+def _ranked_by_class(
+    task: SelectionTask,
+    weak: np.ndarray,
+    ex: np.ndarray,
+    ex_labels: np.ndarray,
+    rng: np.random.Generator,
+) -> list[np.ndarray]:
+    """For each class: its known examples ``ex`` (labelled ``ex_labels``), then the other rows
+    weakly labelled as that class by decreasing confidence (ties broken at random)."""
+    is_example = np.zeros(task.n_items, dtype=bool)
+    is_example[ex] = True
+    ranked = []
+    for c in range(task.n_classes):
+        members = np.flatnonzero((weak == c) & ~is_example)
+        ordered = _ranked(members, task.weak_proba[members, c], rng)
+        ranked.append(np.concatenate([ex[ex_labels == c], ordered]))
+    return ranked
+
+
 def _rows(X: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """Float32 copy of the given rows (gathered in sorted order, returned in the given order)."""
     indices = np.asarray(indices, dtype=np.int64)
@@ -349,10 +313,6 @@ def _rows(X: np.ndarray, indices: np.ndarray) -> np.ndarray:
     out = np.empty((len(indices), X.shape[1]), dtype=np.float32)
     out[order] = X[indices[order]]
     return out
-
-
-#: Matrices with fewer entries than this are fitted on one BLAS thread.
-_SMALL_FIT = 2_000_000
 
 
 def _fit_logistic(
@@ -363,19 +323,9 @@ def _fit_logistic(
     sample_weight: np.ndarray | None = None,
     class_weight: str | None = None,
 ) -> LogisticRegression | None:
-    """The frozen-model family: ``LogisticRegression(random_state=0)``; None for one class.
-
-    Small fits run with one BLAS thread: on tiny matrices thread hand-offs cost far more than
-    the arithmetic (tens of times more on a busy machine).
-    """
-    if len(np.unique(y)) < 2:
-        return None
-    model = LogisticRegression(C=C, class_weight=class_weight, random_state=0)
-    threads = 1 if X.size < _SMALL_FIT else None
-    with warnings.catch_warnings(), threadpool_limits(limits=threads, user_api="blas"):
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, y, sample_weight=sample_weight)
-    return model
+    """The frozen-model family: ``LogisticRegression(random_state=0)``; None for one class
+    (see :func:`~dataperf.algorithms._linear.fit_logistic`)."""
+    return fit_logistic(X, y, C=C, class_weight=class_weight, sample_weight=sample_weight)
 
 
 def _proba(model: LogisticRegression, X: np.ndarray, n_classes: int) -> np.ndarray:
@@ -424,7 +374,7 @@ class RandomSelector(Selector):
     def _select(
         self, task: SelectionTask, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        n = task.budget if self.size is None else min(self.size, task.budget)
+        n = _target_size(self.size, task)
         weak = _argmax_labels(task.weak_proba)
         counts = np.bincount(weak, minlength=task.n_classes)
         quotas = _allocate(n, np.ones(task.n_classes), counts)
@@ -470,17 +420,11 @@ class ConfidenceSelector(Selector):
     def _select(
         self, task: SelectionTask, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        n = task.budget if self.size is None else min(self.size, task.budget)
+        n = _target_size(self.size, task)
         weights = _checked_mix(self, self.class_mix, task)
         weak, _ = _weak(task)
         ex, ex_labels = _unique_examples(task) if self.include_examples else _no_examples()
-        is_example = np.zeros(task.n_items, dtype=bool)
-        is_example[ex] = True
-        ranked = []
-        for c in range(task.n_classes):
-            members = np.flatnonzero((weak == c) & ~is_example)
-            ordered = _ranked(members, task.weak_proba[members, c], rng)
-            ranked.append(np.concatenate([ex[ex_labels == c], ordered]))
+        ranked = _ranked_by_class(task, weak, ex, ex_labels, rng)
         quotas = _allocate(n, weights, np.array([len(r) for r in ranked]))
         indices = np.concatenate([r[:q] for r, q in zip(ranked, quotas, strict=True)])
         labels = np.repeat(np.arange(task.n_classes), quotas)
@@ -647,7 +591,7 @@ class UncertaintySelector(Selector):
     def _select(
         self, task: SelectionTask, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        n = task.budget if self.size is None else min(self.size, task.budget)
+        n = _target_size(self.size, task)
         n_classes = task.n_classes
         weak, _ = _weak(task)
         ex, ex_labels = _unique_examples(task)
@@ -741,17 +685,11 @@ class FacilityLocationSelector(Selector):
     def _select(
         self, task: SelectionTask, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        n = task.budget if self.size is None else min(self.size, task.budget)
+        n = _target_size(self.size, task)
         weights = _checked_mix(self, self.class_mix, task)
         weak, _ = _weak(task)
         ex, ex_labels = _unique_examples(task)
-        is_example = np.zeros(task.n_items, dtype=bool)
-        is_example[ex] = True
-        ranked = []
-        for c in range(task.n_classes):
-            members = np.flatnonzero((weak == c) & ~is_example)
-            ordered = _ranked(members, task.weak_proba[members, c], rng)
-            ranked.append(np.concatenate([ex[ex_labels == c], ordered]))
+        ranked = _ranked_by_class(task, weak, ex, ex_labels, rng)
         quotas = _allocate(n, weights, np.array([len(r) for r in ranked]))
         indices, labels = [], []
         for c in range(task.n_classes):
@@ -846,7 +784,7 @@ class PseudoLabelSelector(Selector):
     def _select(
         self, task: SelectionTask, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        n = task.budget if self.size is None else min(self.size, task.budget)
+        n = _target_size(self.size, task)
         weights = _checked_mix(self, self.class_mix, task)
         n_classes = task.n_classes
         ex, ex_labels = _unique_examples(task)

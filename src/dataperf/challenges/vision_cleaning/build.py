@@ -49,7 +49,7 @@ from sklearn.linear_model import LogisticRegression
 
 from dataperf import home
 from dataperf.challenges.vision_selection import build as vs
-from dataperf.editions import Edition, embedding_column, write_edition
+from dataperf.editions import Edition, embedding_column
 from dataperf.exceptions import EditionError
 
 __all__ = [
@@ -398,10 +398,9 @@ def build(
     test_vectors = dict(zip(test_indices.tolist(), projection(test_raw), strict=True))
     tables = make_tables(plan, pool_vectors, test_vectors)
 
-    if progress is not None:
-        progress("writing edition", 0, 1)
-    edition = write_edition(
+    return vs.write_reported(
         out_dir,
+        progress,
         challenge=CHALLENGE,
         edition=EDITION,
         builder=BUILDER,
@@ -415,9 +414,6 @@ def build(
         ),
         overwrite=overwrite,
     )
-    if progress is not None:
-        progress("writing edition", 1, 1)
-    return edition
 
 
 def _parameters(

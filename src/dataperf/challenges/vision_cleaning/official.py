@@ -33,6 +33,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from dataperf.challenge import Progress, no_progress
+from dataperf.challenges.vision_selection.official import source_directory
 from dataperf.editions import (
     Edition,
     Source,
@@ -60,9 +61,7 @@ SOURCE = Source(
 def import_official(source: Path, out_dir: Path, *, overwrite: bool = False,
                     progress: Progress = no_progress) -> Edition:
     """Read the original layout under ``source`` and write an edition to ``out_dir``."""
-    source = Path(source)
-    if not source.is_dir():
-        raise SourceDataError(f"{source} is not a directory with the original DataPerf files")
+    source = source_directory(source)
     embeddings_dir = source / EMBEDDINGS if (source / EMBEDDINGS).is_dir() else source
     truth_dir = source / GROUND_TRUTH if (source / GROUND_TRUTH).is_dir() else source
     found = {m["task"]: m for p in sorted(embeddings_dir.iterdir())

@@ -706,10 +706,9 @@ def build(
         t10k=t10k,
         model_digest=embedder.model_digest,
     )
-    if progress is not None:
-        progress("writing edition", 0, 1)
-    edition = write_edition(
+    return write_reported(
         out_dir,
+        progress,
         challenge=CHALLENGE,
         edition=EDITION,
         builder=BUILDER,
@@ -720,6 +719,14 @@ def build(
         parameters=parameters,
         overwrite=overwrite,
     )
+
+
+def write_reported(out_dir: Path, progress: Progress | None, **fields: Any) -> Edition:
+    """:func:`~dataperf.editions.write_edition` of ``fields`` to ``out_dir``, reported to
+    ``progress`` as the step "writing edition" (0 of 1 before, 1 of 1 after)."""
+    if progress is not None:
+        progress("writing edition", 0, 1)
+    edition = write_edition(out_dir, **fields)
     if progress is not None:
         progress("writing edition", 1, 1)
     return edition

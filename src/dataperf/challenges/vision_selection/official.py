@@ -38,12 +38,18 @@ SOURCE = Source(
 )
 
 
-def import_official(source: Path, out_dir: Path, *, overwrite: bool = False,
-                    progress: Progress = no_progress) -> Edition:
-    """Read the original layout under ``source`` and write an edition to ``out_dir``."""
+def source_directory(source: Path) -> Path:
+    """``source`` as a Path; a SourceDataError unless it is a directory."""
     source = Path(source)
     if not source.is_dir():
         raise SourceDataError(f"{source} is not a directory with the original DataPerf files")
+    return source
+
+
+def import_official(source: Path, out_dir: Path, *, overwrite: bool = False,
+                    progress: Progress = no_progress) -> Edition:
+    """Read the original layout under ``source`` and write an edition to ``out_dir``."""
+    source = source_directory(source)
     progress("reading pool", 0, 3)
     pool_ids, pool_embeddings = _read_pool(source)
     progress("reading test sets", 1, 3)

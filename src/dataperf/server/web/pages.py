@@ -133,10 +133,28 @@ def need_user(request: Request, user: User | None) -> User:
     return user
 
 
+CSRF_FAILED = ("the form is out of date or came from another site (CSRF check failed); reload "
+               "the page and try again")
+
+
 def need_csrf(request: Request, form: dict[str, Any]) -> None:
     if not csrf_ok(request, form.get(CSRF_FIELD)):
-        raise ApiError(403, "forbidden", "the form is out of date or came from another site "
-                       "(CSRF check failed); reload the page and try again")
+        raise ApiError(403, "forbidden", CSRF_FAILED)
+
+
+async def checked_form(request: Request) -> dict[str, Any]:
+    """The posted form, after the CSRF check (an ApiError 403 when it fails)."""
+    form = await form_of(request)
+    need_csrf(request, form)
+    return form
+
+
+def refusal_text(err: Exception) -> str:
+    """What a page shows for a refused form: pydantic's errors described, else the API's
+    message, else the error's text."""
+    if isinstance(err, ValidationError):
+        return describe(err)
+    return str(getattr(err, "message", str(err)))
 
 
 def login_redirect(request: Request) -> RedirectResponse:
@@ -211,8 +229,7 @@ async def login(request: Request, platform: Platform = Depends(get_platform)) ->
     form = await form_of(request)
     target = _safe_next(str(form.get("next", "/")))
     if not csrf_ok(request, form.get(CSRF_FIELD)):
-        return error_page(request, None, 403, "the form is out of date or came from another "
-                          "site (CSRF check failed); reload the page and try again")
+        return error_page(request, None, 403, CSRF_FAILED)
     try:
         answer = await run_in_threadpool(accounts.login, Login(email=form.get("email", ""),
                                       password=form.get("password", ""),
@@ -234,8 +251,7 @@ def signup_page(request: Request, user: User | None = Depends(session_user)) -> 
 async def signup(request: Request, platform: Platform = Depends(get_platform)) -> Response:
     form = await form_of(request)
     if not csrf_ok(request, form.get(CSRF_FIELD)):
-        return error_page(request, None, 403, "the form is out of date or came from another "
-                          "site (CSRF check failed); reload the page and try again")
+        return error_page(request, None, 403, CSRF_FAILED)
     shown = {k: form.get(k, "") for k in ("name", "email", "team")}
     try:
         body = Register(email=form.get("email", ""), name=form.get("name", ""),
@@ -287,8 +303,7 @@ def _account_page(request: Request, user: User, platform: Platform, *,
 async def account_action(request: Request, action: str, user: User | None = Depends(session_user),
                          platform: Platform = Depends(get_platform)) -> Response:
     user = need_user(request, user)
-    form = await form_of(request)
-    need_csrf(request, form)
+    form = await checked_form(request)
     try:
         if action == "team":
             created = await run_in_threadpool(
@@ -317,7 +332,7 @@ async def revoke_token(request: Request, token_id: int,
                        user: User | None = Depends(session_user),
                        platform: Platform = Depends(get_platform)) -> Response:
     user = need_user(request, user)
-    need_csrf(request, await form_of(request))
+    await checked_form(request)
     await run_in_threadpool(accounts.revoke, token_id, user, platform)
     return see_other("/account")
 
@@ -399,7 +414,8 @@ def submission_page(request: Request, submission_id: int,
         shown = pictures(hosted, platform.edition(challenge), files)
     scale = float(getattr(getattr(hosted, "spec", None), "scale", 1.0))
     return render(request, "submission.html", user, s=detail, can_edit=can_edit,
-                  final_count=final_count, pictures=shown, scale=scale)
+                  final_count=final_count, pictures=shown, scale=scale,
+                  columns=hosted.report_columns())
 
 
 def _curves(platform: Platform, submission_id: int, part: str) -> dict[str, list[float]]:
@@ -435,8 +451,7 @@ async def submission_action(request: Request, submission_id: int, action: str,
                             user: User | None = Depends(session_user),
                             platform: Platform = Depends(get_platform)) -> Response:
     user = need_user(request, user)
-    form = await form_of(request)
-    need_csrf(request, form)
+    form = await checked_form(request)
     if action == "cancel":
         await run_in_threadpool(submissions.cancel, submission_id, user, platform)
     elif action == "final":
@@ -502,8 +517,7 @@ def _round_settings(form: dict[str, Any]) -> RoundSettings:
 async def organize_create(request: Request, user: User | None = Depends(session_user),
                           platform: Platform = Depends(get_platform)) -> Response:
     user = need_organizer(request, user)
-    form = await form_of(request)
-    need_csrf(request, form)
+    form = await checked_form(request)
     archive = form.get("edition_file")
     try:
         if isinstance(archive, UploadFile) and archive.filename:
@@ -518,11 +532,8 @@ async def organize_create(request: Request, user: User | None = Depends(session_
         body = NewChallenge(challenge=challenge, edition=edition or "offline",
                             name=form.get("name") or None, title=form.get("title") or None)
         hosted = await run_in_threadpool(organize.create_challenge, body, user, platform)
-    except ValidationError as err:
-        return await run_in_threadpool(_organize_page, request, user, platform, describe(err))
-    except (ApiError, DataPerfError) as err:
-        return await run_in_threadpool(_organize_page, request, user, platform,
-                                       getattr(err, "message", str(err)))
+    except (ValidationError, ApiError, DataPerfError) as err:
+        return await run_in_threadpool(_organize_page, request, user, platform, refusal_text(err))
     return see_other(f"/challenges/{hosted.name}")
 
 
@@ -532,8 +543,7 @@ async def organize_action(request: Request, name: str, action: str,
                           user: User | None = Depends(session_user),
                           platform: Platform = Depends(get_platform)) -> Response:
     user = need_organizer(request, user)
-    form = await form_of(request)
-    need_csrf(request, form)
+    form = await checked_form(request)
     try:
         if action == "describe":
             await run_in_threadpool(organize.edit_challenge, name, ChallengeEdit(
@@ -551,8 +561,7 @@ async def organize_action(request: Request, name: str, action: str,
         else:
             raise ApiError(404, "not-found", f"no organizer action {action!r}")
     except (ValidationError, ValueError) as err:
-        message = describe(err) if isinstance(err, ValidationError) else str(err)
-        return await run_in_threadpool(_organize_page, request, user, platform, message)
+        return await run_in_threadpool(_organize_page, request, user, platform, refusal_text(err))
     return see_other("/organize")
 
 

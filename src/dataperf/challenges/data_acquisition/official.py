@@ -1,0 +1,509 @@
+"""Import the original DataPerf v0.5 data-acquisition (DAM) files as an ``official`` edition.
+
+The original layout (the challenge repository after unzipping ``marketinfo.zip``, plus the
+sellers' data that only the organizers had), for every market ``i`` (``0``, ``1``, ...)::
+
+    marketinfo/i/price/budget.txt         the buyer's budget: one number
+    marketinfo/i/price/price.txt          one line per seller: lin,<full price>
+    marketinfo/i/sellerid.txt             the seller IDs 0..S-1, one per line (0.0 is fine)
+    marketinfo/i/data_buyer/20.csv        the buyer's rows: no header; features..., label
+    marketinfo/i/summary/<id>.csv.json    {"row_number": n, "column_number": d + 1,
+                                           "hist": {feature: {"0_size": .., "0_range": ..}},
+                                           "label_correlation": {feature: r}}
+    marketinfo/i/summary/<id>.csvsamples.csv  sample rows, space-separated: features..., label
+    features/i/<id>.csv                   the seller's rows: one header line, then
+                                          comma-separated features..., label
+
+Seller ``s`` of the edition is the seller with ID ``s``; its price is line ``s`` of
+``price.txt`` (as the original ``Dam.getsellerinfo`` reads it) and submissions list counts in
+this order. Only linear pricing (``lin``) existed.
+
+Test rows: the original evaluator trained on the bought rows and scored accuracy on the buyer's
+own rows (``data_buyer/20.csv``), so the hidden test rows of the imported edition are the
+buyer's rows, and the public buyer rows are the same rows.
+
+Labels: the distinct label values of all files, sorted, become class indices 0, 1, ...; the
+class names are the values as written by ``format(value, 'g')`` (``0``, ``1``, ``2``) and are
+recorded in the manifest's parameters. Embeddings are stored as float32. Every seller's rows
+are its own rows of the shared table (the original sellers shared none); the summaries and
+samples are imported as given (a correlation the original wrote as NaN becomes 0), after
+checking that they agree with the sellers' rows in number of rows and features.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from dataperf.challenge import Progress, no_progress
+from dataperf.editions import Edition, Source, embedding_column, write_edition
+from dataperf.exceptions import SourceDataError
+
+MARKETS = "marketinfo"
+FEATURES = "features"
+SOURCE = Source(
+    name="DataPerf v0.5 data acquisition for ML (DAM)",
+    licence="Apache-2.0 (the DAM benchmark); embeddings as distributed by DataPerf",
+    origin="original challenge files supplied by the user",
+)
+_MARKET_NAME = re.compile(r"^[0-9]+$")
+
+
+@dataclass
+class _Seller:
+    max_price: float
+    x: np.ndarray  # (n, d) float32
+    y: np.ndarray  # (n,) raw label values
+    counts: np.ndarray  # (d, B) int64
+    edges: np.ndarray  # (d, B + 1) float64
+    correlation: np.ndarray  # (d,)
+    samples_x: np.ndarray
+    samples_y: np.ndarray
+
+
+@dataclass
+class _Market:
+    name: str
+    budget: float
+    buyer_x: np.ndarray
+    buyer_y: np.ndarray
+    sellers: list[_Seller]
+
+
+def import_official(
+    source: Path, out_dir: Path, *, overwrite: bool = False, progress: Progress = no_progress
+) -> Edition:
+    """Read the original layout under ``source`` and write an edition to ``out_dir``."""
+    source = Path(source)
+    if not source.is_dir():
+        raise SourceDataError(f"{source} is not a directory with the original DataPerf files")
+    info, features = source / MARKETS, source / FEATURES
+    for folder in (info, features):
+        if not folder.is_dir():
+            raise SourceDataError(
+                f"{folder} is missing: expected {MARKETS}/<market>/ (budget, prices, buyer "
+                f"data, summaries) and {FEATURES}/<market>/<seller>.csv (the sellers' rows)"
+            )
+    names = sorted(
+        (p.name for p in info.iterdir() if p.is_dir() and _MARKET_NAME.match(p.name)), key=int
+    )
+    if not names:
+        raise SourceDataError(f"no markets under {info}: expected folders 0, 1, ...")
+    markets: list[_Market] = []
+    dim: int | None = None
+    for step, name in enumerate(names):
+        progress("reading markets", step, len(names))
+        market = _read_market(info / name, features / name, name)
+        d = market.buyer_x.shape[1]
+        dim = d if dim is None else dim
+        if d != dim:
+            raise SourceDataError(
+                f"{info / name}: the rows have {d} features, other markets "
+                f"{dim}; every market needs the same features"
+            )
+        markets.append(market)
+    assert dim is not None
+    values = np.unique(
+        np.concatenate(
+            [m.buyer_y for m in markets]
+            + [part for m in markets for s in m.sellers for part in (s.y, s.samples_y)]
+        )
+    )
+    classes = [format(float(v), "g") for v in values]
+    if len(classes) < 2:
+        raise SourceDataError(
+            f"{source}: every row has the label {classes[0]}; at least two classes are needed"
+        )
+    progress("writing edition", len(names), len(names) + 1)
+    tables = _tables(markets, values)
+    parameters = {
+        "dim": dim,
+        "classes": classes,
+        "markets": {
+            m.name: {
+                "budget": m.budget,
+                "sellers": len(m.sellers),
+                "buyer_rows": len(m.buyer_y),
+                "seller_rows": [len(s.y) for s in m.sellers],
+            }
+            for m in markets
+        },
+    }
+    edition = write_edition(
+        out_dir,
+        challenge="data-acquisition",
+        edition="official",
+        builder="dataperf.challenges.data_acquisition.official",
+        builder_version="1",
+        tasks=names,
+        sources=[SOURCE],
+        tables=tables,
+        parameters=parameters,
+        overwrite=overwrite,
+    )
+    progress("done", len(names) + 1, len(names) + 1)
+    return edition
+
+
+# --------------------------------------------------------------------------------------------
+# Reading one market
+
+
+def _read_market(info: Path, features: Path, name: str) -> _Market:
+    budget = _one_number(info / "price" / "budget.txt")
+    prices = _prices(info / "price" / "price.txt")
+    ids = _seller_ids(info / "sellerid.txt")
+    if len(prices) != len(ids):
+        raise SourceDataError(
+            f"{info / 'price' / 'price.txt'} has {len(prices)} price line(s) "
+            f"but {info / 'sellerid.txt'} lists {len(ids)} seller(s); "
+            "every seller needs one line lin,<price>"
+        )
+    buyer = _numbers(info / "data_buyer" / "20.csv", delimiter=",", header=False)
+    d = buyer.shape[1] - 1
+    sellers = []
+    for s in range(len(ids)):
+        rows_path = _seller_file(features, ids[s], ".csv", "data")
+        rows = _numbers(rows_path, delimiter=",", header=True)
+        samples_path = _seller_file(info / "summary", ids[s], ".csvsamples.csv", "samples")
+        samples = _numbers(samples_path, delimiter=" ", header=False)
+        for path, table in ((rows_path, rows), (samples_path, samples)):
+            if table.shape[1] != d + 1:
+                raise SourceDataError(
+                    f"{path}: rows have {table.shape[1]} columns, the buyer's rows "
+                    f"({info / 'data_buyer' / '20.csv'}) {d + 1}; every file needs the same "
+                    "features followed by the label"
+                )
+        summary_path = _seller_file(info / "summary", ids[s], ".csv.json", "summary")
+        counts, edges, correlation = _summary(summary_path, len(rows), d)
+        sellers.append(
+            _Seller(
+                max_price=prices[s],
+                x=rows[:, :-1].astype(np.float32),
+                y=rows[:, -1],
+                counts=counts,
+                edges=edges,
+                correlation=correlation,
+                samples_x=samples[:, :-1].astype(np.float32),
+                samples_y=samples[:, -1],
+            )
+        )
+    return _Market(name, budget, buyer[:, :-1].astype(np.float32), buyer[:, -1], sellers)
+
+
+def _text(path: Path) -> str:
+    if not path.is_file():
+        raise SourceDataError(f"{path} is missing")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SourceDataError(f"cannot read {path}: {err}") from None
+
+
+def _float(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SourceDataError(f"{where}: {text.strip()!r} is not a number") from None
+    if not math.isfinite(value):
+        raise SourceDataError(f"{where}: {text.strip()!r} is not a finite number")
+    return value
+
+
+def _lines(path: Path) -> list[str]:
+    return [line.strip() for line in _text(path).splitlines() if line.strip()]
+
+
+def _one_number(path: Path) -> float:
+    lines = _lines(path)
+    if len(lines) != 1:
+        raise SourceDataError(
+            f"{path} must hold one number (the budget); it has {len(lines)} non-empty line(s)"
+        )
+    value = _float(lines[0], str(path))
+    if value < 0:
+        raise SourceDataError(f"{path}: the budget must not be negative, got {lines[0]}")
+    return value
+
+
+def _prices(path: Path) -> list[float]:
+    prices = []
+    for number, line in enumerate(_lines(path), start=1):
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) != 2 or fields[0] != "lin":
+            raise SourceDataError(
+                f"{path}, line {number}: expected lin,<price> (linear "
+                f"pricing, the only one of the original), got {line!r}"
+            )
+        price = _float(fields[1], f"{path}, line {number}")
+        if price < 0:
+            raise SourceDataError(f"{path}, line {number}: the price must not be negative")
+        prices.append(price)
+    if not prices:
+        raise SourceDataError(f"{path} lists no seller prices")
+    return prices
+
+
+def _seller_ids(path: Path) -> list[str]:
+    """The seller IDs as written (``0.0`` or ``0``), checked to be the integers 0..S-1."""
+    lines = _lines(path)
+    values = [_float(line, f"{path}, line {k}") for k, line in enumerate(lines, start=1)]
+    if sorted(values) != list(range(len(values))) or not values:
+        raise SourceDataError(
+            f"{path} must list the seller IDs 0, 1, ..., S-1 (one per line), "
+            f"got {', '.join(lines[:6]) or 'nothing'}"
+            f"{', ...' if len(lines) > 6 else ''}"
+        )
+    written = dict(zip((int(v) for v in values), lines, strict=True))
+    return [written[s] for s in range(len(values))]
+
+
+def _seller_file(folder: Path, written_id: str, suffix: str, what: str) -> Path:
+    """``<id><suffix>`` with the ID as an integer (``3``) or as written (``3.0``)."""
+    number = str(int(float(written_id)))
+    for name in dict.fromkeys([number, written_id]):
+        if (folder / f"{name}{suffix}").is_file():
+            return folder / f"{name}{suffix}"
+    raise SourceDataError(
+        f"{folder / (number + suffix)} is missing (the {what} of seller {number})"
+    )
+
+
+def _numbers(path: Path, *, delimiter: str, header: bool) -> np.ndarray:
+    """A numeric CSV file as a (rows, columns) float64 array: at least one row and two
+    columns, every row with the same number of numbers."""
+    if not path.is_file():
+        raise SourceDataError(f"{path} is missing")
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                autogenerate_column_names=True, skip_rows=1 if header else 0
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+        )
+    except (pa.ArrowException, OSError) as err:
+        raise SourceDataError(f"cannot read {path}: {err}") from None
+    if table.num_rows == 0:
+        raise SourceDataError(f"{path} has no rows")
+    if table.num_columns < 2:
+        raise SourceDataError(f"{path}: rows need features and a label, found one column")
+    for k, column in enumerate(table.columns):
+        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+            raise SourceDataError(f"{path}: column {k + 1} holds values that are not numbers")
+        if column.null_count:
+            raise SourceDataError(f"{path}: column {k + 1} has {column.null_count} empty value(s)")
+    array = np.column_stack([c.to_numpy().astype(np.float64) for c in table.columns])
+    if not np.isfinite(array).all():
+        raise SourceDataError(f"{path} holds NaN or infinite values")
+    return array
+
+
+def _summary(path: Path, n_rows: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts (d, B), edges (d, B + 1) and label correlations (d,) of one summary file."""
+    try:
+        summary = json.loads(_text(path))
+    except json.JSONDecodeError as err:
+        raise SourceDataError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(summary, dict) or not {
+        "row_number",
+        "column_number",
+        "hist",
+        "label_correlation",
+    } <= set(summary):
+        raise SourceDataError(
+            f"{path} must be an object with row_number, column_number, hist and label_correlation"
+        )
+    if summary["row_number"] != n_rows:
+        raise SourceDataError(
+            f"{path}: row_number is {summary['row_number']!r} but the "
+            f"seller's data has {n_rows} rows"
+        )
+    if summary["column_number"] != d + 1:
+        raise SourceDataError(
+            f"{path}: column_number is {summary['column_number']!r} but the "
+            f"rows have {d + 1} columns (features and the label)"
+        )
+    hist = _per_feature(path, "hist", summary["hist"], d)
+    correlations = _per_feature(path, "label_correlation", summary["label_correlation"], d)
+    counts: list[np.ndarray] = []
+    edges: list[np.ndarray] = []
+    for j, entry in enumerate(hist):
+        c, e = _histogram(path, j, entry)
+        if c.sum() != n_rows:
+            raise SourceDataError(
+                f"{path}: the histogram of feature {j} counts {c.sum()} "
+                f"rows but the seller has {n_rows}"
+            )
+        if counts and len(c) != len(counts[0]):
+            raise SourceDataError(f"{path}: the histograms have different numbers of bins")
+        counts.append(c)
+        edges.append(e)
+    correlation = np.empty(d)
+    for j, value in enumerate(correlations):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SourceDataError(f"{path}: label_correlation of feature {j} is not a number")
+        correlation[j] = value if math.isfinite(value) else 0.0
+    return np.array(counts, dtype=np.int64), np.array(edges), correlation
+
+
+def _per_feature(path: Path, key: str, mapping: Any, d: int) -> list[Any]:
+    """The d per-feature entries of ``mapping`` in feature order: keys 0..d-1 (a (d+1)-th
+    entry, the label column, is ignored) or, with other names, the order of the file."""
+    if not isinstance(mapping, dict) or len(mapping) not in (d, d + 1):
+        size = len(mapping) if isinstance(mapping, dict) else "no"
+        raise SourceDataError(
+            f"{path}: {key} must have one entry per feature ({d}), found {size} entries"
+        )
+    keys = list(mapping)
+    if all(re.fullmatch(r"[0-9]+", k) for k in keys):
+        keys.sort(key=int)
+    return [mapping[k] for k in keys[:d]]
+
+
+def _histogram(path: Path, j: int, entry: Any) -> tuple[np.ndarray, np.ndarray]:
+    sizes = (
+        {int(k[:-5]): v for k, v in entry.items() if re.fullmatch(r"[0-9]+_size", k)}
+        if isinstance(entry, dict)
+        else {}
+    )
+    ranges = (
+        {int(k[:-6]): v for k, v in entry.items() if re.fullmatch(r"[0-9]+_range", k)}
+        if isinstance(entry, dict)
+        else {}
+    )
+    bins = len(sizes)
+    if not bins or sorted(sizes) != list(range(bins)) or sorted(ranges) != list(range(bins + 1)):
+        raise SourceDataError(
+            f"{path}: the histogram of feature {j} needs 0_size..B-1_size "
+            "and 0_range..B_range (B bins, B + 1 edges)"
+        )
+    counts = [sizes[b] for b in range(bins)]
+    edges = [ranges[b] for b in range(bins + 1)]
+    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+        raise SourceDataError(
+            f"{path}: the histogram of feature {j} has counts that are not non-negative integers"
+        )
+    if not all(
+        isinstance(e, int | float) and not isinstance(e, bool) and math.isfinite(e) for e in edges
+    ) or any(b < a for a, b in pairwise(edges)):
+        raise SourceDataError(
+            f"{path}: the histogram of feature {j} has bin edges that are "
+            "not finite increasing numbers"
+        )
+    return np.array(counts, dtype=np.int64), np.array(edges, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def _tables(markets: list[_Market], values: np.ndarray) -> dict[str, pa.Table]:
+    def label(raw: np.ndarray) -> pa.Array:
+        return pa.array(np.searchsorted(values, raw).astype(np.int8), pa.int8())
+
+    def rows(
+        market: str, ids: list[str], x: np.ndarray, raw: np.ndarray, seller: int | None = None
+    ) -> pa.Table:
+        columns: dict[str, pa.Array] = {"market": pa.array([market] * len(ids), pa.string())}
+        if seller is not None:
+            columns["seller"] = pa.array(np.full(len(ids), seller, np.int32))
+        columns |= {
+            "id": pa.array(ids, pa.string()),
+            "embedding": embedding_column(x, np.float32),
+            "label": label(raw),
+        }
+        return pa.table(columns)
+
+    parts: dict[str, list[pa.Table]] = {
+        k: [] for k in ("markets", "sellers", "buyer", "summaries", "samples", "offers")
+    }
+    embeddings: list[np.ndarray] = []
+    next_row = 0
+    for m in markets:
+        parts["markets"].append(
+            pa.table(
+                {
+                    "market": pa.array([m.name], pa.string()),
+                    "budget": pa.array([m.budget], pa.float64()),
+                }
+            )
+        )
+        n_sellers = len(m.sellers)
+        parts["sellers"].append(
+            pa.table(
+                {
+                    "market": pa.array([m.name] * n_sellers, pa.string()),
+                    "seller": pa.array(np.arange(n_sellers, dtype=np.int32)),
+                    "rows": pa.array([len(s.y) for s in m.sellers], pa.int64()),
+                    "max_price": pa.array([s.max_price for s in m.sellers], pa.float64()),
+                    "pricing": pa.array(["lin"] * n_sellers, pa.string()),
+                }
+            )
+        )
+        parts["buyer"].append(
+            rows(m.name, [str(k) for k in range(len(m.buyer_y))], m.buyer_x, m.buyer_y)
+        )
+        for s, seller in enumerate(m.sellers):
+            d = len(seller.counts)
+            parts["summaries"].append(
+                pa.table(
+                    {
+                        "market": pa.array([m.name] * d, pa.string()),
+                        "seller": pa.array(np.full(d, s, np.int32)),
+                        "feature": pa.array(np.arange(d, dtype=np.int32)),
+                        "counts": pa.array(list(seller.counts), pa.list_(pa.int64())),
+                        "edges": pa.array(list(seller.edges), pa.list_(pa.float64())),
+                        "label_correlation": pa.array(seller.correlation, pa.float64()),
+                    }
+                )
+            )
+            parts["samples"].append(
+                rows(
+                    m.name,
+                    [f"{s}-{k}" for k in range(len(seller.samples_y))],
+                    seller.samples_x,
+                    seller.samples_y,
+                    seller=s,
+                )
+            )
+            n = len(seller.y)
+            parts["offers"].append(
+                pa.table(
+                    {
+                        "market": pa.array([m.name] * n, pa.string()),
+                        "seller": pa.array(np.full(n, s, np.int32)),
+                        "position": pa.array(np.arange(n, dtype=np.int32)),
+                        "row": pa.array(np.arange(next_row, next_row + n, dtype=np.int32)),
+                        "label": label(seller.y),
+                    }
+                )
+            )
+            embeddings.append(seller.x)
+            next_row += n
+    table_rows = np.concatenate(embeddings)
+    buyer = pa.concat_tables(parts["buyer"])
+    return {
+        "public/markets.parquet": pa.concat_tables(parts["markets"]),
+        "public/sellers.parquet": pa.concat_tables(parts["sellers"]),
+        "public/buyer.parquet": buyer,
+        "public/summaries.parquet": pa.concat_tables(parts["summaries"]),
+        "public/samples.parquet": pa.concat_tables(parts["samples"]),
+        "hidden/rows.parquet": pa.table(
+            {
+                "row": pa.array(np.arange(len(table_rows), dtype=np.int32)),
+                "embedding": embedding_column(table_rows, np.float32),
+            }
+        ),
+        "hidden/offers.parquet": pa.concat_tables(parts["offers"]),
+        "hidden/test.parquet": buyer,
+    }
