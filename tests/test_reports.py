@@ -63,3 +63,20 @@ def test_published_cleaning_results_meet_the_claims():
     assert len(means) == 7
     assert max(means, key=lambda name: means[name]) == "random"
     assert min(means.values()) < means["random"] / 2
+
+
+def test_acquisition_results_are_current_and_beat_uniform_spend():
+    """The acquisition table is what `dataperf compare data-acquisition` produces (seconds), and
+    the best strategy's mean is above uniform spend's with the intervals apart."""
+    challenge = get_challenge("data-acquisition")
+    edition = challenge.edition("offline")
+    found = compare_algorithms(challenge, edition)
+    fresh = results_markdown(challenge, edition, found, command="-")
+    published = RESULTS.with_name("data-acquisition.md").read_text(encoding="utf-8")
+    assert score_cells(published) == score_cells(fresh), (
+        "docs/results/data-acquisition.md is stale; regenerate it with "
+        "`make results CHALLENGE=data-acquisition`")
+    best = best_result(found)
+    uniform = next(r for r in found if r.algorithm == "uniform")
+    assert best.algorithm != "uniform"
+    assert separates(best.score.aggregate, uniform.score.aggregate)

@@ -190,6 +190,9 @@ class Challenge(ABC):
     ) -> dict[str, bytes]:
         """Run a built-in algorithm on the public data; return submission files name -> bytes."""
 
+    #: The built-in algorithm that results tables compare the best one with.
+    baseline_algorithm = "random"
+
     def report_columns(self) -> list[tuple[str, str]]:
         """Task details shown next to each score in reports: (details key, column header)."""
         return [("train_rows", "train rows")]

@@ -102,6 +102,9 @@ def worker(
         "'ray://host:10001', or 'local' for a new local instance).")] = None,
 ) -> None:
     """Run an evaluation worker against the server's database (DATAPERF_DATABASE_URL)."""
+    stop = threading.Event()  # first: a stop while starting up is a clean stop too
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     _server_modules()
     from dataperf.server.executors import make_executor
     from dataperf.server.worker import Worker
@@ -109,9 +112,6 @@ def worker(
     settings = _settings()
     db = _database(settings)
     executor = make_executor(slots, ray_address)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     runner = Worker(db, settings, executor)
     err.print(f"worker {runner.name}: {slots} slot(s) on {executor.name}; Ctrl-C stops it "
               "and hands running jobs back to the queue")

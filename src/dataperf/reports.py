@@ -77,7 +77,7 @@ def results_markdown(challenge: Challenge, edition: Edition, results: Sequence[A
         lines.append(f"| {result.algorithm} | " + " | ".join(cells)
                      + f" | **{_cell(result.score.aggregate, decimals)}** | "
                      f"{result.seconds:.1f} |")
-    lines += _versus_baseline(results, tasks, decimals)
+    lines += _versus_baseline(results, tasks, decimals, challenge.baseline_algorithm)
     summaries = challenge.algorithms()
     lines += ["", "Algorithms:", ""]
     lines += [f"- `{r.algorithm}`: {summaries.get(r.algorithm, '')}" for r in results]
@@ -98,9 +98,9 @@ def best_result(results: Sequence[AlgorithmResult]) -> AlgorithmResult:
     return max(results, key=lambda r: sign * r.score.aggregate.value)
 
 
-def _versus_baseline(results: Sequence[AlgorithmResult], tasks: list[str],
-                     decimals: int) -> list[str]:
-    baseline = next((r for r in results if r.algorithm == "random"), None)
+def _versus_baseline(results: Sequence[AlgorithmResult], tasks: list[str], decimals: int,
+                     name: str) -> list[str]:
+    baseline = next((r for r in results if r.algorithm == name), None)
     if baseline is None or len(results) < 2:
         return []
     best = best_result(results)
@@ -110,5 +110,5 @@ def _versus_baseline(results: Sequence[AlgorithmResult], tasks: list[str],
     verdict = ("on every task" if len(apart) == len(tasks)
                else f"on {len(apart)} of {len(tasks)} tasks ({', '.join(apart) or 'none'})")
     return ["", f"Best mean: `{best.algorithm}` {best.score.aggregate.value:.{decimals}f} "
-            f"against `random` {baseline.score.aggregate.value:.{decimals}f}; their 95% "
+            f"against `{name}` {baseline.score.aggregate.value:.{decimals}f}; their 95% "
             f"intervals are apart {verdict}."]

@@ -245,6 +245,7 @@ class AcquisitionChallenge(Challenge):
 
     kind = "acquisition"
     scorer_version = SCORER_VERSION
+    baseline_algorithm = "uniform"
 
     def __init__(
         self, spec: AcquisitionSpec, *, builder: str | None = None, importer: str | None = None

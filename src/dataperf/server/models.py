@@ -153,7 +153,7 @@ class Round(Base):
     challenge_id: Mapped[int] = mapped_column(ForeignKey("challenges.id"))
     number: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(80))
-    scorer_version: Mapped[str] = mapped_column(String(32))
+    scorer_version: Mapped[str] = mapped_column(String(120))
     edition_hash: Mapped[str] = mapped_column(String(64))
     opens_at: Mapped[datetime] = mapped_column(default=utcnow)
     deadline: Mapped[datetime | None]
@@ -224,7 +224,7 @@ class Evaluation(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     seconds: Mapped[float | None] = mapped_column(Float)
-    scorer_version: Mapped[str | None] = mapped_column(String(32))
+    scorer_version: Mapped[str | None] = mapped_column(String(120))
     submission: Mapped[Submission] = relationship(back_populates="evaluation")
 
 
