@@ -1,13 +1,16 @@
 """Shared pieces of the offline-builder tests (vision selection and vision cleaning): what the
 machine has (Fashion-MNIST, the image network), one small build per module with its progress
-calls, and the checks every builder must pass."""
+calls, and the checks every builder must pass; and of the tests importing original files."""
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from dataperf.challenges.vision_selection import build as vs
@@ -62,3 +65,85 @@ def assert_refuses_existing_directory(small_build: SmallBuild, tmp_path: Path, c
     (tmp_path / "taken").mkdir()
     with pytest.raises(EditionError, match="already exists"):
         small_build(tmp_path / "taken", cache)
+
+
+# Importing the original files -------------------------------------------------------------------
+
+
+def official_fixtures(
+    write_original: Callable[[Path], Any], import_official: Callable[[Path, Path], Edition]
+) -> tuple[Any, Any]:
+    """The module-scoped fixtures ``original`` (the original files, written under a fresh
+    directory) and ``edition`` (imported from them) of an official-import test module; assign
+    them to names ``original, edition`` there."""
+
+    @pytest.fixture(scope="module")
+    def original(tmp_path_factory: pytest.TempPathFactory) -> Any:
+        return write_original(tmp_path_factory.mktemp("original"))
+
+    @pytest.fixture(scope="module")
+    def edition(original: Any, tmp_path_factory: pytest.TempPathFactory) -> Edition:
+        return import_official(original.root, tmp_path_factory.mktemp("imported") / "official")
+
+    return original, edition
+
+
+def rows_where(edition: Edition, name: str, value: str, *, column: str) -> pa.Table:
+    """The rows of the edition's table ``name`` whose ``column`` is ``value``."""
+    table = edition.read_table(name)
+    return table.filter(pc.equal(table[column], value))
+
+
+def acquisition_schemas(embedding: pa.DataType) -> dict[str, pa.Schema]:
+    """The schema of every table of a data-acquisition edition with ``embedding`` columns."""
+    labelled = pa.schema(
+        [
+            ("market", pa.string()),
+            ("id", pa.string()),
+            ("embedding", embedding),
+            ("label", pa.int8()),
+        ]
+    )
+    return {
+        "public/markets.parquet": pa.schema([("market", pa.string()), ("budget", pa.float64())]),
+        "public/sellers.parquet": pa.schema(
+            [
+                ("market", pa.string()),
+                ("seller", pa.int32()),
+                ("rows", pa.int64()),
+                ("max_price", pa.float64()),
+                ("pricing", pa.string()),
+            ]
+        ),
+        "public/buyer.parquet": labelled,
+        "public/summaries.parquet": pa.schema(
+            [
+                ("market", pa.string()),
+                ("seller", pa.int32()),
+                ("feature", pa.int32()),
+                ("counts", pa.list_(pa.int64())),
+                ("edges", pa.list_(pa.float64())),
+                ("label_correlation", pa.float64()),
+            ]
+        ),
+        "public/samples.parquet": pa.schema(
+            [
+                ("market", pa.string()),
+                ("seller", pa.int32()),
+                ("id", pa.string()),
+                ("embedding", embedding),
+                ("label", pa.int8()),
+            ]
+        ),
+        "hidden/rows.parquet": pa.schema([("row", pa.int32()), ("embedding", embedding)]),
+        "hidden/offers.parquet": pa.schema(
+            [
+                ("market", pa.string()),
+                ("seller", pa.int32()),
+                ("position", pa.int32()),
+                ("row", pa.int32()),
+                ("label", pa.int8()),
+            ]
+        ),
+        "hidden/test.parquet": labelled,
+    }

@@ -345,3 +345,17 @@ def _staging_dir(target: Path) -> Path:
 def _write_manifest(directory: Path, manifest: Manifest) -> None:
     text = json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
     (directory / MANIFEST_NAME).write_text(text, encoding="utf-8")
+
+
+def make_ids(count: int, rng: np.random.Generator) -> list[str]:
+    """``count`` unique opaque IDs: 16 lowercase hex digits each."""
+    ids: list[str] = []
+    seen: set[str] = set()
+    while len(ids) < count:
+        block = rng.bytes(8 * (count - len(ids))).hex()
+        for start in range(0, len(block), 16):
+            candidate = block[start : start + 16]
+            if candidate not in seen:
+                seen.add(candidate)
+                ids.append(candidate)
+    return ids

@@ -580,26 +580,29 @@ def test_bootstrap_accuracy_resamples_rows():
     assert not bootstrap_accuracy(np.zeros(0), n_resamples=100, seed=0).any()
 
 
-def test_offers_must_cover_every_position(tmp_path, challenge, data):
+def _score_fails_with_offers(tmp_path, challenge, data, offers: pa.Table, match: str) -> None:
+    """Scoring on an edition whose hidden offers are ``offers`` raises an EditionError."""
     tables = edition_tables(data)
-    offers = tables["hidden/offers.parquet"]
-    tables["hidden/offers.parquet"] = offers.slice(1)
+    tables["hidden/offers.parquet"] = offers
     broken = write(tmp_path / "broken", tables)
     submission = challenge.parse_submission(purchase_files(HALF), broken)
-    with pytest.raises(EditionError, match=r"positions 0\.\.n-1"):
+    with pytest.raises(EditionError, match=match):
         challenge.score(submission, broken)
+
+
+def test_offers_must_cover_every_position(tmp_path, challenge, data):
+    offers = edition_tables(data)["hidden/offers.parquet"]
+    _score_fails_with_offers(tmp_path, challenge, data, offers.slice(1), r"positions 0\.\.n-1")
 
 
 def test_offered_rows_must_exist(tmp_path, challenge, data):
-    tables = edition_tables(data)
-    offers = tables["hidden/offers.parquet"]
+    offers = edition_tables(data)["hidden/offers.parquet"]
     rows = offers.column("row").to_numpy().copy()
     rows[0] = N_SHARED
-    tables["hidden/offers.parquet"] = offers.set_column(3, "row", pa.array(rows, pa.int32()))
-    broken = write(tmp_path / "broken", tables)
-    submission = challenge.parse_submission(purchase_files(HALF), broken)
-    with pytest.raises(EditionError, match=f"rows must lie in 0..{N_SHARED - 1}"):
-        challenge.score(submission, broken)
+    broken = offers.set_column(3, "row", pa.array(rows, pa.int32()))
+    _score_fails_with_offers(
+        tmp_path, challenge, data, broken, f"rows must lie in 0..{N_SHARED - 1}"
+    )
 
 
 def test_unknown_pricing_is_an_edition_error(tmp_path, challenge, data):

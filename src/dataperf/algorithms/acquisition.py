@@ -458,11 +458,43 @@ def _spread(
     return wanted, rng.permutation(task.n_sellers)
 
 
+class _SpreadStrategy(Strategy):
+    """Base class: spends ``fraction`` of the budget by :func:`_spread`."""
+
+    _constraints: ClassVar[dict[str, _Constraint]] = {
+        "fraction": _Float(0.0, 1.0),
+        "random_state": _Seed(),
+    }
+
+    def __init__(self, fraction: float = 1.0, random_state: int | None = 0) -> None:
+        self.fraction = fraction
+        self.random_state = random_state
+
+
+class _ValueStrategy(Strategy):
+    """Base class: values the sellers by ``_values`` and buys by :func:`_greedy_plan`."""
+
+    min_ratio: float
+
+    def values(self, task: AcquisitionTask) -> np.ndarray:
+        """(S,) float64 value of each seller's rows (higher is better)."""
+        self._validate_params()
+        return self._values(task)
+
+    def _values(self, task: AcquisitionTask) -> np.ndarray:
+        raise NotImplementedError
+
+    def _plan(
+        self, task: AcquisitionTask, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return _greedy_plan(task, self._values(task), self.min_ratio)
+
+
 # --------------------------------------------------------------------------------------------
 # Strategies
 
 
-class UniformStrategy(Strategy):
+class UniformStrategy(_SpreadStrategy):
     """Uniform: the same spend on every seller (the baseline).
 
     ``fraction`` of the budget is split equally across sellers; a seller whose whole offer
@@ -470,36 +502,18 @@ class UniformStrategy(Strategy):
     sellers are bought whole. Cost: O(S^2).
     """
 
-    _constraints: ClassVar[dict[str, _Constraint]] = {
-        "fraction": _Float(0.0, 1.0),
-        "random_state": _Seed(),
-    }
-
-    def __init__(self, fraction: float = 1.0, random_state: int | None = 0) -> None:
-        self.fraction = fraction
-        self.random_state = random_state
-
     def _plan(
         self, task: AcquisitionTask, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         return _spread(task, np.ones(task.n_sellers), self.fraction, rng)
 
 
-class ProportionalStrategy(Strategy):
+class ProportionalStrategy(_SpreadStrategy):
     """Proportional: spend on each seller in proportion to the number of rows it offers.
 
     As ``uniform`` with shares proportional to the sellers' sizes n_s instead of equal ones.
     Cost: O(S^2).
     """
-
-    _constraints: ClassVar[dict[str, _Constraint]] = {
-        "fraction": _Float(0.0, 1.0),
-        "random_state": _Seed(),
-    }
-
-    def __init__(self, fraction: float = 1.0, random_state: int | None = 0) -> None:
-        self.fraction = fraction
-        self.random_state = random_state
 
     def _plan(
         self, task: AcquisitionTask, rng: np.random.Generator
@@ -507,7 +521,7 @@ class ProportionalStrategy(Strategy):
         return _spread(task, task.rows.astype(np.float64), self.fraction, rng)
 
 
-class SimilarityStrategy(Strategy):
+class SimilarityStrategy(_ValueStrategy):
     """Summary similarity: sellers whose histograms and label correlations match the buyer's.
 
     A seller's value is ``max(a, 0) * exp(-D / bandwidth)``. ``a`` projects the seller's
@@ -533,15 +547,8 @@ class SimilarityStrategy(Strategy):
         self.min_ratio = min_ratio
         self.random_state = random_state
 
-    def values(self, task: AcquisitionTask) -> np.ndarray:
-        """(S,) float64 value of each seller's rows (higher is better)."""
-        self._validate_params()
+    def _values(self, task: AcquisitionTask) -> np.ndarray:
         return _similarity(task, self.bandwidth)
-
-    def _plan(
-        self, task: AcquisitionTask, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        return _greedy_plan(task, _similarity(task, self.bandwidth), self.min_ratio)
 
 
 def _similarity(task: AcquisitionTask, bandwidth: float) -> np.ndarray:
@@ -549,7 +556,7 @@ def _similarity(task: AcquisitionTask, bandwidth: float) -> np.ndarray:
     return agreement * np.exp(-_domain_distance(task) / bandwidth)
 
 
-class SampleValueStrategy(Strategy):
+class SampleValueStrategy(_ValueStrategy):
     """Sample value: sellers whose sample rows a model of the buyer's data labels alike.
 
     A ``LogisticRegression(C=C)`` fitted on the buyer's labelled rows predicts every seller's
@@ -586,22 +593,12 @@ class SampleValueStrategy(Strategy):
         self.min_ratio = min_ratio
         self.random_state = random_state
 
-    def values(self, task: AcquisitionTask) -> np.ndarray:
-        """(S,) float64 value of each seller's rows (higher is better)."""
-        self._validate_params()
-        return self._values(task)
-
     def _values(self, task: AcquisitionTask) -> np.ndarray:
         w = self.summary_weight
         quality = (1.0 - w) * _buyer_likelihood(task, self.C)
         if w > 0:
             quality += w * np.clip(_label_agreement(task), 0.0, 1.0)
         return quality * np.exp(-_domain_distance(task) / self.bandwidth)
-
-    def _plan(
-        self, task: AcquisitionTask, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        return _greedy_plan(task, self._values(task), self.min_ratio)
 
 
 class EarlyStopStrategy(Strategy):
@@ -625,11 +622,7 @@ class EarlyStopStrategy(Strategy):
         "step": _Float(0.0, 1.0, low_open=True),
         "n_repeats": _Int(1),
         "exponent": _Float(0.0, 2.0, low_open=True),
-        "C": _Float(0.0, low_open=True),
-        "summary_weight": _Float(0.0, 1.0),
-        "bandwidth": _Float(0.0, low_open=True),
-        "min_ratio": _Float(0.0, 1.0),
-        "random_state": _Seed(),
+        **SampleValueStrategy._constraints,  # then the valuer's (sample-value)
     }
 
     def __init__(

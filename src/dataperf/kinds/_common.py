@@ -3,17 +3,63 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dataperf import metrics
-from dataperf.exceptions import AlgorithmError
+from dataperf.exceptions import AlgorithmError, SpecError, describe
 from dataperf.scores import TaskScore
 
-__all__ = ["make_algorithm", "mean_task_score"]
+if TYPE_CHECKING:
+    from dataperf.challenge import Challenge
+
+__all__ = ["KindSpec", "adopt_spec", "make_algorithm", "mean_task_score", "validate_spec"]
 
 T = TypeVar("T")
+S = TypeVar("S", bound="KindSpec")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+
+
+class KindSpec(BaseModel):
+    """The fields every kind's spec starts with; each kind narrows ``kind`` to its name (the
+    field keeps its place) and adds its own fields after these."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    kind: str
+    version: int = Field(default=1, ge=1)
+    title: str
+    description: str = ""
+    classes: list[str] = Field(default=["0", "1"], min_length=2)
+
+    @model_validator(mode="after")
+    def _unique_classes(self: S) -> S:
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes must be unique")
+        return self
+
+
+def validate_spec(model: type[S], data: Mapping[str, Any], *, origin: str) -> S:
+    """``model`` validated from ``data``; a SpecError naming ``origin`` and the kind if not."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as err:
+        kind = model.model_fields["kind"].default
+        raise SpecError(f"{origin} is not a valid {kind} challenge: {describe(err)}") from None
+
+
+def adopt_spec(challenge: Challenge, spec: KindSpec, *, builder: str | None,
+               importer: str | None) -> None:
+    """Set a challenge's builder, importer and the attributes its spec names."""
+    challenge.builder = builder
+    challenge.importer = importer
+    challenge.name = spec.name
+    challenge.version = spec.version
+    challenge.title = spec.title
+    challenge.description = spec.description
 
 
 def mean_task_score(task_scores: Sequence[TaskScore], samples: Sequence[np.ndarray], *,

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from threadpoolctl import threadpool_limits
 
 from dataperf import metrics
@@ -51,10 +51,15 @@ from dataperf.exceptions import (
     Problem,
     SpecError,
     SubmissionError,
-    describe,
 )
 from dataperf.kinds import acquisition_files as files
-from dataperf.kinds._common import make_algorithm, mean_task_score
+from dataperf.kinds._common import (
+    KindSpec,
+    adopt_spec,
+    make_algorithm,
+    mean_task_score,
+    validate_spec,
+)
 from dataperf.kinds.acquisition_files import MarketTerms
 from dataperf.kinds.selection import BootstrapSpec, _summary, _task_seed
 from dataperf.learners.frozen import train_and_predict
@@ -64,7 +69,6 @@ if TYPE_CHECKING:  # the algorithms load only when one runs
     from dataperf.algorithms.acquisition import AcquisitionTask
 
 SCORER_VERSION = "acquisition-1"
-NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 MARKETS = "public/markets.parquet"
 SELLERS = "public/sellers.parquet"
 BUYER = "public/buyer.parquet"
@@ -84,17 +88,10 @@ class AcquisitionModelSpec(BaseModel):
     max_iter: int = Field(default=100, ge=1)
 
 
-class AcquisitionSpec(BaseModel):
+class AcquisitionSpec(KindSpec):
     """The declarative definition of an acquisition challenge (YAML or JSON)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=NAME_PATTERN)
     kind: Literal["acquisition"] = "acquisition"
-    version: int = Field(default=1, ge=1)
-    title: str
-    description: str = ""
-    classes: list[str] = Field(default=["0", "1"], min_length=2)
     draws: int = Field(default=10, ge=1, le=1000)  # random row draws per market
     seed: int = Field(default=0, ge=0)
     # The weight of test accuracy in a market's score; the rest weighs the budget saved.
@@ -105,8 +102,6 @@ class AcquisitionSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> AcquisitionSpec:
-        if len(set(self.classes)) != len(self.classes):
-            raise ValueError("classes must be unique")
         if len(set(self.formats)) != len(self.formats):
             raise ValueError("formats must be unique")
         return self
@@ -251,12 +246,7 @@ class AcquisitionChallenge(Challenge):
         self, spec: AcquisitionSpec, *, builder: str | None = None, importer: str | None = None
     ):
         self.spec = spec
-        self.builder = builder
-        self.importer = importer
-        self.name = spec.name
-        self.version = spec.version
-        self.title = spec.title
-        self.description = spec.description
+        adopt_spec(self, spec, builder=builder, importer=importer)
         self.metric = "market_score"
         self.direction = "higher"
 
@@ -269,12 +259,7 @@ class AcquisitionChallenge(Challenge):
         builder: str | None = None,
         importer: str | None = None,
     ) -> AcquisitionChallenge:
-        try:
-            spec = AcquisitionSpec.model_validate(dict(data))
-        except ValidationError as err:
-            raise SpecError(
-                f"{origin} is not a valid acquisition challenge: {describe(err)}"
-            ) from None
+        spec = validate_spec(AcquisitionSpec, data, origin=origin)
         return cls(spec, builder=builder, importer=importer)
 
     def rules(self) -> dict[str, str]:

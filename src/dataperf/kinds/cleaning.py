@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from dataperf import metrics
 from dataperf.challenge import Challenge, Profile, Progress, Submission, TestSplit, no_progress
@@ -46,10 +46,15 @@ from dataperf.exceptions import (
     Problem,
     SpecError,
     SubmissionError,
-    describe,
 )
 from dataperf.kinds import cleaning_files as files
-from dataperf.kinds._common import make_algorithm, mean_task_score
+from dataperf.kinds._common import (
+    KindSpec,
+    adopt_spec,
+    make_algorithm,
+    mean_task_score,
+    validate_spec,
+)
 from dataperf.kinds.selection import BootstrapSpec, _summary, _task_seed
 from dataperf.scores import Score, TaskScore
 
@@ -57,7 +62,6 @@ if TYPE_CHECKING:  # the algorithms load only when one runs
     from dataperf.algorithms.cleaning import CleaningTask
 
 SCORER_VERSION = "cleaning-1"
-NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 TRAIN = "public/train.parquet"
 VALIDATION = "public/validation.parquet"
 TEST = "hidden/test.parquet"
@@ -71,17 +75,10 @@ class CleaningModelSpec(BaseModel):
     name: Literal["debug_linear"] = "debug_linear"
 
 
-class CleaningSpec(BaseModel):
+class CleaningSpec(KindSpec):
     """The declarative definition of a cleaning challenge (YAML or JSON)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=NAME_PATTERN)
     kind: Literal["cleaning"] = "cleaning"
-    version: int = Field(default=1, ge=1)
-    title: str
-    description: str = ""
-    classes: list[str] = Field(default=["0", "1"], min_length=2)
     # The share of the fully cleaned accuracy to reach.
     target: float = Field(default=0.95, gt=0.0, le=1.0)
     metric: Literal["fraction_of_fixes"] = "fraction_of_fixes"
@@ -90,12 +87,6 @@ class CleaningSpec(BaseModel):
     seed: int = Field(default=42, ge=0)  # the frozen model's seed
     formats: list[Literal["txt"]] = Field(default=["txt"], min_length=1, max_length=1)
     bootstrap: BootstrapSpec = BootstrapSpec()
-
-    @model_validator(mode="after")
-    def _consistent(self) -> CleaningSpec:
-        if len(set(self.classes)) != len(self.classes):
-            raise ValueError("classes must be unique")
-        return self
 
 
 class CurveLike(Protocol):
@@ -225,13 +216,8 @@ class CleaningChallenge(Challenge):
     def __init__(self, spec: CleaningSpec, *, builder: str | None = None,
                  importer: str | None = None, curve: CurveFunction | None = None):
         self.spec = spec
-        self.builder = builder
-        self.importer = importer
+        adopt_spec(self, spec, builder=builder, importer=importer)
         self.curve: CurveFunction = curve or debug_linear_curve
-        self.name = spec.name
-        self.version = spec.version
-        self.title = spec.title
-        self.description = spec.description
         self.metric = spec.metric
         self.direction = "lower"
 
@@ -239,11 +225,7 @@ class CleaningChallenge(Challenge):
     def from_mapping(cls, data: Mapping[str, Any], *, origin: str, builder: str | None = None,
                      importer: str | None = None,
                      curve: CurveFunction | None = None) -> CleaningChallenge:
-        try:
-            spec = CleaningSpec.model_validate(dict(data))
-        except ValidationError as err:
-            raise SpecError(f"{origin} is not a valid cleaning challenge: {describe(err)}"
-                            ) from None
+        spec = validate_spec(CleaningSpec, data, origin=origin)
         return cls(spec, builder=builder, importer=importer, curve=curve)
 
     def rules(self) -> dict[str, str]:

@@ -22,14 +22,20 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dataperf import metrics
 from dataperf.challenge import Challenge, Profile, Progress, Submission, TestSplit, no_progress
 from dataperf.editions import Edition, embedding_array
-from dataperf.exceptions import AlgorithmError, Problem, SpecError, SubmissionError, describe
+from dataperf.exceptions import AlgorithmError, Problem, SpecError, SubmissionError
 from dataperf.kinds import selection_files as files
-from dataperf.kinds._common import make_algorithm, mean_task_score
+from dataperf.kinds._common import (
+    KindSpec,
+    adopt_spec,
+    make_algorithm,
+    mean_task_score,
+    validate_spec,
+)
 from dataperf.learners.frozen import FROZEN_MODELS
 from dataperf.scores import Score, TaskScore
 
@@ -37,7 +43,6 @@ if TYPE_CHECKING:  # scikit-learn loads only when an algorithm or the model runs
     from dataperf.algorithms.selection import SelectionTask
 
 SCORER_VERSION = "selection-1"
-NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 
 
 class ModelSpec(BaseModel):
@@ -62,17 +67,10 @@ class BootstrapSpec(BaseModel):
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
 
 
-class SelectionSpec(BaseModel):
+class SelectionSpec(KindSpec):
     """The declarative definition of a selection challenge (YAML or JSON)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=NAME_PATTERN)
     kind: Literal["selection"] = "selection"
-    version: int = Field(default=1, ge=1)
-    title: str
-    description: str = ""
-    classes: list[str] = Field(default=["0", "1"], min_length=2)
     budget: int = Field(ge=2, le=1_000_000)
     metric: Literal["f1", "macro_f1", "accuracy"] = "f1"
     scale: float = Field(default=100.0, gt=0)
@@ -85,8 +83,6 @@ class SelectionSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> SelectionSpec:
-        if len(set(self.classes)) != len(self.classes):
-            raise ValueError("classes must be unique")
         if self.metric == "f1" and len(self.classes) != 2:
             raise ValueError("metric 'f1' is binary F1 of classes[1]; use 'macro_f1' for more "
                              "than two classes")
@@ -132,24 +128,15 @@ class SelectionChallenge(Challenge):
     def __init__(self, spec: SelectionSpec, *, builder: str | None = None,
                  importer: str | None = None):
         self.spec = spec
-        self.builder = builder
-        self.importer = importer
-        self.name = spec.name
-        self.version = spec.version
-        self.title = spec.title
-        self.description = spec.description
+        adopt_spec(self, spec, builder=builder, importer=importer)
         self.metric = spec.metric
         self.direction = "higher"
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, origin: str, builder: str | None = None,
                      importer: str | None = None) -> SelectionChallenge:
-        try:
-            return cls(SelectionSpec.model_validate(dict(data)), builder=builder,
-                       importer=importer)
-        except ValidationError as err:
-            raise SpecError(f"{origin} is not a valid selection challenge: {describe(err)}"
-                            ) from None
+        return cls(validate_spec(SelectionSpec, data, origin=origin), builder=builder,
+                   importer=importer)
 
     def rules(self) -> dict[str, str]:
         spec = self.spec

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from build_harness import acquisition_schemas
 from dataperf.challenges.data_acquisition import build as da
 from dataperf.editions import MANIFEST_NAME, Edition, embedding_array, export_public
 from dataperf.exceptions import EditionError
@@ -29,51 +30,8 @@ needs_model = pytest.mark.skipif(
 )
 
 EMBEDDING = pa.list_(pa.float16(), da.EMBEDDING_DIM)
-LABELLED = pa.schema(
-    [("market", pa.string()), ("id", pa.string()), ("embedding", EMBEDDING), ("label", pa.int8())]
-)
 EXPECTED_SCHEMAS = {
-    "public/markets.parquet": pa.schema([("market", pa.string()), ("budget", pa.float64())]),
-    "public/sellers.parquet": pa.schema(
-        [
-            ("market", pa.string()),
-            ("seller", pa.int32()),
-            ("rows", pa.int64()),
-            ("max_price", pa.float64()),
-            ("pricing", pa.string()),
-        ]
-    ),
-    "public/buyer.parquet": LABELLED,
-    "public/summaries.parquet": pa.schema(
-        [
-            ("market", pa.string()),
-            ("seller", pa.int32()),
-            ("feature", pa.int32()),
-            ("counts", pa.list_(pa.int64())),
-            ("edges", pa.list_(pa.float64())),
-            ("label_correlation", pa.float64()),
-        ]
-    ),
-    "public/samples.parquet": pa.schema(
-        [
-            ("market", pa.string()),
-            ("seller", pa.int32()),
-            ("id", pa.string()),
-            ("embedding", EMBEDDING),
-            ("label", pa.int8()),
-        ]
-    ),
-    "hidden/rows.parquet": pa.schema([("row", pa.int32()), ("embedding", EMBEDDING)]),
-    "hidden/offers.parquet": pa.schema(
-        [
-            ("market", pa.string()),
-            ("seller", pa.int32()),
-            ("position", pa.int32()),
-            ("row", pa.int32()),
-            ("label", pa.int8()),
-        ]
-    ),
-    "hidden/test.parquet": LABELLED,
+    **acquisition_schemas(EMBEDDING),
     "hidden/seller_facts.parquet": pa.schema(
         [
             ("market", pa.string()),

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from build_harness import acquisition_schemas, official_fixtures, rows_where
 from dataperf.challenges.data_acquisition.official import import_official
 from dataperf.editions import Edition, embedding_array
 from dataperf.exceptions import SourceDataError
@@ -40,6 +44,14 @@ def _rows(rng: np.random.Generator, n: int) -> np.ndarray:
     x = rng.normal(size=(n, DIM)).astype(np.float32).astype(np.float64)
     y = rng.choice(LABELS, size=n)
     return np.column_stack([x, y])
+
+
+@contextmanager
+def edited_json(path: Path) -> Iterator[dict]:
+    """The JSON of ``path`` to change in place; written back (``json.dumps``) at the end."""
+    data = json.loads(path.read_text())
+    yield data
+    path.write_text(json.dumps(data))
 
 
 def _summary(rows: np.ndarray) -> dict:
@@ -95,19 +107,8 @@ def write_original(root: Path) -> Original:
     return original
 
 
-@pytest.fixture(scope="module")
-def original(tmp_path_factory: pytest.TempPathFactory) -> Original:
-    return write_original(tmp_path_factory.mktemp("original"))
-
-
-@pytest.fixture(scope="module")
-def edition(original: Original, tmp_path_factory: pytest.TempPathFactory) -> Edition:
-    return import_official(original.root, tmp_path_factory.mktemp("imported") / "official")
-
-
-def rows_of(edition: Edition, name: str, market: str) -> pa.Table:
-    table = edition.read_table(name)
-    return table.filter(pc.equal(table["market"], market))
+original, edition = official_fixtures(write_original, import_official)
+rows_of = partial(rows_where, column="market")
 
 
 # Round trip ------------------------------------------------------------------------------------
@@ -134,54 +135,8 @@ def test_manifest(edition: Edition) -> None:
 
 
 def test_schemas(edition: Edition) -> None:
-    embedding = pa.list_(pa.float32(), DIM)
-    expected = {
-        "public/markets.parquet": [("market", pa.string()), ("budget", pa.float64())],
-        "public/sellers.parquet": [
-            ("market", pa.string()),
-            ("seller", pa.int32()),
-            ("rows", pa.int64()),
-            ("max_price", pa.float64()),
-            ("pricing", pa.string()),
-        ],
-        "public/buyer.parquet": [
-            ("market", pa.string()),
-            ("id", pa.string()),
-            ("embedding", embedding),
-            ("label", pa.int8()),
-        ],
-        "public/summaries.parquet": [
-            ("market", pa.string()),
-            ("seller", pa.int32()),
-            ("feature", pa.int32()),
-            ("counts", pa.list_(pa.int64())),
-            ("edges", pa.list_(pa.float64())),
-            ("label_correlation", pa.float64()),
-        ],
-        "public/samples.parquet": [
-            ("market", pa.string()),
-            ("seller", pa.int32()),
-            ("id", pa.string()),
-            ("embedding", embedding),
-            ("label", pa.int8()),
-        ],
-        "hidden/rows.parquet": [("row", pa.int32()), ("embedding", embedding)],
-        "hidden/offers.parquet": [
-            ("market", pa.string()),
-            ("seller", pa.int32()),
-            ("position", pa.int32()),
-            ("row", pa.int32()),
-            ("label", pa.int8()),
-        ],
-        "hidden/test.parquet": [
-            ("market", pa.string()),
-            ("id", pa.string()),
-            ("embedding", embedding),
-            ("label", pa.int8()),
-        ],
-    }
-    for name, fields in expected.items():
-        assert edition.read_table(name).schema.equals(pa.schema(fields)), name
+    for name, schema in acquisition_schemas(pa.list_(pa.float32(), DIM)).items():
+        assert edition.read_table(name).schema.equals(schema), name
 
 
 @pytest.mark.parametrize("market", MARKETS)
@@ -372,42 +327,32 @@ def test_not_numbers(copy: Path) -> None:
 
 
 def test_summary_row_number_must_match(copy: Path) -> None:
-    path = copy / "marketinfo/1/summary/2.csv.json"
-    summary = json.loads(path.read_text())
-    summary["row_number"] = 99
-    path.write_text(json.dumps(summary))
+    with edited_json(copy / "marketinfo/1/summary/2.csv.json") as summary:
+        summary["row_number"] = 99
     _fails(copy, r"2\.csv\.json: row_number is 99 but the seller's data has 20 rows")
 
 
 def test_summary_column_number_must_match(copy: Path) -> None:
-    path = copy / "marketinfo/1/summary/2.csv.json"
-    summary = json.loads(path.read_text())
-    summary["column_number"] = 3
-    path.write_text(json.dumps(summary))
+    with edited_json(copy / "marketinfo/1/summary/2.csv.json") as summary:
+        summary["column_number"] = 3
     _fails(copy, r"column_number is 3 but the rows have 5 columns")
 
 
 def test_histogram_must_count_every_row(copy: Path) -> None:
-    path = copy / "marketinfo/0/summary/1.csv.json"
-    summary = json.loads(path.read_text())
-    summary["hist"]["3"]["0_size"] += 1
-    path.write_text(json.dumps(summary))
+    with edited_json(copy / "marketinfo/0/summary/1.csv.json") as summary:
+        summary["hist"]["3"]["0_size"] += 1
     _fails(copy, r"1\.csv\.json: the histogram of feature 3 counts 16 rows but the seller has 15")
 
 
 def test_histogram_needs_its_edges(copy: Path) -> None:
-    path = copy / "marketinfo/0/summary/1.csv.json"
-    summary = json.loads(path.read_text())
-    del summary["hist"]["2"]["10_range"]
-    path.write_text(json.dumps(summary))
+    with edited_json(copy / "marketinfo/0/summary/1.csv.json") as summary:
+        del summary["hist"]["2"]["10_range"]
     _fails(copy, r"histogram of feature 2 needs 0_size\.\.B-1_size and 0_range\.\.B_range")
 
 
 def test_summary_needs_every_feature(copy: Path) -> None:
-    path = copy / "marketinfo/0/summary/0.csv.json"
-    summary = json.loads(path.read_text())
-    del summary["label_correlation"]["1"]
-    path.write_text(json.dumps(summary))
+    with edited_json(copy / "marketinfo/0/summary/0.csv.json") as summary:
+        del summary["label_correlation"]["1"]
     _fails(copy, r"label_correlation must have one entry per feature \(4\), found 3")
 
 
@@ -417,10 +362,9 @@ def test_summary_must_be_json(copy: Path) -> None:
 
 
 def test_nan_correlation_becomes_zero(copy: Path) -> None:
-    path = copy / "marketinfo/0/summary/0.csv.json"
-    summary = json.loads(path.read_text())
-    summary["label_correlation"]["0"] = float("nan")
-    path.write_text(json.dumps(summary))  # json writes NaN, as the original's json.dump did
+    # json writes NaN, as the original's json.dump did
+    with edited_json(copy / "marketinfo/0/summary/0.csv.json") as summary:
+        summary["label_correlation"]["0"] = float("nan")
     edition = import_official(copy, copy.parent / "out")
     table = rows_of(edition, "public/summaries.parquet", "0")
     assert table["label_correlation"][0].as_py() == 0.0

@@ -10,14 +10,15 @@ from __future__ import annotations
 import csv
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from build_harness import official_fixtures, rows_where
 from dataperf.challenges.vision_cleaning.official import import_official
 from dataperf.editions import Edition, embedding_array
 from dataperf.exceptions import SourceDataError
@@ -78,19 +79,8 @@ def write_original(root: Path, *, stems: bool = False) -> Original:
     return original
 
 
-@pytest.fixture(scope="module")
-def original(tmp_path_factory: pytest.TempPathFactory) -> Original:
-    return write_original(tmp_path_factory.mktemp("original"))
-
-
-@pytest.fixture(scope="module")
-def edition(original: Original, tmp_path_factory: pytest.TempPathFactory) -> Edition:
-    return import_official(original.root, tmp_path_factory.mktemp("imported") / "official")
-
-
-def rows_of(edition: Edition, name: str, task: str) -> pa.Table:
-    table = edition.read_table(name)
-    return table.filter(pc.equal(table["task"], task))
+original, edition = official_fixtures(write_original, import_official)
+rows_of = partial(rows_where, column="task")
 
 
 # Round trip ------------------------------------------------------------------------------------

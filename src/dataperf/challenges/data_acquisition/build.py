@@ -32,10 +32,7 @@ import csv
 import hashlib
 import importlib.util
 import io
-import os
 import re
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,8 +42,13 @@ import pyarrow as pa
 
 from dataperf import home
 from dataperf.challenge import Progress
-from dataperf.challenges.vision_selection.build import make_ids
-from dataperf.editions import Edition, Source, embedding_column, sha256_file, write_edition
+from dataperf.challenges.vision_selection.build import (
+    build_by_hand,
+    load_chunks,
+    store_chunk,
+    write_reported,
+)
+from dataperf.editions import Edition, Source, embedding_column, make_ids, sha256_file
 from dataperf.exceptions import EditionError, SourceDataError
 
 __all__ = [
@@ -274,16 +276,7 @@ class TextEmbedder:
         self.progress = progress
 
     def _cached(self) -> dict[int, np.ndarray]:
-        found: dict[int, np.ndarray] = {}
-        for chunk in sorted(self.directory.glob("chunk-*.npz")):
-            try:
-                with np.load(chunk) as data:
-                    indices, embeddings = data["indices"], data["embeddings"]
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-                continue
-            if embeddings.shape == (len(indices), RAW_DIM):
-                found.update(zip(indices.tolist(), embeddings, strict=True))
-        return found
+        return load_chunks(self.directory, RAW_DIM)
 
     def embed(self, texts: list[str], indices: np.ndarray) -> np.ndarray:
         """(len(indices), 384) float32 embeddings of ``texts[i]`` for each corpus row i."""
@@ -322,16 +315,7 @@ class TextEmbedder:
         return SentenceTransformer(str(self.model_path), device="cpu")
 
     def _store(self, indices: np.ndarray, embeddings: np.ndarray) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        name = hashlib.sha256(indices.tobytes()).hexdigest()[:16]
-        handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, indices=indices, embeddings=embeddings)
-            os.replace(temporary, self.directory / f"chunk-{name}.npz")
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        store_chunk(self.directory, indices, embeddings)
 
     def _report(self, done: int, total: int) -> None:
         if self.progress is not None:
@@ -765,10 +749,9 @@ def build(
     tables = make_tables(
         markets, dict(zip(kept.tolist(), vectors, strict=True)), corpus.labels, table_rng
     )
-    if progress is not None:
-        progress("writing edition", 0, 1)
-    edition = write_edition(
+    return write_reported(
         out_dir,
+        progress,
         challenge=CHALLENGE,
         edition=EDITION,
         builder=BUILDER,
@@ -787,9 +770,6 @@ def build(
         ),
         overwrite=overwrite,
     )
-    if progress is not None:
-        progress("writing edition", 1, 1)
-    return edition
 
 
 def _parameters(
@@ -858,15 +838,4 @@ def _parameters(
 
 
 if __name__ == "__main__":  # pragma: no cover - a convenience for building by hand
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Build the data-acquisition offline edition.")
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--overwrite", action="store_true")
-    arguments = parser.parse_args()
-    built = build(
-        arguments.out_dir, seed=arguments.seed, limit=arguments.limit, overwrite=arguments.overwrite
-    )
-    print(f"built {built.path} (content hash {built.content_hash})")
+    build_by_hand(build, "Build the data-acquisition offline edition.")

@@ -424,6 +424,14 @@ def _tables(markets: list[_Market], values: np.ndarray) -> dict[str, pa.Table]:
         }
         return pa.table(columns)
 
+    def numbered(market: str, seller: int, n: int, index: str) -> dict[str, pa.Array]:
+        """The market and seller columns of ``n`` rows and ``index`` numbering them 0..n-1."""
+        return {
+            "market": pa.array([market] * n, pa.string()),
+            "seller": pa.array(np.full(n, seller, np.int32)),
+            index: pa.array(np.arange(n, dtype=np.int32)),
+        }
+
     parts: dict[str, list[pa.Table]] = {
         k: [] for k in ("markets", "sellers", "buyer", "summaries", "samples", "offers")
     }
@@ -458,9 +466,7 @@ def _tables(markets: list[_Market], values: np.ndarray) -> dict[str, pa.Table]:
             parts["summaries"].append(
                 pa.table(
                     {
-                        "market": pa.array([m.name] * d, pa.string()),
-                        "seller": pa.array(np.full(d, s, np.int32)),
-                        "feature": pa.array(np.arange(d, dtype=np.int32)),
+                        **numbered(m.name, s, d, "feature"),
                         "counts": pa.array(list(seller.counts), pa.list_(pa.int64())),
                         "edges": pa.array(list(seller.edges), pa.list_(pa.float64())),
                         "label_correlation": pa.array(seller.correlation, pa.float64()),
@@ -480,9 +486,7 @@ def _tables(markets: list[_Market], values: np.ndarray) -> dict[str, pa.Table]:
             parts["offers"].append(
                 pa.table(
                     {
-                        "market": pa.array([m.name] * n, pa.string()),
-                        "seller": pa.array(np.full(n, s, np.int32)),
-                        "position": pa.array(np.arange(n, dtype=np.int32)),
+                        **numbered(m.name, s, n, "position"),
                         "row": pa.array(np.arange(next_row, next_row + n, dtype=np.int32)),
                         "label": label(seller.y),
                     }

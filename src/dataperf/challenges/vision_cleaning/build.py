@@ -49,7 +49,7 @@ from sklearn.linear_model import LogisticRegression
 
 from dataperf import home
 from dataperf.challenges.vision_selection import build as vs
-from dataperf.editions import Edition, embedding_column
+from dataperf.editions import Edition, embedding_column, make_ids
 from dataperf.exceptions import EditionError
 
 __all__ = [
@@ -235,7 +235,7 @@ def make_plan(
         concept, noise = LARGE_TASK
         specs.append((f"{concept}-{noise}-large", concept, noise, large_sizes))
     total = sum(s.train + s.validation + s.test for *_, s in specs)
-    ids = iter(vs.make_ids(total, id_rng))
+    ids = iter(make_ids(total, id_rng))
     all_test = np.arange(len(test_labels))
     tasks = []
     for name, concept, noise, task_sizes in specs:
@@ -468,14 +468,4 @@ def _parameters(
 
 
 if __name__ == "__main__":  # pragma: no cover - a convenience for building by hand
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Build the vision-cleaning offline edition.")
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--overwrite", action="store_true")
-    arguments = parser.parse_args()
-    built = build(arguments.out_dir, seed=arguments.seed, limit=arguments.limit,
-                  overwrite=arguments.overwrite)
-    print(f"built {built.path} (content hash {built.content_hash})")
+    vs.build_by_hand(build, "Build the vision-cleaning offline edition.")

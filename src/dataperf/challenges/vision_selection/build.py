@@ -40,7 +40,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from dataperf import home
-from dataperf.editions import Edition, Source, embedding_column, sha256_file, write_edition
+from dataperf.editions import (
+    Edition,
+    Source,
+    embedding_column,
+    make_ids,
+    sha256_file,
+    write_edition,
+)
 from dataperf.exceptions import EditionError, SourceDataError
 
 __all__ = [
@@ -303,29 +310,41 @@ class EmbeddingCache:
 
     def load(self) -> dict[int, np.ndarray]:
         """Every cached embedding by image index; unreadable chunks are ignored."""
-        found: dict[int, np.ndarray] = {}
-        for chunk in sorted(self.directory.glob("chunk-*.npz")):
-            try:
-                with np.load(chunk) as data:
-                    indices, embeddings = data["indices"], data["embeddings"]
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-                continue
-            if embeddings.shape != (len(indices), RAW_DIM):
-                continue
-            found.update(zip(indices.tolist(), embeddings, strict=True))
-        return found
+        return load_chunks(self.directory, RAW_DIM)
 
     def store(self, indices: np.ndarray, embeddings: np.ndarray) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        name = hashlib.sha256(np.asarray(indices, dtype=np.int64).tobytes()).hexdigest()[:16]
-        handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        store_chunk(self.directory, indices, embeddings)
+
+
+def load_chunks(directory: Path, dim: int) -> dict[int, np.ndarray]:
+    """Every embedding cached in ``directory`` by row index; unreadable chunks, and chunks whose
+    embeddings are not ``dim``-d, are ignored."""
+    found: dict[int, np.ndarray] = {}
+    for chunk in sorted(directory.glob("chunk-*.npz")):
         try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, indices=np.asarray(indices, np.int64), embeddings=embeddings)
-            os.replace(temporary, self.directory / f"chunk-{name}.npz")
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+            with np.load(chunk) as data:
+                indices, embeddings = data["indices"], data["embeddings"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            continue
+        if embeddings.shape != (len(indices), dim):
+            continue
+        found.update(zip(indices.tolist(), embeddings, strict=True))
+    return found
+
+
+def store_chunk(directory: Path, indices: np.ndarray, embeddings: np.ndarray) -> None:
+    """Write one chunk of embeddings (row ``indices[i]`` -> ``embeddings[i]``) to ``directory``
+    atomically, named by a digest of the indices."""
+    directory.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(np.asarray(indices, dtype=np.int64).tobytes()).hexdigest()[:16]
+    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, indices=np.asarray(indices, np.int64), embeddings=embeddings)
+        os.replace(temporary, directory / f"chunk-{name}.npz")
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 class Embedder:
@@ -503,20 +522,6 @@ def sample_examples(
             )
         examples[concept] = np.sort(rng.choice(positives, n_examples, replace=False))
     return examples
-
-
-def make_ids(count: int, rng: np.random.Generator) -> list[str]:
-    """``count`` unique opaque IDs: 16 lowercase hex digits each."""
-    ids: list[str] = []
-    seen: set[str] = set()
-    while len(ids) < count:
-        block = rng.bytes(8 * (count - len(ids))).hex()
-        for start in range(0, len(block), 16):
-            candidate = block[start : start + 16]
-            if candidate not in seen:
-                seen.add(candidate)
-                ids.append(candidate)
-    return ids
 
 
 @dataclass(frozen=True)
@@ -730,6 +735,21 @@ def write_reported(out_dir: Path, progress: Progress | None, **fields: Any) -> E
     if progress is not None:
         progress("writing edition", 1, 1)
     return edition
+
+
+def build_by_hand(build: Callable[..., Edition], description: str) -> None:
+    """A builder's command line: ``out_dir [--seed N] [--limit N] [--overwrite]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--overwrite", action="store_true")
+    arguments = parser.parse_args()
+    built = build(arguments.out_dir, seed=arguments.seed, limit=arguments.limit,
+                  overwrite=arguments.overwrite)
+    print(f"built {built.path} (content hash {built.content_hash})")
 
 
 def _parameters(
