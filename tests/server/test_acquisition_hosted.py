@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+
 from dataperf.registry import get_challenge
+from dataperf.server.web.session import SESSION_COOKIE
 from platform_harness import database_url, fast_settings, live_server
 
 CHALLENGE = "data-acquisition"
@@ -37,6 +40,8 @@ def test_acquisition_submissions_are_scored_and_ranked(tmp_path: Path) -> None:
         scored = live.wait(token, accepted.json()["id"], timeout=600)
         assert scored["state"] == "scored", scored["message"]
         local = challenge.score(challenge.parse_submission(files, edition), edition)
+        page = httpx.get(f"{live.url}/submissions/{scored['id']}", cookies={
+            SESSION_COOKIE: token}, timeout=60)
         with live.api() as api:
             board = api.get(f"/challenges/{CHALLENGE}/leaderboard").json()
             per_market = api.get(f"/challenges/{CHALLENGE}/leaderboard",
@@ -49,3 +54,7 @@ def test_acquisition_submissions_are_scored_and_ranked(tmp_path: Path) -> None:
     assert per_market["rows"][0]["score"]["value"] == row["tasks"][first]["value"]
     details = scored["scores"]["all"]["tasks"][0]["details"]
     assert {"accuracy", "cost", "savings"} <= set(details)
+    assert page.status_code == 200  # the submission page shows each market's components
+    assert all(f"<th scope=\"col\">{header}</th>" in page.text
+               for header in ("Accuracy", "Cost", "Savings"))
+    assert f'data-detail="cost">{details["cost"]:.3f}<' in page.text
