@@ -612,8 +612,10 @@ class EarlyStopStrategy(Strategy):
     ``step`` times the budget, in value order, each row counting as ``value / best value``
     rows of the buyer's own kind; buying stops before the first step whose predicted accuracy
     gain, times ``accuracy_weight``, is worth less than the share of the budget it costs times
-    ``1 - accuracy_weight`` (the scorer's weights: 0.98 and 0.02). With fewer than 10 buyer
-    rows, or one class, the whole budget is spent as by ``sample-value``.
+    ``1 - accuracy_weight`` (the scorer's weights: 0.98 and 0.02). A curve flatter than
+    ``min_slope`` (``b``) is no evidence either way: a hundred buyer rows cannot show how
+    accuracy grows with thousands of bought ones, so the budget is then spent as by
+    ``sample-value``; so it is with fewer than 10 buyer rows, or one class.
     Cost: ``5 * n_repeats`` fits on at most nb rows plus that of ``sample-value``.
     """
 
@@ -622,6 +624,7 @@ class EarlyStopStrategy(Strategy):
         "step": _Float(0.0, 1.0, low_open=True),
         "n_repeats": _Int(1),
         "exponent": _Float(0.0, 2.0, low_open=True),
+        "min_slope": _Float(0.0),
         **SampleValueStrategy._constraints,  # then the valuer's (sample-value)
     }
 
@@ -631,6 +634,7 @@ class EarlyStopStrategy(Strategy):
         step: float = 0.05,
         n_repeats: int = 5,
         exponent: float = 0.3,
+        min_slope: float = 0.05,
         C: float = 1.0,
         summary_weight: float = 0.7,
         bandwidth: float = 0.05,
@@ -641,6 +645,7 @@ class EarlyStopStrategy(Strategy):
         self.step = step
         self.n_repeats = n_repeats
         self.exponent = exponent
+        self.min_slope = min_slope
         self.C = C
         self.summary_weight = summary_weight
         self.bandwidth = bandwidth
@@ -659,7 +664,7 @@ class EarlyStopStrategy(Strategy):
         value = valuer._values(task)
         wanted, order = _greedy_plan(task, value, self.min_ratio)
         curve = self.learning_curve(task, rng)
-        if curve is None or not order.size:
+        if curve is None or curve[1] < self.min_slope or not order.size:
             return affordable_counts(task, wanted, order)
         a, b = curve
         unit = task.max_prices / task.rows
