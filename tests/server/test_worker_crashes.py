@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from dataperf.registry import get_challenge
 from dataperf.server.db import Database
-from dataperf.server.models import Evaluation, ScoreRow, State
+from dataperf.server.models import Evaluation, ScoreRow, State, WorkerRow
 from dataperf.server.settings import Settings
 from official_layout import cli_env, dataperf_command
 from platform_harness import LiveServer, fast_settings, live_server
@@ -41,6 +41,12 @@ def _states(db: Database) -> dict[State, int]:
     with db.read() as session:
         rows = session.execute(select(Evaluation.state, func.count()).group_by(Evaluation.state))
         return {State(state): count for state, count in rows}
+
+
+def _workers(db: Database) -> set[str]:
+    """The workers that have registered (killed ones stay listed)."""
+    with db.read() as session:
+        return set(session.scalars(select(WorkerRow.id)))
 
 
 def _wait_for(condition: object, timeout: float) -> None:
@@ -95,9 +101,11 @@ def test_killed_workers_lose_nothing_and_score_each_submission_once(
         kills += 1
     assert kills == 4
 
+    earlier = _workers(db)
     survivors = [_start_worker(server.settings) for _ in range(2)]  # two claim side by side
     try:
         _wait_for(lambda: _states(db).get(State.scored, 0) == len(submitted), 300)
+        _wait_for(lambda: len(_workers(db) - earlier) == 2, 120)  # up before they are stopped
     finally:
         for survivor in survivors:
             survivor.send_signal(signal.SIGTERM)
