@@ -162,7 +162,9 @@ def test_pages_fit_a_phone_screen_and_work_with_the_keyboard(
     screenshot(p, "challenge-phone")
     site.register("kb@example.org", "Keyboard User")
     p.goto("/login")
-    p.keyboard.type("kb@example.org")  # the email field has focus
+    p.wait_for_function(  # the email field has focus (autofocus lands after the load event)
+        "document.activeElement && document.activeElement.name === 'email'")
+    p.keyboard.type("kb@example.org")
     p.keyboard.press("Tab")
     p.keyboard.type(PASSWORD)
     p.keyboard.press("Enter")
