@@ -273,7 +273,7 @@ def affordable_counts(
         if room <= 0:
             continue
         left = planned - spent
-        affordable = math.inf if unit[s] == 0 else left / unit[s] + 1e-9  # inf for tiny units
+        affordable = math.inf if unit[s] == 0 else left / float(unit[s]) + 1e-9  # inf if tiny
         extra = room if affordable >= room else math.floor(affordable)
         if extra <= 0:
             continue
