@@ -308,10 +308,12 @@ class TextEmbedder:
     def _model(self) -> Any:
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
         except ImportError as err:
             raise SourceDataError(
                 f"building {CHALLENGE} needs sentence-transformers ({err}); {BUILD_EXTRA_ADVICE}"
             ) from None
+        transformers_logging.disable_progress_bar()  # the build reports its own progress
         return SentenceTransformer(str(self.model_path), device="cpu")
 
     def _store(self, indices: np.ndarray, embeddings: np.ndarray) -> None:
