@@ -58,3 +58,6 @@ def test_acquisition_submissions_are_scored_and_ranked(tmp_path: Path) -> None:
     assert all(f"<th scope=\"col\">{header}</th>" in page.text
                for header in ("Accuracy", "Cost", "Savings"))
     assert f'data-detail="cost">{details["cost"]:.3f}<' in page.text
+    assert "What was bought" in page.text  # and the rows bought from each seller, per market
+    assert page.text.count("<svg") >= len(edition.tasks)
+    assert f"market {first}: " in page.text

@@ -415,7 +415,7 @@ def submission_page(request: Request, submission_id: int,
     scale = float(getattr(getattr(hosted, "spec", None), "scale", 1.0))
     return render(request, "submission.html", user, s=detail, can_edit=can_edit,
                   final_count=final_count, pictures=shown, scale=scale,
-                  columns=hosted.report_columns())
+                  columns=hosted.report_columns(), kind=hosted.kind)
 
 
 def _curves(platform: Platform, submission_id: int, part: str) -> dict[str, list[float]]:

@@ -52,13 +52,16 @@ def cleaning_pictures(mine: dict[str, list[float]],
 
 
 def pictures(challenge: Challenge, edition: Edition, files: dict[str, bytes]) -> list[Picture]:
-    """The kind's picture made from the submitted files (selection); others use their curves."""
-    if challenge.kind != "selection" or not files:
+    """The kind's picture made from the submitted files (selection, acquisition); cleaning
+    shows its curves instead."""
+    if challenge.kind not in ("selection", "acquisition") or not files:
         return []
     try:
         submission: Any = challenge.parse_submission(files, edition)
     except DataPerfError:
         return []
+    if challenge.kind == "acquisition":
+        return _purchases(challenge, edition, submission.purchases)
     points = _projection(edition)
     rng = np.random.default_rng(0)
     shown = rng.choice(len(points), size=min(BACKGROUND, len(points)), replace=False)
@@ -80,3 +83,20 @@ def pictures(challenge: Challenge, edition: Edition, files: dict[str, bytes]) ->
             charts.scatter(points[rows], picked[rows], labels[rows][picked[rows]])
             + charts.bars([(f"label {c}", int(n)) for c, n in zip(classes, counts, strict=True)])))
     return out
+
+
+def _purchases(challenge: Any, edition: Edition, purchases: dict[str, np.ndarray]
+               ) -> list[Picture]:
+    """Per market: the rows bought from each seller bought from, and their cost."""
+    terms = challenge.market_terms(edition)
+    out = []
+    for market, counts in purchases.items():
+        found = terms[market]
+        bought = [(f"seller {s}", int(k)) for s, k in enumerate(counts) if k > 0]
+        out.append(Picture(
+            f"market {market}: {int(sum(counts)):,} rows from "
+            f"{int(np.count_nonzero(counts))} of {found.sellers} sellers for "
+            f"{found.cost(counts):,.1f} of a budget of {found.budget:,.1f}",
+            charts.bars(bought)))
+    return out
+
