@@ -20,7 +20,7 @@ from dataperf.algorithms.acquisition import (
     SellerSummary,
     SimilarityStrategy,
     affordable_counts,
-    make_synthetic_market,
+    seller_statistics,
     summarize,
 )
 from dataperf.kinds.acquisition import SellerOffers, market_correct
@@ -28,6 +28,80 @@ from dataperf.kinds.acquisition_files import within_budget
 
 NAMES = sorted(STRATEGIES)
 STRONG = ["early-stop", "sample-value", "similarity"]
+
+
+#: Kinds of synthetic sellers, cycled in this order.
+SELLER_KINDS = ("clean", "noisy", "off-domain", "skewed", "duplicated")
+
+
+def make_synthetic_market(
+    n_sellers: int = 20,
+    dim: int = 64,
+    *,
+    n_classes: int = 3,
+    n_buyer: int = 100,
+    n_test: int = 1000,
+    budget_fraction: float = 0.15,
+    random_state: int = 0,
+) -> tuple[AcquisitionTask, list[tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray, list[str]]:
+    """A market of Gaussian classes in topics, with sellers of known quality.
+
+    Rows come from 4 topics; a row of topic t and class c is ``shift_t + centre_{t,c}`` plus
+    unit noise, where a class's centres in different topics share a common part. The buyer
+    (and its test rows) mostly draw topics 0 and 1. Sellers cycle through
+    :data:`SELLER_KINDS`: ``clean`` (the buyer's topics, correct labels), ``noisy`` (half of the
+    labels shifted to the next class), ``off-domain`` (topics 2 and 3), ``skewed`` (85%
+    of the rows of one class) and ``duplicated`` (a tenth of the rows, each repeated about ten
+    times). Sizes are 200-2000 rows; prices are drawn independently of quality. The budget is
+    ``budget_fraction`` of the price of everything. Returns ``(task, offers, X_test, y_test,
+    kinds)`` where ``offers[s]`` is seller s's (x, y) and ``kinds[s]`` its kind.
+    """
+    rng = np.random.default_rng(random_state)
+    topics = 4
+    shared = rng.normal(0.0, 0.22, size=(n_classes, dim))
+    centres = shared[None] + rng.normal(0.0, 0.12, size=(topics, n_classes, dim))
+    shifts = rng.normal(0.0, 0.35, size=(topics, dim))
+    buyer_mix = np.array([0.55, 0.35, 0.05, 0.05])
+    away_mix = np.array([0.05, 0.05, 0.45, 0.45])
+
+    def draw(n: int, mix: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        topic = rng.choice(topics, size=n, p=mix)
+        y = rng.choice(n_classes, size=n, p=classes)
+        x = shifts[topic] + centres[topic, y] + rng.normal(size=(n, dim))
+        return x.astype(np.float32), y.astype(np.int64)
+
+    balanced = np.full(n_classes, 1.0 / n_classes)
+    offers: list[tuple[np.ndarray, np.ndarray]] = []
+    kinds: list[str] = []
+    for s in range(n_sellers):
+        kind = SELLER_KINDS[s % len(SELLER_KINDS)]
+        n = int(rng.integers(200, 2001))
+        mix = away_mix if kind == "off-domain" else buyer_mix
+        classes = balanced
+        if kind == "skewed":
+            classes = np.full(n_classes, 0.15 / (n_classes - 1))
+            classes[rng.integers(n_classes)] = 0.85
+        x, y = draw(max(1, n // 10) if kind == "duplicated" else n, mix, classes)
+        if kind == "duplicated":
+            pick = rng.integers(len(x), size=n)
+            x, y = x[pick], y[pick]
+        if kind == "noisy":
+            flip = rng.random(n) < 0.5
+            y[flip] = (y[flip] + 1) % n_classes
+        offers.append((x, y))
+        kinds.append(kind)
+    prices = rng.uniform(20.0, 200.0, size=n_sellers)
+    sellers = tuple(summarize(x, y, p, rng=rng) for (x, y), p in zip(offers, prices, strict=True))
+    x_buyer, y_buyer = draw(n_buyer, buyer_mix, balanced)
+    x_test, y_test = draw(n_test, buyer_mix, balanced)
+    task = AcquisitionTask(
+        budget=float(budget_fraction * prices.sum()),
+        sellers=sellers,
+        x_buyer=x_buyer,
+        y_buyer=y_buyer,
+        n_classes=n_classes,
+    )
+    return task, offers, x_test, y_test, kinds
 
 
 @pytest.fixture(scope="module")
@@ -336,6 +410,21 @@ def test_seller_validation(change: dict, message: str) -> None:
     }
     with pytest.raises(ValueError, match=message):
         SellerSummary(**fields)
+
+
+def test_seller_statistics_is_numpys() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 4)).astype(np.float16)
+    x[:, 2] = 1.5
+    y = rng.integers(0, 3, 30)
+    counts, edges, correlation = seller_statistics(x, y)
+    for j in range(4):
+        expected_counts, expected_edges = np.histogram(x[:, j].astype(np.float64), bins=10)
+        assert np.array_equal(counts[j], expected_counts)
+        assert np.array_equal(edges[j], expected_edges)
+    assert correlation[2] == 0.0
+    assert correlation[0] == pytest.approx(np.corrcoef(x[:, 0].astype(np.float64), y)[0, 1])
+    assert not seller_statistics(x, np.ones(30))[2].any()
 
 
 def test_summarize_follows_numpy_histogram() -> None:

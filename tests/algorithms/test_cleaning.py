@@ -16,6 +16,7 @@ import pytest
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
+from dataperf.algorithms._linear import fit_logistic
 from dataperf.algorithms.cleaning import (
     CLEANERS,
     CleaningTask,
@@ -25,8 +26,6 @@ from dataperf.algorithms.cleaning import (
     LossCleaner,
     TMCShapleyCleaner,
     knn_shapley,
-    make_synthetic_cleaning_task,
-    score_cleaning,
 )
 
 NAMES = sorted(CLEANERS)
@@ -34,6 +33,81 @@ NAMES = sorted(CLEANERS)
 RANDOMISED = ["confident-learning", "data-oob", "loss", "random", "tmc-shapley"]
 #: Cheap settings for the slow reference.
 FAST = {"tmc-shapley": {"n_permutations": 20}}
+
+
+def make_synthetic_cleaning_task(
+    n_train: int = 2000,
+    dim: int = 32,
+    *,
+    noise_rate: float = 0.3,
+    n_val: int = 200,
+    n_test: int = 2000,
+    random_state: int = 0,
+) -> tuple[CleaningTask, np.ndarray, np.ndarray, np.ndarray]:
+    """A binary task from a Gaussian mixture with ``noise_rate`` of the training labels flipped.
+
+    Each class is a mixture of 4 Gaussian clusters in an 8-dimensional latent space, embedded
+    in ``dim`` dimensions with isotropic noise (float32). Exactly ``round(noise_rate * n_train)``
+    training rows, chosen at random, have their label flipped; validation and test labels are
+    clean. Returns ``(task, clean_labels, X_test, y_test)``.
+    """
+    rng = np.random.default_rng(random_state)
+    latent, per_class = 8, 4
+    centres = rng.normal(0.0, 1.5, size=(2 * per_class, latent))
+    mixing = rng.normal(0.0, 1.0 / math.sqrt(latent), size=(latent, dim))
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.integers(2, size=n).astype(np.int64)
+        cluster = y * per_class + rng.integers(per_class, size=n)
+        z = centres[cluster] + rng.normal(0.0, 1.0, size=(n, latent))
+        x = z @ mixing + rng.normal(0.0, 0.3, size=(n, dim))
+        return x.astype(np.float32), y
+
+    x_train, clean = draw(n_train)
+    noisy = clean.copy()
+    flipped = rng.choice(n_train, size=round(noise_rate * n_train), replace=False)
+    noisy[flipped] = 1 - noisy[flipped]
+    x_val, y_val = draw(n_val)
+    x_test, y_test = draw(n_test)
+    return CleaningTask(x_train, noisy, x_val, y_val), clean, x_test, y_test
+
+
+def score_cleaning(
+    order: np.ndarray,
+    task: CleaningTask,
+    clean_labels: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    target: float = 0.95,
+    step: float = 0.01,
+) -> float:
+    """Fraction of rows fixed, in ``order``, before the frozen-model stand-in reaches ``target``
+    times its fully-fixed test accuracy (lower is better).
+
+    Labels of the first k rows of ``order`` are replaced by ``clean_labels`` for k = 0, step N,
+    2 step N, ..., N; ``LogisticRegression(random_state=0)`` is retrained each time and the
+    first k / N whose test accuracy reaches the target is returned.
+    """
+    n = task.n_train
+    X = np.asarray(task.x_train, dtype=np.float32)
+
+    def accuracy(labels: np.ndarray) -> float:
+        model = fit_logistic(X, labels, C=1.0, max_iter=1000)
+        if model is None:
+            return float(np.mean(y_test == labels[0]))
+        return float(np.mean(model.predict(np.asarray(X_test, np.float32)) == y_test))
+
+    goal = target * accuracy(np.asarray(clean_labels, dtype=np.int64))
+    order = np.asarray(order, dtype=np.int64)
+    n_steps = math.ceil(1.0 / step)
+    for s in range(n_steps + 1):
+        k = min(n, round(s * step * n))
+        labels = task.noisy_labels.copy()
+        labels[order[:k]] = clean_labels[order[:k]]
+        if accuracy(labels) >= goal:
+            return k / n
+    return 1.0
 
 
 def _make(name: str, **params: object) -> object:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+
 from dataperf.registry import get_challenge
+from dataperf.server.web.session import SESSION_COOKIE
 from platform_harness import database_url, fast_settings, live_server
 
 CHALLENGE = "vision-cleaning"
@@ -31,6 +34,8 @@ def test_cleaning_submissions_are_scored_and_ranked_lower_is_better(tmp_path: Pa
         assert accepted.status_code == 202, accepted.text
         scored = live.wait(token, accepted.json()["id"], timeout=600)
         assert scored["state"] == "scored", scored["message"]
+        page = httpx.get(f"{live.url}/submissions/{scored['id']}", cookies={
+            SESSION_COOKIE: token}, timeout=60)
         with live.api() as api:
             board = api.get(f"/challenges/{CHALLENGE}/leaderboard").json()
             per_task = api.get(f"/challenges/{CHALLENGE}/leaderboard",
@@ -41,3 +46,7 @@ def test_cleaning_submissions_are_scored_and_ranked_lower_is_better(tmp_path: Pa
     assert 0 < row["score"]["value"] < 1
     assert set(row["tasks"]) == set(edition.tasks)
     assert per_task["rows"][0]["score"]["value"] == row["tasks"]["Trouser-random"]["value"]
+    assert page.status_code == 200  # a curve per task, beside the leading entry's
+    assert page.text.count(": test accuracy as labels are fixed in order") == len(edition.tasks)
+    assert page.text.count("<polyline") >= 2 * len(edition.tasks)
+    assert "best entry (" in page.text

@@ -35,7 +35,6 @@ from dataperf.algorithms._params import _Constraint, _Float, _Int, _Seed, _Valid
 from dataperf.kinds.acquisition_files import BUDGET_TOLERANCE, purchase_cost, within_budget
 
 __all__ = [
-    "SELLER_KINDS",
     "STRATEGIES",
     "AcquisitionTask",
     "EarlyStopStrategy",
@@ -46,7 +45,7 @@ __all__ = [
     "Strategy",
     "UniformStrategy",
     "affordable_counts",
-    "make_synthetic_market",
+    "seller_statistics",
     "summarize",
 ]
 
@@ -548,12 +547,8 @@ class SimilarityStrategy(_ValueStrategy):
         self.random_state = random_state
 
     def _values(self, task: AcquisitionTask) -> np.ndarray:
-        return _similarity(task, self.bandwidth)
-
-
-def _similarity(task: AcquisitionTask, bandwidth: float) -> np.ndarray:
-    agreement = np.maximum(_label_agreement(task), 0.0)
-    return agreement * np.exp(-_domain_distance(task) / bandwidth)
+        agreement = np.maximum(_label_agreement(task), 0.0)
+        return agreement * np.exp(-_domain_distance(task) / self.bandwidth)
 
 
 class SampleValueStrategy(_ValueStrategy):
@@ -735,10 +730,29 @@ STRATEGIES: dict[str, type[Strategy]] = {
 
 
 # --------------------------------------------------------------------------------------------
-# Development helpers: synthetic markets and a local stand-in for the scorer
+# Seller summaries
 
-#: Kinds of synthetic sellers, cycled in this order.
-SELLER_KINDS = ("clean", "noisy", "off-domain", "skewed", "duplicated")
+
+def seller_statistics(
+    x: np.ndarray, y: np.ndarray, bins: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The histograms and label correlations of a seller's rows, as the challenges publish them.
+
+    Per feature of ``x`` (n, d): ``numpy.histogram(bins=bins)`` counts (d, bins) int64 and
+    edges (d, bins + 1), and the Pearson correlation with the label index ``y`` (0.0 where
+    either is constant).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    histograms = [np.histogram(x[:, j], bins=bins) for j in range(x.shape[1])]
+    counts = np.stack([h[0] for h in histograms]).astype(np.int64)
+    edges = np.stack([h[1] for h in histograms])
+    correlation = np.zeros(x.shape[1])
+    varying = np.ptp(x, axis=0) > 0
+    if np.ptp(y) > 0 and varying.any():
+        for j in np.flatnonzero(varying):
+            correlation[j] = np.corrcoef(x[:, j], y)[0, 1]
+    return counts, edges, correlation
 
 
 def summarize(
@@ -751,88 +765,16 @@ def summarize(
     rng: np.random.Generator | None = None,
 ) -> SellerSummary:
     """The summary of a seller's rows ``x`` (n, d) with labels ``y`` as the challenges make it:
-    ``numpy.histogram(bins=10)`` of every feature, the Pearson correlation of each feature with
-    the label index (0 where either is constant) and ``n_samples`` rows drawn at random."""
+    :func:`seller_statistics` and ``n_samples`` rows drawn at random."""
     rng = np.random.default_rng(rng)
-    x64 = np.asarray(x, dtype=np.float64)
-    hist = [np.histogram(column, bins=bins) for column in x64.T]
-    picks = np.sort(rng.choice(len(x64), size=min(n_samples, len(x64)), replace=False))
+    counts, edges, correlation = seller_statistics(x, y, bins)
+    picks = np.sort(rng.choice(len(x), size=min(n_samples, len(x)), replace=False))
     return SellerSummary(
-        rows=len(x64),
+        rows=len(x),
         max_price=float(max_price),
-        counts=np.array([h[0] for h in hist], dtype=np.int64),
-        edges=np.array([h[1] for h in hist], dtype=np.float64),
-        label_correlation=_label_correlation(x64, np.asarray(y)),
+        counts=counts,
+        edges=edges,
+        label_correlation=correlation,
         samples_x=np.asarray(x[picks], dtype=np.float32),
         samples_y=np.asarray(y[picks]),
     )
-
-
-def make_synthetic_market(
-    n_sellers: int = 20,
-    dim: int = 64,
-    *,
-    n_classes: int = 3,
-    n_buyer: int = 100,
-    n_test: int = 1000,
-    budget_fraction: float = 0.15,
-    random_state: int = 0,
-) -> tuple[AcquisitionTask, list[tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray, list[str]]:
-    """A market of Gaussian classes in topics, with sellers of known quality.
-
-    Rows come from 4 topics; a row of topic t and class c is ``shift_t + centre_{t,c}`` plus
-    unit noise, where a class's centres in different topics share a common part. The buyer
-    (and its test rows) mostly draw topics 0 and 1. Sellers cycle through
-    :data:`SELLER_KINDS`: ``clean`` (the buyer's topics, correct labels), ``noisy`` (half of the
-    labels shifted to the next class), ``off-domain`` (topics 2 and 3), ``skewed`` (85%
-    of the rows of one class) and ``duplicated`` (a tenth of the rows, each repeated about ten
-    times). Sizes are 200-2000 rows; prices are drawn independently of quality. The budget is
-    ``budget_fraction`` of the price of everything. Returns ``(task, offers, X_test, y_test,
-    kinds)`` where ``offers[s]`` is seller s's (x, y) and ``kinds[s]`` its kind.
-    """
-    rng = np.random.default_rng(random_state)
-    topics = 4
-    shared = rng.normal(0.0, 0.22, size=(n_classes, dim))
-    centres = shared[None] + rng.normal(0.0, 0.12, size=(topics, n_classes, dim))
-    shifts = rng.normal(0.0, 0.35, size=(topics, dim))
-    buyer_mix = np.array([0.55, 0.35, 0.05, 0.05])
-    away_mix = np.array([0.05, 0.05, 0.45, 0.45])
-
-    def draw(n: int, mix: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        topic = rng.choice(topics, size=n, p=mix)
-        y = rng.choice(n_classes, size=n, p=classes)
-        x = shifts[topic] + centres[topic, y] + rng.normal(size=(n, dim))
-        return x.astype(np.float32), y.astype(np.int64)
-
-    balanced = np.full(n_classes, 1.0 / n_classes)
-    offers: list[tuple[np.ndarray, np.ndarray]] = []
-    kinds: list[str] = []
-    for s in range(n_sellers):
-        kind = SELLER_KINDS[s % len(SELLER_KINDS)]
-        n = int(rng.integers(200, 2001))
-        mix = away_mix if kind == "off-domain" else buyer_mix
-        classes = balanced
-        if kind == "skewed":
-            classes = np.full(n_classes, 0.15 / (n_classes - 1))
-            classes[rng.integers(n_classes)] = 0.85
-        x, y = draw(max(1, n // 10) if kind == "duplicated" else n, mix, classes)
-        if kind == "duplicated":
-            pick = rng.integers(len(x), size=n)
-            x, y = x[pick], y[pick]
-        if kind == "noisy":
-            flip = rng.random(n) < 0.5
-            y[flip] = (y[flip] + 1) % n_classes
-        offers.append((x, y))
-        kinds.append(kind)
-    prices = rng.uniform(20.0, 200.0, size=n_sellers)
-    sellers = tuple(summarize(x, y, p, rng=rng) for (x, y), p in zip(offers, prices, strict=True))
-    x_buyer, y_buyer = draw(n_buyer, buyer_mix, balanced)
-    x_test, y_test = draw(n_test, buyer_mix, balanced)
-    task = AcquisitionTask(
-        budget=float(budget_fraction * prices.sum()),
-        sellers=sellers,
-        x_buyer=x_buyer,
-        y_buyer=y_buyer,
-        n_classes=n_classes,
-    )
-    return task, offers, x_test, y_test, kinds

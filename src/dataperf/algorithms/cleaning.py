@@ -48,8 +48,6 @@ __all__ = [
     "RandomCleaner",
     "TMCShapleyCleaner",
     "knn_shapley",
-    "make_synthetic_cleaning_task",
-    "score_cleaning",
 ]
 
 
@@ -157,11 +155,6 @@ def _float(X: np.ndarray) -> np.ndarray:
     return np.asarray(X, dtype=np.result_type(X.dtype, np.float32))
 
 
-def _logistic(X: np.ndarray, y: np.ndarray, C: float, **kwargs: Any) -> LogisticRegression | None:
-    """``LogisticRegression(C=C, random_state=0)`` fitted on (X, y); None for one class."""
-    return fit_logistic(X, y, C=C, **kwargs)
-
-
 def _proba1(model: LogisticRegression | None, X: np.ndarray, fallback: float) -> np.ndarray:
     """Probability of class 1 for every row of ``X`` (float64, in blocks); ``fallback`` when
     there is no model."""
@@ -184,7 +177,7 @@ def _oof_proba1(
     n = len(y)
     n_folds = min(n_folds, n)
     if n_folds <= 1:
-        return _proba1(_logistic(X, y, C), X, (y.sum() + 1.0) / (n + 2.0))
+        return _proba1(fit_logistic(X, y, C=C), X, (y.sum() + 1.0) / (n + 2.0))
     fold = np.empty(n, dtype=np.int64)
     offset = 0
     for c in (0, 1):  # stratified folds
@@ -197,7 +190,7 @@ def _oof_proba1(
         if not test.any():
             continue
         prior = (y[train].sum() + 1.0) / (train.sum() + 2.0)
-        out[test] = _proba1(_logistic(X[train], y[train], C), X[test], prior)
+        out[test] = _proba1(fit_logistic(X[train], y[train], C=C), X[test], prior)
     return out
 
 
@@ -454,7 +447,7 @@ class DataOOBCleaner(Cleaner):
         if len(np.unique(y)) < 2:
             return np.full(len(X_out), y[0], dtype=np.int64)
         if self.base == "logistic":
-            model = _logistic(X, y, self.C)
+            model = fit_logistic(X, y, C=self.C)
             assert model is not None
             return (_proba1(model, X_out, 0.5) >= 0.5).astype(np.int64)
         tree = DecisionTreeClassifier(
@@ -520,7 +513,7 @@ class InfluenceCleaner(Cleaner):
     def _values(self, task: CleaningTask, rng: np.random.Generator) -> np.ndarray:
         X, y = task.x_train, task.noisy_labels
         n, d = X.shape
-        model = _logistic(X, y, self.C, max_iter=self.max_iter, tol=1e-8)
+        model = fit_logistic(X, y, C=self.C, max_iter=self.max_iter, tol=1e-8)
         if model is None:
             return np.zeros(n, dtype=np.float64)
         w = np.r_[model.coef_.ravel(), model.intercept_].astype(np.float64)
@@ -683,82 +676,3 @@ CLEANERS: dict[str, type[Cleaner]] = {
     "influence": InfluenceCleaner,
     "tmc-shapley": TMCShapleyCleaner,
 }
-
-
-# --------------------------------------------------------------------------------------------
-# Development helpers: synthetic tasks and a local stand-in for the scorer
-
-
-def make_synthetic_cleaning_task(
-    n_train: int = 2000,
-    dim: int = 32,
-    *,
-    noise_rate: float = 0.3,
-    n_val: int = 200,
-    n_test: int = 2000,
-    random_state: int = 0,
-) -> tuple[CleaningTask, np.ndarray, np.ndarray, np.ndarray]:
-    """A binary task from a Gaussian mixture with ``noise_rate`` of the training labels flipped.
-
-    Each class is a mixture of 4 Gaussian clusters in an 8-dimensional latent space, embedded
-    in ``dim`` dimensions with isotropic noise (float32). Exactly ``round(noise_rate * n_train)``
-    training rows, chosen at random, have their label flipped; validation and test labels are
-    clean. Returns ``(task, clean_labels, X_test, y_test)``.
-    """
-    rng = np.random.default_rng(random_state)
-    latent, per_class = 8, 4
-    centres = rng.normal(0.0, 1.5, size=(2 * per_class, latent))
-    mixing = rng.normal(0.0, 1.0 / math.sqrt(latent), size=(latent, dim))
-
-    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
-        y = rng.integers(2, size=n).astype(np.int64)
-        cluster = y * per_class + rng.integers(per_class, size=n)
-        z = centres[cluster] + rng.normal(0.0, 1.0, size=(n, latent))
-        x = z @ mixing + rng.normal(0.0, 0.3, size=(n, dim))
-        return x.astype(np.float32), y
-
-    x_train, clean = draw(n_train)
-    noisy = clean.copy()
-    flipped = rng.choice(n_train, size=round(noise_rate * n_train), replace=False)
-    noisy[flipped] = 1 - noisy[flipped]
-    x_val, y_val = draw(n_val)
-    x_test, y_test = draw(n_test)
-    return CleaningTask(x_train, noisy, x_val, y_val), clean, x_test, y_test
-
-
-def score_cleaning(
-    order: np.ndarray,
-    task: CleaningTask,
-    clean_labels: np.ndarray,
-    X_test: np.ndarray,
-    y_test: np.ndarray,
-    *,
-    target: float = 0.95,
-    step: float = 0.01,
-) -> float:
-    """Fraction of rows fixed, in ``order``, before the frozen-model stand-in reaches ``target``
-    times its fully-fixed test accuracy (lower is better).
-
-    Labels of the first k rows of ``order`` are replaced by ``clean_labels`` for k = 0, step N,
-    2 step N, ..., N; ``LogisticRegression(random_state=0)`` is retrained each time and the
-    first k / N whose test accuracy reaches the target is returned.
-    """
-    n = task.n_train
-    X = np.asarray(task.x_train, dtype=np.float32)
-
-    def accuracy(labels: np.ndarray) -> float:
-        model = _logistic(X, labels, 1.0, max_iter=1000)
-        if model is None:
-            return float(np.mean(y_test == labels[0]))
-        return float(np.mean(model.predict(np.asarray(X_test, np.float32)) == y_test))
-
-    goal = target * accuracy(np.asarray(clean_labels, dtype=np.int64))
-    order = np.asarray(order, dtype=np.int64)
-    n_steps = math.ceil(1.0 / step)
-    for s in range(n_steps + 1):
-        k = min(n, round(s * step * n))
-        labels = task.noisy_labels.copy()
-        labels[order[:k]] = clean_labels[order[:k]]
-        if accuracy(labels) >= goal:
-            return k / n
-    return 1.0

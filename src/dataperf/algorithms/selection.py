@@ -315,19 +315,6 @@ def _rows(X: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return out
 
 
-def _fit_logistic(
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    C: float = 1.0,
-    sample_weight: np.ndarray | None = None,
-    class_weight: str | None = None,
-) -> LogisticRegression | None:
-    """The frozen-model family: ``LogisticRegression(random_state=0)``; None for one class
-    (see :func:`~dataperf.algorithms._linear.fit_logistic`)."""
-    return fit_logistic(X, y, C=C, class_weight=class_weight, sample_weight=sample_weight)
-
-
 def _proba(model: LogisticRegression, X: np.ndarray, n_classes: int) -> np.ndarray:
     """(n, C) class probabilities, computed over float32 blocks; columns for classes the model
     never saw are zero."""
@@ -538,7 +525,7 @@ class FPSCVSelector(Selector):
             train = np.concatenate([folds[c][f] for c, f in zip(present, combo, strict=True)])
             held = np.ones(len(y), dtype=bool)
             held[train] = False
-            model = _fit_logistic(X[train], y[train])
+            model = fit_logistic(X[train], y[train])
             if model is None or not held.any():
                 score = 0.0
             else:
@@ -619,7 +606,7 @@ class UncertaintySelector(Selector):
             if left <= 0 or not free.any():
                 break
             batch = math.ceil(left / (self.n_rounds - round_))
-            model = _fit_logistic(sel_x, labels)
+            model = fit_logistic(sel_x, labels)
             if model is None:
                 margin = rng.random(len(pool))
             else:
@@ -803,7 +790,7 @@ class PseudoLabelSelector(Selector):
         weight = np.where(is_example, float(self.example_weight), 1.0)
 
         keep = _confident_rows(X, noisy, n_classes, self.n_folds, rng) | is_example
-        teacher = _fit_logistic(X[keep], noisy[keep], sample_weight=weight[keep])
+        teacher = fit_logistic(X[keep], noisy[keep], sample_weight=weight[keep])
         if teacher is None:  # a single class survives: nothing to distil
             labels, margin = noisy, rng.random(len(work))
         else:
@@ -855,7 +842,7 @@ _ANCHOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 def _anchor_model(X: np.ndarray, positives: np.ndarray, negatives: np.ndarray) -> Any:
     """Balanced ``LogisticRegression`` of ``positives`` against ``negatives`` (row indices)."""
     y = np.r_[np.ones(len(positives), dtype=np.int64), np.zeros(len(negatives), dtype=np.int64)]
-    return _fit_logistic(X[np.r_[positives, negatives]], y, class_weight="balanced")
+    return fit_logistic(X[np.r_[positives, negatives]], y, class_weight="balanced")
 
 
 def _example_anchored(
@@ -944,7 +931,7 @@ def _confident_rows(
         fold[members] = np.arange(len(members)) % n_folds
     for f in range(n_folds):
         train, test = fold != f, fold == f
-        model = _fit_logistic(X[train], noisy[train])
+        model = fit_logistic(X[train], noisy[train])
         if model is None or not test.any():
             return np.ones(len(noisy), dtype=bool)
         proba[test] = _proba(model, X[test], n_classes)
@@ -990,7 +977,7 @@ def score_selection(
     return F1 on a labelled test set (binary F1 of class 1 for C = 2, macro F1 otherwise)."""
     X = np.asarray(task.embeddings[np.sort(selection.indices)], dtype=np.float64)
     order = np.argsort(selection.indices, kind="stable")
-    model = _fit_logistic(X, selection.labels[order])
+    model = fit_logistic(X, selection.labels[order])
     if model is None:
         pred = np.full(len(y_test), selection.labels[0] if len(selection.labels) else 0)
     else:

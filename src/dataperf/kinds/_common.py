@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,7 +16,8 @@ from dataperf.scores import TaskScore
 if TYPE_CHECKING:
     from dataperf.challenge import Challenge
 
-__all__ = ["KindSpec", "adopt_spec", "make_algorithm", "mean_task_score", "validate_spec"]
+__all__ = ["KindSpec", "adopt_spec", "algorithm_summaries", "make_algorithm", "mean_task_score",
+           "task_seed", "validate_spec"]
 
 T = TypeVar("T")
 S = TypeVar("S", bound="KindSpec")
@@ -83,3 +85,18 @@ def make_algorithm(registry: Mapping[str, type[T]], name: str,
         return registry[name](**{**(params or {}), "random_state": random_state})
     except TypeError as err:
         raise AlgorithmError(f"bad parameters for {name}: {err}") from None
+
+
+def algorithm_summaries(registry: Mapping[str, type]) -> dict[str, str]:
+    """Name -> the first paragraph of each algorithm class's docstring (its name without one)."""
+    return {name: _summary(cls) for name, cls in registry.items()}
+
+
+def task_seed(seed: int, task_index: int) -> int:
+    """The bootstrap seed of the task at ``task_index``, derived from the spec's ``seed``."""
+    return int(np.random.SeedSequence([seed, task_index]).generate_state(1)[0])
+
+
+def _summary(cls: type) -> str:
+    doc = (cls.__doc__ or "").strip()
+    return re.split(r"\n\s*\n", doc)[0].replace("\n", " ") if doc else cls.__name__

@@ -56,12 +56,14 @@ from dataperf.kinds import acquisition_files as files
 from dataperf.kinds._common import (
     KindSpec,
     adopt_spec,
+    algorithm_summaries,
     make_algorithm,
     mean_task_score,
+    task_seed,
     validate_spec,
 )
 from dataperf.kinds.acquisition_files import MarketTerms
-from dataperf.kinds.selection import BootstrapSpec, _summary, _task_seed
+from dataperf.kinds.selection import BootstrapSpec
 from dataperf.learners.frozen import train_and_predict
 from dataperf.scores import Score, TaskScore
 
@@ -335,7 +337,7 @@ class AcquisitionChallenge(Challenge):
             )
         rows = table.column("row").to_numpy().astype(np.int64)[order]
         labels = table.column("label").to_numpy().astype(np.int64)[order]
-        shared = edition.read_table(ROWS, ["row"]).num_rows
+        shared = edition.read_table(ROWS).num_rows  # the table shared_rows reads, cached
         if len(rows) and not 0 <= rows.min() <= rows.max() < shared:
             raise EditionError(
                 f"edition {edition.path}: {OFFERS}, market {terms.market}: rows "
@@ -479,7 +481,7 @@ class AcquisitionChallenge(Challenge):
                 boot = bootstrap_accuracy(
                     correct.mean(axis=0),
                     n_resamples=spec.bootstrap.n_resamples,
-                    seed=_task_seed(spec.bootstrap.seed, t),
+                    seed=task_seed(spec.bootstrap.seed, t),
                 )
                 task_samples = weight * boot + (1 - weight) * savings
                 samples.append(task_samples)
@@ -510,20 +512,25 @@ class AcquisitionChallenge(Challenge):
     def algorithms(self) -> dict[str, str]:
         from dataperf.algorithms.acquisition import STRATEGIES
 
-        return {name: _summary(cls) for name, cls in STRATEGIES.items()}
+        return algorithm_summaries(STRATEGIES)
 
-    def acquisition_task(self, edition: Edition, market: str) -> AcquisitionTask:
-        """The public data of one market in the form participant strategies take."""
+    def acquisition_task(
+        self, edition: Edition, market: str, terms: MarketTerms | None = None
+    ) -> AcquisitionTask:
+        """The public data of one market in the form participant strategies take; ``terms``
+        are the market's from :meth:`market_terms`, read when not given."""
         from dataperf.algorithms.acquisition import AcquisitionTask, SellerSummary
 
         self.task(edition, market)
-        terms = self.market_terms(edition)[market]
+        if terms is None:
+            terms = self.market_terms(edition)[market]
         summaries = _market_rows(edition.read_table(SUMMARIES), market)
         samples = _market_rows(edition.read_table(SAMPLES), market)
         buyer = _market_rows(edition.read_table(BUYER), market)
         summary_seller = summaries.column("seller").to_numpy().astype(np.int64)
         feature = summaries.column("feature").to_numpy().astype(np.int64)
         order = np.lexsort((feature, summary_seller))
+        feature = feature[order]
         counts = embedding_array(summaries.column("counts")).astype(np.int64)[order]
         edges = embedding_array(summaries.column("edges")).astype(np.float64)[order]
         correlation = summaries.column("label_correlation").to_numpy().astype(np.float64)[order]
@@ -534,7 +541,7 @@ class AcquisitionChallenge(Challenge):
         sellers = []
         for s in range(terms.sellers):
             mine = summary_seller == s
-            if not np.array_equal(feature[order][mine], np.arange(np.count_nonzero(mine))):
+            if not np.array_equal(feature[mine], np.arange(np.count_nonzero(mine))):
                 raise EditionError(
                     f"edition {edition.path}: {SUMMARIES}, market {market}, "
                     f"seller {s}: features must be numbered 0..d-1"
@@ -576,12 +583,12 @@ class AcquisitionChallenge(Challenge):
         out: dict[str, bytes] = {}
         for i, task in enumerate(tasks):
             progress(f"{name} on market {task.name}", i, len(tasks))
-            data = self.acquisition_task(edition, task.name)
+            market = terms[task.name]
+            data = self.acquisition_task(edition, task.name, market)
             try:
                 counts = np.asarray(strategy.purchase(data))
             except ValueError as err:  # strategies raise ValueError for bad hyper-parameters
                 raise AlgorithmError(str(err)) from None
-            market = terms[task.name]
             problems: list[Problem] = []
             if counts.shape != (market.sellers,) or not np.issubdtype(counts.dtype, np.integer):
                 raise AlgorithmError(

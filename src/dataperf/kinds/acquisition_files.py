@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from dataperf.exceptions import Problem
-from dataperf.kinds.cleaning_files import match_files
+from dataperf.kinds.cleaning_files import _listing, match_files
 from dataperf.kinds.selection_files import decode_text
 
 __all__ = [
@@ -38,8 +38,6 @@ __all__ = [
     "write_purchase",
 ]
 
-# Sellers named one by one in a message; the rest are counted.
-MAX_EXAMPLES = 5
 # Spending the budget exactly is allowed: costs are compared with this relative tolerance.
 BUDGET_TOLERANCE = 1e-9
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -202,9 +200,3 @@ def _shown(cell: str, width: int = 30) -> str:
     if not cell:
         return "empty"
     return repr(cell if len(cell) <= width else cell[: width - 3] + "...")
-
-
-def _listing(items: Sequence[str]) -> str:
-    shown = ", ".join(items[:MAX_EXAMPLES])
-    more = f" and {len(items) - MAX_EXAMPLES:,} more" if len(items) > MAX_EXAMPLES else ""
-    return shown + more

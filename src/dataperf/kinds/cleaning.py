@@ -51,11 +51,13 @@ from dataperf.kinds import cleaning_files as files
 from dataperf.kinds._common import (
     KindSpec,
     adopt_spec,
+    algorithm_summaries,
     make_algorithm,
     mean_task_score,
+    task_seed,
     validate_spec,
 )
-from dataperf.kinds.selection import BootstrapSpec, _summary, _task_seed
+from dataperf.kinds.selection import BootstrapSpec
 from dataperf.scores import Score, TaskScore
 
 if TYPE_CHECKING:  # the algorithms load only when one runs
@@ -375,7 +377,7 @@ class CleaningChallenge(Challenge):
                 }
                 task_samples = bootstrap_fractions(
                     correct, spec.target, n_resamples=spec.bootstrap.n_resamples,
-                    seed=_task_seed(spec.bootstrap.seed, t))
+                    seed=task_seed(spec.bootstrap.seed, t))
                 samples.append(task_samples)
                 interval = metrics.percentile_interval(task_samples,
                                                        confidence=spec.bootstrap.confidence)
@@ -385,19 +387,18 @@ class CleaningChallenge(Challenge):
         return Score(challenge=self.name, edition=edition.name,
                      edition_hash=edition.content_hash, scorer_version=SCORER_VERSION,
                      profile=profile, metric=spec.metric, direction="lower",
-                     tasks=tuple(task_scores), aggregate=self._aggregate(task_scores, samples),
+                     tasks=tuple(task_scores),
+                     aggregate=mean_task_score(task_scores, samples,
+                                               confidence=spec.bootstrap.confidence),
                      warnings=submission.warnings,
                      part="all" if split is None else split.part)
-
-    def _aggregate(self, task_scores: list[TaskScore], samples: list[np.ndarray]) -> TaskScore:
-        return mean_task_score(task_scores, samples, confidence=self.spec.bootstrap.confidence)
 
     # Algorithms -----------------------------------------------------------------------------
 
     def algorithms(self) -> dict[str, str]:
         from dataperf.algorithms.cleaning import CLEANERS
 
-        return {name: _summary(cls) for name, cls in CLEANERS.items()}
+        return algorithm_summaries(CLEANERS)
 
     def cleaning_task(self, edition: Edition, task: str) -> CleaningTask:
         """The public data of one task in the form participant algorithms take."""

@@ -14,7 +14,6 @@ Submission: one file per task, ``{task}.csv`` (``ID,label`` columns named by the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,8 +31,10 @@ from dataperf.kinds import selection_files as files
 from dataperf.kinds._common import (
     KindSpec,
     adopt_spec,
+    algorithm_summaries,
     make_algorithm,
     mean_task_score,
+    task_seed,
     validate_spec,
 )
 from dataperf.learners.frozen import FROZEN_MODELS
@@ -319,7 +320,7 @@ class SelectionChallenge(Challenge):
             if profile == "default":
                 boot = metrics.bootstrap_confusions(
                     y_test, y_preds, n_classes, n_resamples=spec.bootstrap.n_resamples,
-                    seed=_task_seed(spec.bootstrap.seed, t))
+                    seed=task_seed(spec.bootstrap.seed, t))
                 task_samples = metric(boot).mean(axis=0) * spec.scale
                 samples.append(task_samples)
                 interval = metrics.percentile_interval(task_samples,
@@ -327,7 +328,7 @@ class SelectionChallenge(Challenge):
                 low, high = interval.low, interval.high
             task_scores.append(TaskScore(task.name, float(per_seed.mean()), low, high, details))
         progress("scoring", steps, steps)
-        aggregate = self._aggregate(task_scores, samples)
+        aggregate = mean_task_score(task_scores, samples, confidence=spec.bootstrap.confidence)
         return Score(challenge=self.name, edition=edition.name,
                      edition_hash=edition.content_hash, scorer_version=SCORER_VERSION,
                      profile=profile, metric=spec.metric, direction="higher",
@@ -335,15 +336,12 @@ class SelectionChallenge(Challenge):
                      warnings=submission.warnings,
                      part="all" if split is None else split.part)
 
-    def _aggregate(self, task_scores: list[TaskScore], samples: list[np.ndarray]) -> TaskScore:
-        return mean_task_score(task_scores, samples, confidence=self.spec.bootstrap.confidence)
-
     # Algorithms -----------------------------------------------------------------------------
 
     def algorithms(self) -> dict[str, str]:
         from dataperf.algorithms.selection import SELECTORS
 
-        return {name: _summary(cls) for name, cls in SELECTORS.items()}
+        return algorithm_summaries(SELECTORS)
 
     def selection_task(self, edition: Edition, task: str, pool: Pool | None = None
                        ) -> SelectionTask:
@@ -400,11 +398,3 @@ class SelectionChallenge(Challenge):
         progress("done", len(tasks), len(tasks))
         return out
 
-
-def _task_seed(seed: int, task_index: int) -> int:
-    return int(np.random.SeedSequence([seed, task_index]).generate_state(1)[0])
-
-
-def _summary(cls: type) -> str:
-    doc = (cls.__doc__ or "").strip()
-    return re.split(r"\n\s*\n", doc)[0].replace("\n", " ") if doc else cls.__name__

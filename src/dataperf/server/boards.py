@@ -98,8 +98,7 @@ def standings(platform: Platform, challenge: ChallengeRow, round_: Round, part: 
         # One row per team by a single stored score: let the database pick each team's best.
         equal = weights is None or len({float(weights.get(t, 1.0))
                                         for t in challenge.tasks}) <= 1
-        key_row = AGGREGATE if view == lb.AGGREGATE and equal else \
-            view if view != lb.AGGREGATE else None
+        key_row = view if view != lb.AGGREGATE else AGGREGATE if equal else None
         best_by = (key_row, challenge.direction) if key_row and not finals else None
         with platform.db.read() as session:
             entries = load_entries(session, round_.id, part, best_by=best_by)

@@ -98,7 +98,7 @@ def seed(session: Session, settings: Settings) -> list[str]:
     """Host every registered challenge that ships a bundled offline edition, with baselines;
     open a new round (with fresh baselines) wherever a challenge's scorer or bundled edition
     changed. Returns what changed."""
-    changed = []
+    changed, hosted_now = [], set()
     registered = challenges()
     for name, challenge in sorted(registered.items()):
         bundled = BUNDLED / name / "offline"
@@ -107,10 +107,11 @@ def seed(session: Session, settings: Settings) -> list[str]:
             host(session, challenge, Edition.open(bundled), BUNDLED_REF + "offline",
                  name=name, owner_id=None, settings=settings)
             changed.append(f"hosted {name}")
+            hosted_now.add(name)
     for row in session.scalars(select(ChallengeRow).order_by(ChallengeRow.name)):
         hosted = registered.get(row.challenge)
-        if hosted is None:
-            continue  # its definition is gone; its rows stay readable
+        if hosted is None or row.name in hosted_now:
+            continue  # its definition is gone (its rows stay readable), or it is brand new
         fresh_hash = row.edition_hash
         if row.edition_path == BUNDLED_REF + "offline":
             fresh_hash = Edition.open(BUNDLED / row.challenge / "offline").content_hash

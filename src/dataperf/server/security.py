@@ -65,8 +65,9 @@ class LoginThrottle:
     def wait_seconds(self, key: str, now: float) -> float:
         """Seconds until ``key`` may try again (0: now)."""
         with self._lock:
-            recent = [t for t in self._failures.get(key, []) if now - t < self.window]
-            self._failures[key] = recent
+            recent = [t for t in self._failures.pop(key, []) if now - t < self.window]
+            if recent:  # keep no entry for accounts without recent failures
+                self._failures[key] = recent
             return self.window - (now - recent[0]) if len(recent) >= self.limit else 0.0
 
     def failed(self, key: str, now: float) -> None:

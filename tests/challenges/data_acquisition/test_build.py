@@ -186,21 +186,6 @@ def test_plan_is_seeded(corpus: da.Corpus) -> None:
         assert not np.array_equal(x.test, z.test)
 
 
-def test_seller_summary_is_numpys() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(30, 4)).astype(np.float16)
-    x[:, 2] = 1.5
-    y = rng.integers(0, 3, 30)
-    counts, edges, correlation = da.seller_summary(x, y)
-    for j in range(4):
-        expected_counts, expected_edges = np.histogram(x[:, j].astype(np.float64), bins=10)
-        assert np.array_equal(counts[j], expected_counts)
-        assert np.array_equal(edges[j], expected_edges)
-    assert correlation[2] == 0.0
-    assert correlation[0] == pytest.approx(np.corrcoef(x[:, 0].astype(np.float64), y)[0, 1])
-    assert not da.seller_summary(x, np.ones(30))[2].any()
-
-
 # A small build (the real model) -------------------------------------------------------------
 
 

@@ -41,10 +41,12 @@ import numpy as np
 import pyarrow as pa
 
 from dataperf import home
+from dataperf.algorithms.acquisition import seller_statistics
 from dataperf.challenge import Progress
 from dataperf.challenges.vision_selection.build import (
     build_by_hand,
     load_chunks,
+    sorted_table,
     store_chunk,
     write_reported,
 )
@@ -66,7 +68,6 @@ __all__ = [
     "make_plan",
     "read_corpus",
     "segment",
-    "seller_summary",
 ]
 
 CHALLENGE = "data-acquisition"
@@ -509,27 +510,6 @@ def make_plan(
 # --------------------------------------------------------------------------- tables
 
 
-def seller_summary(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per feature of ``x`` (n, d): ``numpy.histogram(bins=10)`` counts (d, 10) and edges
-    (d, 11), and the Pearson correlation with ``y`` (0.0 where either is constant)."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    histograms = [np.histogram(x[:, j], bins=N_BINS) for j in range(x.shape[1])]
-    counts = np.stack([h[0] for h in histograms]).astype(np.int64)
-    edges = np.stack([h[1] for h in histograms])
-    correlation = np.zeros(x.shape[1])
-    varying = np.ptp(x, axis=0) > 0
-    if np.ptp(y) > 0 and varying.any():
-        for j in np.flatnonzero(varying):
-            correlation[j] = np.corrcoef(x[:, j], y)[0, 1]
-    return counts, edges, correlation
-
-
-def _sorted(columns: dict[str, Any], keys: list[str]) -> pa.Table:
-    table = pa.table(columns)
-    return table.sort_by([(k, "ascending") for k in keys]) if table.num_rows else table
-
-
 def _market_column(names: list[str], counts: list[int]) -> pa.Array:
     return pa.array(np.repeat(np.array(names, dtype=object), counts).tolist(), pa.string())
 
@@ -562,7 +542,7 @@ class _Tables:
         """The buyers' public (``key="public"``) or test rows: market, id, embedding, label."""
         parts = [getattr(m, key) for m in self.markets]
         rows = np.concatenate(parts)
-        return _sorted(
+        return sorted_table(
             {
                 "market": _market_column([m.name for m in self.markets], [len(p) for p in parts]),
                 "id": pa.array([next(self.ids) for _ in rows], pa.string()),
@@ -579,7 +559,7 @@ class _Tables:
         names = [name for name, _, _ in pairs]
         numbers = np.array([s for _, s, _ in pairs], dtype=np.int32)
         sizes = [len(x.rows) for *_, x in pairs]
-        summaries = [seller_summary(self.matrix(x.rows), x.labels) for *_, x in pairs]
+        summaries = [seller_statistics(self.matrix(x.rows), x.labels, N_BINS) for *_, x in pairs]
         picks = [
             np.sort(self.rng.choice(len(x.rows), min(N_SAMPLES, len(x.rows)), replace=False))
             for *_, x in pairs
@@ -587,14 +567,14 @@ class _Tables:
         picked_rows = np.concatenate([x.rows[p] for (*_, x), p in zip(pairs, picks, strict=True)])
         d = EMBEDDING_DIM
         return {
-            "public/markets.parquet": _sorted(
+            "public/markets.parquet": sorted_table(
                 {
                     "market": pa.array([m.name for m in markets], pa.string()),
                     "budget": pa.array([m.budget for m in markets], pa.float64()),
                 },
                 ["market"],
             ),
-            "public/sellers.parquet": _sorted(
+            "public/sellers.parquet": sorted_table(
                 {
                     "market": pa.array(names, pa.string()),
                     "seller": pa.array(numbers, pa.int32()),
@@ -605,7 +585,7 @@ class _Tables:
                 ["market", "seller"],
             ),
             "public/buyer.parquet": buyer,
-            "public/summaries.parquet": _sorted(
+            "public/summaries.parquet": sorted_table(
                 {
                     "market": _market_column(names, [d] * len(pairs)),
                     "seller": pa.array(np.repeat(numbers, d), pa.int32()),
@@ -624,7 +604,7 @@ class _Tables:
                 },
                 ["market", "seller", "feature"],
             ),
-            "public/samples.parquet": _sorted(
+            "public/samples.parquet": sorted_table(
                 {
                     "market": _market_column(names, [len(p) for p in picks]),
                     "seller": pa.array(np.repeat(numbers, [len(p) for p in picks]), pa.int32()),
@@ -645,7 +625,7 @@ class _Tables:
                     "embedding": embedding_column(self.matrix(self.sold)),
                 }
             ),
-            "hidden/offers.parquet": _sorted(
+            "hidden/offers.parquet": sorted_table(
                 {
                     "market": _market_column(names, sizes),
                     "seller": pa.array(np.repeat(numbers, sizes), pa.int32()),
@@ -677,7 +657,7 @@ def seller_facts_table(markets: list[MarketPlan]) -> pa.Table:
     """What makes each seller good or bad. Hidden: a public copy of the edition (and its
     manifest) must not reveal it."""
     pairs = [(m.name, s, x) for m in markets for s, x in enumerate(m.sellers)]
-    return _sorted(
+    return sorted_table(
         {
             "market": pa.array([m for m, _, _ in pairs], pa.string()),
             "seller": pa.array([s for _, s, _ in pairs], pa.int32()),

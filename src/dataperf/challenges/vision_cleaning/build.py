@@ -272,11 +272,6 @@ def make_plan(
 # --------------------------------------------------------------------------- tables
 
 
-def _table(columns: dict[str, Any], keys: list[str]) -> pa.Table:
-    table = pa.table(columns)
-    return table.sort_by([(k, "ascending") for k in keys]) if table.num_rows else table
-
-
 def _tasks_column(tasks: list[TaskPlan], rows: str) -> pa.Array:
     return pa.array([t.name for t in tasks for _ in getattr(t, rows)], pa.string())
 
@@ -293,7 +288,7 @@ def make_tables(
 
     index = pa.array(np.concatenate([np.arange(len(t.train)) for t in tasks]), pa.int32())
     return {
-        "public/train.parquet": _table(
+        "public/train.parquet": vs.sorted_table(
             {
                 "task": _tasks_column(tasks, "train"),
                 "index": index,
@@ -303,7 +298,7 @@ def make_tables(
             },
             ["task", "index"],
         ),
-        "public/validation.parquet": _table(
+        "public/validation.parquet": vs.sorted_table(
             {
                 "task": _tasks_column(tasks, "validation"),
                 "id": pa.array([i for t in tasks for i in t.validation_ids], pa.string()),
@@ -314,7 +309,7 @@ def make_tables(
             },
             ["task", "id"],
         ),
-        "hidden/test.parquet": _table(
+        "hidden/test.parquet": vs.sorted_table(
             {
                 "task": _tasks_column(tasks, "test"),
                 "id": pa.array([i for t in tasks for i in t.test_ids], pa.string()),
@@ -323,7 +318,7 @@ def make_tables(
             },
             ["task", "id"],
         ),
-        "hidden/truth.parquet": _table(
+        "hidden/truth.parquet": vs.sorted_table(
             {
                 "task": _tasks_column(tasks, "train"),
                 "index": index,

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -402,15 +403,14 @@ def submission_page(request: Request, submission_id: int,
         final_count = row.round.final_count
         detail = submissions.submission_out(platform, session, row, user)
         digests = {f.name: f.sha256 for f in row.files}
-    files = {n: platform.store.get(d) for n, d in digests.items()}
     hosted = platform.challenge(challenge)
     shown = []
     if detail.state == State.scored and hosted.kind == "cleaning" and detail.scores:
         part, scores = next(iter(detail.scores.items()))
         mine = {t.task: t.details.get("curve", []) for t in scores.tasks}
-        shown = cleaning_pictures(mine, _reference_curves(platform, challenge, row.round_id,
-                                                          part))
-    elif detail.state == State.scored:
+        shown = cleaning_pictures(mine, _reference_curves(platform, challenge, row.round, part))
+    elif detail.state == State.scored:  # only then are the files read back from the store
+        files = {n: platform.store.get(d) for n, d in digests.items()}
         shown = pictures(hosted, platform.edition(challenge), files)
     scale = float(getattr(getattr(hosted, "spec", None), "scale", 1.0))
     return render(request, "submission.html", user, s=detail, can_edit=can_edit,
@@ -418,30 +418,29 @@ def submission_page(request: Request, submission_id: int,
                   columns=hosted.report_columns(), kind=hosted.kind)
 
 
-def _curves(platform: Platform, submission_id: int, part: str) -> dict[str, list[float]]:
-    with platform.db.read() as session:
-        rows = session.execute(
-            select(ScoreRow.task, ScoreRow.details).join(Evaluation)
-            .where(Evaluation.submission_id == submission_id, ScoreRow.part == part,
-                   ScoreRow.is_aggregate.is_(False))).all()
+def _curves(session: Session, submission_id: int, part: str) -> dict[str, list[float]]:
+    rows = session.execute(
+        select(ScoreRow.task, ScoreRow.details).join(Evaluation)
+        .where(Evaluation.submission_id == submission_id, ScoreRow.part == part,
+               ScoreRow.is_aggregate.is_(False))).all()
     return {task: details.get("curve", []) for task, details in rows}
 
 
-def _reference_curves(platform: Platform, challenge: ChallengeRow, round_id: int, part: str
+def _reference_curves(platform: Platform, challenge: ChallengeRow, round_: Round, part: str
                       ) -> dict[str, dict[str, list[float]]]:
     """The random baseline's curves and the leading entry's, on the same part."""
+    rows = boards.standings(platform, challenge, round_, part, "aggregate", None)
+    leader = next((r for r in rows if not r["is_baseline"]), None)
     found: dict[str, dict[str, list[float]]] = {}
     with platform.db.read() as session:
         random_id = session.scalar(select(Submission.id).where(
-            Submission.round_id == round_id, Submission.is_baseline.is_(True),
+            Submission.round_id == round_.id, Submission.is_baseline.is_(True),
             Submission.label == "random").order_by(Submission.id.desc()).limit(1))
-        round_ = session.get_one(Round, round_id)
-    if random_id is not None:
-        found["random order (baseline)"] = _curves(platform, random_id, part)
-    rows = boards.standings(platform, challenge, round_, part, "aggregate", None)
-    leader = next((r for r in rows if not r["is_baseline"]), None)
-    if leader is not None:
-        found[f"best entry ({leader['team']})"] = _curves(platform, leader["submission_id"], part)
+        if random_id is not None:
+            found["random order (baseline)"] = _curves(session, random_id, part)
+        if leader is not None:
+            found[f"best entry ({leader['team']})"] = _curves(session, leader["submission_id"],
+                                                              part)
     return found
 
 

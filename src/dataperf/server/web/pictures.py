@@ -1,8 +1,10 @@
 """Each kind's own picture of a submission: for selection, the selected rows on a 2-D
-projection of the pool and the class balance per task."""
+projection of the pool and the class balance per task; for acquisition, the rows bought from
+each seller; for cleaning, test accuracy as labels are fixed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,18 +56,22 @@ def cleaning_pictures(mine: dict[str, list[float]],
 def pictures(challenge: Challenge, edition: Edition, files: dict[str, bytes]) -> list[Picture]:
     """The kind's picture made from the submitted files (selection, acquisition); cleaning
     shows its curves instead."""
-    if challenge.kind not in ("selection", "acquisition") or not files:
+    draw = _DRAWINGS.get(challenge.kind)
+    if draw is None or not files:
         return []
     try:
         submission: Any = challenge.parse_submission(files, edition)
     except DataPerfError:
         return []
-    if challenge.kind == "acquisition":
-        return _purchases(challenge, edition, submission.purchases)
+    return draw(challenge, edition, submission)
+
+
+def _selections(challenge: Any, edition: Edition, submission: Any) -> list[Picture]:
+    """Per task: the selected rows on the pool's projection, and their class balance."""
     points = _projection(edition)
     rng = np.random.default_rng(0)
     shown = rng.choice(len(points), size=min(BACKGROUND, len(points)), replace=False)
-    classes = challenge.spec.classes  # type: ignore[attr-defined]
+    classes = challenge.spec.classes
     out = []
     for task, selection in submission.selections.items():
         keep = np.zeros(len(points), dtype=bool)
@@ -85,12 +91,11 @@ def pictures(challenge: Challenge, edition: Edition, files: dict[str, bytes]) ->
     return out
 
 
-def _purchases(challenge: Any, edition: Edition, purchases: dict[str, np.ndarray]
-               ) -> list[Picture]:
+def _purchases(challenge: Any, edition: Edition, submission: Any) -> list[Picture]:
     """Per market: the rows bought from each seller bought from, and their cost."""
     terms = challenge.market_terms(edition)
     out = []
-    for market, counts in purchases.items():
+    for market, counts in submission.purchases.items():
         found = terms[market]
         bought = [(f"seller {s}", int(k)) for s, k in enumerate(counts) if k > 0]
         out.append(Picture(
@@ -100,3 +105,7 @@ def _purchases(challenge: Any, edition: Edition, purchases: dict[str, np.ndarray
             charts.bars(bought)))
     return out
 
+
+# The picture each kind draws from its parsed submission (cleaning draws curves instead).
+_DRAWINGS: dict[str, Callable[[Any, Edition, Any], list[Picture]]] = {
+    "selection": _selections, "acquisition": _purchases}
