@@ -28,12 +28,12 @@ import numpy as np
 
 from dataperf.algorithms._neighbors import farthest_point_sampling
 from dataperf.algorithms.selection import (
-    SELECTORS,
     Selection,
     SelectionTask,
     make_synthetic_task,
     score_selection,
 )
+from dataperf.algorithms.selectors import SELECTORS
 from dataperf.registry import get_challenge
 from dataperf.reports import compare_algorithms
 

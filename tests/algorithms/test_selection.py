@@ -19,7 +19,6 @@ from dataperf.algorithms._neighbors import (
     knn_similarity_graph,
 )
 from dataperf.algorithms.selection import (
-    SELECTORS,
     FPSCVSelector,
     PseudoLabelSelector,
     RandomSelector,
@@ -31,6 +30,7 @@ from dataperf.algorithms.selection import (
     make_synthetic_task,
     score_selection,
 )
+from dataperf.algorithms.selectors import SELECTORS
 
 NAMES = sorted(SELECTORS)
 

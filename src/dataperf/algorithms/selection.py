@@ -12,7 +12,7 @@ a dense N x N matrix: whole-pool passes run over float32 blocks, and the expensi
 graphs, farthest-point sampling, model fits) run on candidate subsets whose size caps are stated
 in each class docstring, so a pool of 1,000,000 x 256 float16 rows fits in a few GiB.
 
-:data:`SELECTORS` maps command-line names to the classes.
+:data:`dataperf.algorithms.selectors.SELECTORS` maps command-line names to the classes.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from dataperf.algorithms._params import (
 )
 
 __all__ = [
-    "SELECTORS",
     "ConfidenceSelector",
     "FPSCVSelector",
     "FacilityLocationSelector",
@@ -954,16 +953,6 @@ def _checked_mix(selector: Selector, mix: str | Sequence[float], task: Selection
             )
         )
     return weights
-
-
-SELECTORS: dict[str, type[Selector]] = {
-    "random": RandomSelector,
-    "confidence": ConfidenceSelector,
-    "fps-cv": FPSCVSelector,
-    "uncertainty": UncertaintySelector,
-    "facility-location": FacilityLocationSelector,
-    "pseudo-label": PseudoLabelSelector,
-}
 
 
 # --------------------------------------------------------------------------------------------

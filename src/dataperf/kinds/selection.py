@@ -339,7 +339,7 @@ class SelectionChallenge(Challenge):
     # Algorithms -----------------------------------------------------------------------------
 
     def algorithms(self) -> dict[str, str]:
-        from dataperf.algorithms.selection import SELECTORS
+        from dataperf.algorithms.selectors import SELECTORS
 
         return algorithm_summaries(SELECTORS)
 
@@ -378,7 +378,7 @@ class SelectionChallenge(Challenge):
     def run_algorithm(self, name: str, edition: Edition, *,
                       params: Mapping[str, Any] | None = None, random_state: int = 0,
                       progress: Progress = no_progress) -> dict[str, bytes]:
-        from dataperf.algorithms.selection import SELECTORS
+        from dataperf.algorithms.selectors import SELECTORS
 
         selector = make_algorithm(SELECTORS, name, params, random_state)
         pool = load_pool(edition)
