@@ -14,7 +14,7 @@ Submission: one file per task, ``{task}.csv`` (``ID,label`` columns named by the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,7 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from dataperf import metrics
 from dataperf.challenge import Challenge, Profile, Progress, Submission, TestSplit, no_progress
 from dataperf.editions import Edition, embedding_array
-from dataperf.exceptions import AlgorithmError, Problem, SpecError, SubmissionError
+from dataperf.exceptions import (
+    AlgorithmError,
+    EditionError,
+    Problem,
+    SpecError,
+    SubmissionError,
+)
 from dataperf.kinds import selection_files as files
 from dataperf.kinds._common import (
     KindSpec,
@@ -72,22 +78,47 @@ class SelectionSpec(KindSpec):
     """The declarative definition of a selection challenge (YAML or JSON)."""
 
     kind: Literal["selection"] = "selection"
+    classes: list[str] = Field(default=["0", "1"], min_length=1)
     budget: int = Field(ge=2, le=1_000_000)
+    task_budgets: dict[str, int] = Field(default_factory=dict)
     metric: Literal["f1", "macro_f1", "accuracy"] = "f1"
     scale: float = Field(default=100.0, gt=0)
     model: ModelSpec = ModelSpec()
     seeds: list[int] = Field(default=[0], min_length=1)
     id_column: str = "ImageID"
     label_column: str = "Confidence"
-    formats: list[Literal["csv", "json"]] = Field(default=["csv", "json"], min_length=1)
+    formats: list[Literal["csv", "json", "keywords"]] = Field(default=["csv", "json"],
+                                                              min_length=1)
     bootstrap: BootstrapSpec = BootstrapSpec()
 
     @model_validator(mode="after")
     def _consistent(self) -> SelectionSpec:
+        if self.keywords:
+            if self.formats != ["keywords"] or len(self.classes) != 1:
+                raise ValueError("the keywords format comes alone, with one class: the name of "
+                                 "the background class (e.g. classes: [nontarget]); the other "
+                                 "classes are each task's keywords")
+            if self.metric == "f1":
+                raise ValueError("keyword tasks have several classes; use metric 'macro_f1'")
+        elif len(self.classes) < 2:
+            raise ValueError("classes needs at least two entries")
         if self.metric == "f1" and len(self.classes) != 2:
             raise ValueError("metric 'f1' is binary F1 of classes[1]; use 'macro_f1' for more "
                              "than two classes")
+        small = {t: b for t, b in self.task_budgets.items() if not 1 <= b <= 1_000_000}
+        if small:
+            raise ValueError(f"task budgets must lie between 1 and 1,000,000: {small}")
         return self
+
+    @property
+    def keywords(self) -> bool:
+        """True for keyword-spotting tasks: each task's candidates come with the word they were
+        cut for (public/candidates.parquet), and submissions list chosen IDs under those words."""
+        return "keywords" in self.formats
+
+    def budget_of(self, task: str) -> int:
+        """The most rows a submission may choose for ``task``."""
+        return self.task_budgets.get(task, self.budget)
 
 
 @dataclass(frozen=True)
@@ -108,16 +139,76 @@ class Pool:
     ids: pa.Array  # string ids, row order of public/pool.parquet
     embeddings: np.ndarray  # (N, d)
 
-    def locate(self, ids: tuple[str, ...]) -> np.ndarray:
+    def locate(self, ids: Sequence[str] | pa.Array) -> np.ndarray:
         """Pool row index of each ID, -1 where unknown (vectorised hash lookup)."""
-        found = pc.index_in(pa.array(ids, type=pa.string()), value_set=self.ids)
-        return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        return _index_in(ids, self.ids)
+
+
+def _index_in(ids: Sequence[str] | pa.Array, values: pa.Array) -> np.ndarray:
+    """Position of each of ``ids`` in ``values``, -1 where absent."""
+    keys = ids if isinstance(ids, pa.Array) else pa.array(list(ids), type=pa.string())
+    found = pc.index_in(keys, value_set=values)
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def load_pool(edition: Edition) -> Pool:
     table = edition.read_table("public/pool.parquet")
     ids = table.column("id").combine_chunks().cast(pa.string())
     return Pool(ids=ids, embeddings=embedding_array(table.column("embedding")))
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The candidates of one keyword task: IDs, the class index of the word each was extracted
+    for, and the task's class names (the background class, then the target words sorted)."""
+
+    ids: pa.Array
+    labels: np.ndarray
+    classes: list[str]
+
+    def locate(self, ids: Sequence[str]) -> np.ndarray:
+        """Candidate index of each ID, -1 where it is not a candidate."""
+        return _index_in(ids, self.ids)
+
+    def positions(self, pool: Pool) -> np.ndarray:
+        """The pool row of each candidate."""
+        return pool.locate(self.ids)
+
+
+def load_candidates(edition: Edition, background: str) -> dict[str, Candidates]:
+    """Each task's candidates from ``public/candidates.parquet`` (task, id, label: a word)."""
+    name = "public/candidates.parquet"
+    if name not in edition.manifest.files:
+        raise EditionError(f"edition {edition.name!r} has no {name}: keyword tasks need each "
+                           "task's candidates")
+    table = edition.read_table(name, columns=["task", "id", "label"])
+    out: dict[str, Candidates] = {}
+    for task in edition.tasks:
+        rows = table.filter(pc.equal(table.column("task"), task))
+        words = rows.column("label").to_pylist()
+        classes = [background, *sorted(set(words) - {background})]
+        if len(rows) == 0 or len(classes) < 2:
+            raise EditionError(f"edition {edition.name!r}: task {task} has no target word "
+                               f"among its candidates in {name}")
+        index = {word: i for i, word in enumerate(classes)}
+        out[task] = Candidates(ids=rows.column("id").combine_chunks().cast(pa.string()),
+                               labels=np.array([index[w] for w in words], dtype=np.int64),
+                               classes=classes)
+    return out
+
+
+def _class_indices(labels: pa.ChunkedArray, classes: Sequence[str], task: str) -> np.ndarray:
+    """Class indices of hidden test labels: stored as indices, or as class names (keyword
+    tasks), which are mapped by name."""
+    if not pa.types.is_string(labels.type) and not pa.types.is_large_string(labels.type):
+        return labels.to_numpy().astype(np.int64)
+    index = {name: i for i, name in enumerate(classes)}
+    names = labels.to_pylist()
+    unknown = sorted(set(names) - set(index))
+    if unknown:
+        raise EditionError(f"task {task}: test labels {unknown[:5]} are not among its classes "
+                           f"{', '.join(classes)}")
+    return np.array([index[n] for n in names], dtype=np.int64)
 
 
 class SelectionChallenge(Challenge):
@@ -142,23 +233,46 @@ class SelectionChallenge(Challenge):
     def rules(self) -> dict[str, str]:
         spec = self.spec
         model = spec.model.name + (f" {spec.model.params}" if spec.model.params else "")
-        metric = {"f1": f"binary F1 of label {spec.classes[1]!r}", "macro_f1": "macro F1",
+        metric = {"f1": f"binary F1 of label {spec.classes[-1]!r}", "macro_f1": "macro F1",
                   "accuracy": "accuracy"}[spec.metric]
         seeds = ", ".join(map(str, spec.seeds))
+        budgets = f"{spec.budget:,}"
+        if spec.task_budgets:
+            budgets = ", ".join(f"{b:,} ({t})" for t, b in spec.task_budgets.items())
+        if spec.keywords:
+            task = (f"Choose at most {budgets} clips per task from its candidates "
+                    "(public/candidates.parquet); each keeps the word it was extracted for. "
+                    f"Classes: {spec.classes[0]!r} = 0, then the task's target words in "
+                    "sorted order.")
+            submission = ('{task}_train.json = {"targets": {"word": ["ID", ...], ...}, '
+                          '"nontargets": ["ID", ...]}; one file per task')
+        else:
+            task = (f"Choose at most {budgets} rows of the pool per task and give each a "
+                    f"label ({' or '.join(spec.classes)}).")
+            submission = " or ".join(
+                {"csv": f"{{task}}.csv with header {spec.id_column},{spec.label_column}",
+                 "json": '{task}.json = {"ID": label, ...}'}[f] for f in spec.formats
+            ) + "; one file per task"
         return {
-            "task": "Choose at most "
-            f"{spec.budget:,} rows of the pool per task and give each a label "
-            f"({' or '.join(spec.classes)}).",
+            "task": task,
             "frozen model": f"{model}, random_state = seed ({seeds})",
             "metric": f"{metric} x {spec.scale:g} on the hidden test set, mean over seeds; "
             "leaderboard: per task and the mean over tasks",
             "interval": f"{spec.bootstrap.confidence:.0%} percentile bootstrap over test rows "
             f"({spec.bootstrap.n_resamples} resamples, seeded)",
-            "submission": " or ".join(
-                {"csv": f"{{task}}.csv with header {spec.id_column},{spec.label_column}",
-                 "json": '{task}.json = {"ID": label, ...}'}[f] for f in spec.formats
-            ) + "; one file per task",
+            "submission": submission,
         }
+
+    def file_name(self, task: str, fmt: str) -> str:
+        """The name of ``task``'s submission file in format ``fmt``."""
+        return f"{task}_train.json" if fmt == "keywords" else f"{task}.{fmt}"
+
+    def task_classes(self, edition: Edition, task: str) -> list[str]:
+        """The class names of a task, by class index: the spec's classes or, for keyword tasks,
+        the background class then the task's target words in sorted order."""
+        if not self.spec.keywords:
+            return list(self.spec.classes)
+        return load_candidates(edition, self.spec.classes[0])[task].classes
 
     # Submissions ----------------------------------------------------------------------------
 
@@ -169,13 +283,21 @@ class SelectionChallenge(Challenge):
         problems: list[Problem] = []
         by_task = self._match_files(files_by_name, edition.tasks, problems)
         pool = load_pool(edition)
+        candidates = load_candidates(edition, self.spec.classes[0]) if self.spec.keywords \
+            else {}
         selections: dict[str, TaskSelection] = {}
         warnings: list[str] = []
         for task, name in by_task.items():
-            rows = self._parse_file(name, files_by_name[name], problems)
+            found = candidates.get(task)
+            classes = found.classes if found else self.spec.classes
+            rows = self._parse_file(name, files_by_name[name], classes, problems)
             if rows is None:
                 continue
-            selection = self._validate_rows(name, rows, pool, profile, problems, warnings)
+            if found is not None:
+                selection = self._validate_keywords(name, rows, found, pool, task, problems)
+            else:
+                selection = self._validate_rows(name, rows, pool, task, profile, problems,
+                                                warnings)
             if selection is not None:
                 selections[task] = selection
         if problems:
@@ -185,26 +307,27 @@ class SelectionChallenge(Challenge):
     def _match_files(self, files_by_name: Mapping[str, bytes], tasks: tuple[str, ...],
                      problems: list[Problem]) -> dict[str, str]:
         """Task name -> file name; unexpected, ambiguous and missing files become problems."""
+        formats = self.spec.formats
+        expected = {self.file_name(t, f): t for t in tasks for f in formats}
+        hints = {t.lower(): self.file_name(t, formats[0]) for t in tasks}
+        hints |= {n.rpartition(".")[0].lower(): n for n in reversed(expected)}
+        hints |= {n.lower(): n for n in expected}
         by_task: dict[str, list[str]] = {t: [] for t in tasks}
-        lowered = {t.lower(): t for t in tasks}
         for name in sorted(files_by_name):
-            stem, dot, suffix = name.rpartition(".")
-            if dot and suffix in self.spec.formats and stem in by_task:
-                by_task[stem].append(name)
+            if name in expected:
+                by_task[expected[name]].append(name)
                 continue
-            hint = ""
-            if dot and stem.lower() in lowered:
-                suffix = suffix.lower() if suffix.lower() in self.spec.formats \
-                    else self.spec.formats[0]
-                hint = f"; did you mean {lowered[stem.lower()]}.{suffix}?"
-            expected = " or ".join(f"{{task}}.{f}" for f in self.spec.formats)
+            stem = name.rpartition(".")[0].lower() or name.lower()
+            suggestion = hints.get(name.lower()) or hints.get(stem)
+            hint = f"; did you mean {suggestion}?" if suggestion else ""
+            patterns = " or ".join(self.file_name("{task}", f) for f in formats)
             problems.append(Problem(name, "unexpected-file",
                                     f"is not a submission file of {self.name} (expected "
-                                    f"{expected} for the tasks {', '.join(by_task)}){hint}"))
+                                    f"{patterns} for the tasks {', '.join(by_task)}){hint}"))
         matched: dict[str, str] = {}
         for task, names in by_task.items():
             if not names:
-                problems.append(Problem(f"{task}.{self.spec.formats[0]}", "missing-task",
+                problems.append(Problem(self.file_name(task, formats[0]), "missing-task",
                                         f"is missing: every task needs a file (task {task})"))
             elif len(names) > 1:
                 problems.append(Problem(names[0], "ambiguous-task-file",
@@ -214,28 +337,44 @@ class SelectionChallenge(Challenge):
                 matched[task] = names[0]
         return matched
 
-    def _parse_file(self, name: str, data: bytes,
+    def _parse_file(self, name: str, data: bytes, classes: Sequence[str],
                     problems: list[Problem]) -> files.LabelledRows | None:
         text = files.decode_text(name, data, problems)
         if text is None:
             return None
         before = len(problems)
-        if name.endswith(".json"):
-            rows = files.parse_json(name, text, classes=self.spec.classes, problems=problems)
+        if self.spec.keywords:  # unknown target words are reported with the other rules
+            rows = files.parse_keywords(name, text, classes=classes, problems=problems)
+            fatal = [p for p in problems[before:] if p.rule != "unknown-target"]
+            return None if fatal else rows
+        elif name.endswith(".json"):
+            rows = files.parse_json(name, text, classes=classes, problems=problems)
         else:
             rows = files.parse_csv(name, text, id_column=self.spec.id_column,
                                    label_column=self.spec.label_column,
-                                   classes=self.spec.classes, problems=problems)
+                                   classes=classes, problems=problems)
         return rows if len(problems) == before else None
 
-    def _validate_rows(self, name: str, rows: files.LabelledRows, pool: Pool, profile: Profile,
-                       problems: list[Problem], warnings: list[str]) -> TaskSelection | None:
-        budget = self.spec.budget
-        found: list[Problem] = []
+    def _common_problems(self, name: str, rows: files.LabelledRows, task: str) -> list[Problem]:
+        budget = self.spec.budget_of(task)
+        found = files.duplicate_problems(name, rows)
         if len(rows.ids) > budget:
-            found.append(Problem(name, "over-budget",
-                                 f"has {len(rows.ids):,} rows; at most {budget:,} are allowed"))
-        found += files.duplicate_problems(name, rows)
+            found.insert(0, Problem(name, "over-budget", f"has {len(rows.ids):,} rows; at most "
+                                    f"{budget:,} are allowed (task {task})"))
+        return found
+
+    def _single_class(self, name: str, labels: np.ndarray,
+                      classes: Sequence[str]) -> list[Problem]:
+        if len(np.unique(labels)) >= 2:
+            return []
+        present = ", ".join(classes[i] for i in np.unique(labels)) or "none"
+        return [Problem(name, "single-class", f"has labels {present} only; the frozen model "
+                        "needs at least two classes to train")]
+
+    def _validate_rows(self, name: str, rows: files.LabelledRows, pool: Pool, task: str,
+                       profile: Profile, problems: list[Problem],
+                       warnings: list[str]) -> TaskSelection | None:
+        found = self._common_problems(name, rows, task)
         positions = pool.locate(rows.ids)
         unknown = list(dict.fromkeys(i for i, p in zip(rows.ids, positions, strict=True) if p < 0))
         if unknown and profile == "official":
@@ -248,16 +387,48 @@ class SelectionChallenge(Challenge):
                                  line or None, tuple(unknown)))
         keep = positions >= 0
         labels = np.asarray(rows.labels, dtype=np.int64)[keep]
-        if not found and len(np.unique(labels)) < 2:
-            present = ", ".join(self.spec.classes[i] for i in np.unique(labels)) or "none"
-            found.append(Problem(name, "single-class",
-                                 f"has labels {present} only; the frozen model needs at least "
-                                 "two classes to train"))
+        if not found:
+            found = self._single_class(name, labels, self.spec.classes)
         if found:
             problems.extend(found)
             return None
         order = np.argsort(positions[keep], kind="stable")
         return TaskSelection(indices=positions[keep][order], labels=labels[order])
+
+    def _validate_keywords(self, name: str, rows: files.LabelledRows, candidates: Candidates,
+                           pool: Pool, task: str,
+                           problems: list[Problem]) -> TaskSelection | None:
+        """Every ID must be one of the task's candidates, listed under the word it was
+        extracted for (the original scorer rejects both, in either profile)."""
+        found = self._common_problems(name, rows, task)
+        at = candidates.locate(rows.ids)
+        outside = list(dict.fromkeys(i for i, a in zip(rows.ids, at, strict=True) if a < 0))
+        if outside:
+            found.append(Problem(name, "not-a-candidate",
+                                 f"lists {len(outside)} ID(s) that are not candidates of task "
+                                 f"{task} (public/candidates.parquet)", ids=tuple(outside)))
+        labels = np.asarray(rows.labels, dtype=np.int64)
+        known = at >= 0
+        wrong = known & (candidates.labels[np.where(known, at, 0)] != labels)
+        if wrong.any():
+            first = int(np.flatnonzero(wrong)[0])
+            given = candidates.classes[candidates.labels[at[first]]]
+            listed = candidates.classes[labels[first]]
+            found.append(Problem(
+                name, "wrong-word",
+                f"lists {int(wrong.sum())} ID(s) under another word than the one they were "
+                f"extracted for, e.g. {rows.ids[first]!r} under {listed!r} (it is a "
+                f"{given!r} candidate)", ids=tuple(np.asarray(rows.ids)[wrong])))
+        if not found and not any(p.file == name for p in problems):
+            found = self._single_class(name, labels, candidates.classes)
+        if found:
+            problems.extend(found)
+            return None
+        positions = pool.locate(np.asarray(rows.ids)[at >= 0].tolist())
+        if (positions < 0).any():
+            raise EditionError(f"edition candidates of task {task} are missing from the pool")
+        order = np.argsort(positions, kind="stable")
+        return TaskSelection(indices=positions[order], labels=labels[order])
 
     # Scoring --------------------------------------------------------------------------------
 
@@ -266,22 +437,23 @@ class SelectionChallenge(Challenge):
               split: TestSplit | None = None) -> Score:
         if not isinstance(submission, SelectionSubmission):
             raise TypeError("expected a SelectionSubmission from parse_submission")
-        from dataperf.learners.frozen import train_and_predict
+        from dataperf.learners.frozen import predict_seeds
 
         spec = self.spec
         pool = load_pool(edition)
         test = edition.read_table("hidden/test.parquet")
         metric = metrics.METRICS[spec.metric]
-        n_classes = len(spec.classes)
         task_scores: list[TaskScore] = []
         samples: list[np.ndarray] = []
         tasks = self.tasks(edition)
-        steps = len(tasks) * len(spec.seeds)
         for t, task in enumerate(tasks):
+            progress(f"scoring {task.name}", t, len(tasks))
             selection = submission.selections[task.name]
+            classes = self.task_classes(edition, task.name)
+            n_classes = len(classes)
             rows = test.filter(pc.equal(test.column("task"), task.name))
             x_test = embedding_array(rows.column("embedding"))
-            y_test = rows.column("label").to_numpy().astype(np.int64)
+            y_test = _class_indices(rows.column("label"), classes, task.name)
             x_train = pool.embeddings[selection.indices]
             keep = None
             if split is not None:  # checked before training: an empty part fails fast
@@ -289,15 +461,10 @@ class SelectionChallenge(Challenge):
                     keep = split.mask(len(y_test), t)
                 except SpecError as err:
                     raise SpecError(f"task {task.name}: {err}") from None
-            predictions = []
-            converged = True
-            for s, seed in enumerate(spec.seeds):
-                progress(f"scoring {task.name}", t * len(spec.seeds) + s, steps)
-                predicted = train_and_predict(spec.model.name, spec.model.params, x_train,
-                                              selection.labels, x_test, seed=seed)
-                predictions.append(predicted.labels.astype(np.int64))
-                converged &= predicted.converged
-            y_preds = np.stack(predictions)
+            predicted = predict_seeds(spec.model.name, spec.model.params, x_train,
+                                      selection.labels, x_test, seeds=spec.seeds)
+            y_preds = np.stack([p.labels.astype(np.int64) for p in predicted])
+            converged = all(p.converged for p in predicted)
             if keep is not None:  # the same predictions, scored on one part of the rows only
                 y_test, y_preds = y_test[keep], y_preds[:, keep]
             matrices = np.stack([metrics.confusion_matrix(y_test, p, n_classes) for p in y_preds])
@@ -312,6 +479,8 @@ class SelectionChallenge(Challenge):
             }
             if split is not None:
                 details["test_part"] = split.part
+            if spec.keywords:
+                details["classes"] = classes
             if n_classes == 2:
                 precision, recall = metrics.precision_recall(matrices.sum(axis=0))
                 details |= {"precision": precision, "recall": recall}
@@ -327,7 +496,7 @@ class SelectionChallenge(Challenge):
                                                        confidence=spec.bootstrap.confidence)
                 low, high = interval.low, interval.high
             task_scores.append(TaskScore(task.name, float(per_seed.mean()), low, high, details))
-        progress("scoring", steps, steps)
+        progress("scoring", len(tasks), len(tasks))
         aggregate = mean_task_score(task_scores, samples, confidence=spec.bootstrap.confidence)
         return Score(challenge=self.name, edition=edition.name,
                      edition_hash=edition.content_hash, scorer_version=SCORER_VERSION,
@@ -345,17 +514,26 @@ class SelectionChallenge(Challenge):
 
     def selection_task(self, edition: Edition, task: str, pool: Pool | None = None
                        ) -> SelectionTask:
-        """The public data of one task in the form participant algorithms take."""
+        """The public data of one task in the form participant algorithms take. For keyword
+        tasks the rows are the task's candidates only (in candidates-table order), with the
+        word each was extracted for as a one-hot weak label."""
         from dataperf.algorithms.selection import SelectionTask
 
         self.task(edition, task)
         pool = pool or load_pool(edition)
+        if self.spec.keywords:
+            found = load_candidates(edition, self.spec.classes[0])[task]
+            weak = np.eye(len(found.classes), dtype=np.float32)[found.labels]
+            return SelectionTask(embeddings=pool.embeddings[found.positions(pool)],
+                                 weak_proba=weak, examples=np.zeros(0, dtype=np.int64),
+                                 example_labels=np.zeros(0, dtype=np.int64),
+                                 budget=self.spec.budget_of(task))
         n, n_classes = len(pool.ids), len(self.spec.classes)
         weak = np.full((n, n_classes), 1.0 / n_classes, dtype=np.float32)
         if "public/weak_labels.parquet" in edition.manifest.files:
             table = edition.read_table("public/weak_labels.parquet")
             table = table.filter(pc.equal(table.column("task"), task))
-            rows = pool.locate(tuple(table.column("id").to_pylist()))
+            rows = pool.locate(table.column("id").combine_chunks())
             confidence = table.column("confidence").to_numpy().astype(np.float32)
             known = rows >= 0
             if n_classes == 2:
@@ -366,14 +544,14 @@ class SelectionChallenge(Challenge):
         if "public/examples.parquet" in edition.manifest.files:
             table = edition.read_table("public/examples.parquet")
             table = table.filter(pc.equal(table.column("task"), task))
-            rows = pool.locate(tuple(table.column("id").to_pylist()))
+            rows = pool.locate(table.column("id").combine_chunks())
             if "label" in table.column_names:
                 labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
             else:
                 labels = np.ones(len(rows), dtype=np.int64)
             examples, example_labels = rows[rows >= 0], labels[rows >= 0]
         return SelectionTask(embeddings=pool.embeddings, weak_proba=weak, examples=examples,
-                             example_labels=example_labels, budget=self.spec.budget)
+                             example_labels=example_labels, budget=self.spec.budget_of(task))
 
     def run_algorithm(self, name: str, edition: Edition, *,
                       params: Mapping[str, Any] | None = None, random_state: int = 0,
@@ -382,7 +560,6 @@ class SelectionChallenge(Challenge):
 
         selector = make_algorithm(SELECTORS, name, params, random_state)
         pool = load_pool(edition)
-        ids = pool.ids.to_numpy(zero_copy_only=False)
         out: dict[str, bytes] = {}
         tasks = self.tasks(edition)
         for i, task in enumerate(tasks):
@@ -391,10 +568,23 @@ class SelectionChallenge(Challenge):
                 chosen = selector.select(self.selection_task(edition, task.name, pool))
             except ValueError as err:  # selectors raise ValueError for bad hyper-parameters
                 raise AlgorithmError(str(err)) from None
-            labels = [self.spec.classes[int(c)] for c in chosen.labels]
-            out[f"{task.name}.csv"] = files.write_csv(
-                [str(x) for x in ids[chosen.indices]], labels,
-                id_column=self.spec.id_column, label_column=self.spec.label_column)
+            out.update(self._write_selection(edition, task.name, pool, chosen.indices,
+                                             chosen.labels))
         progress("done", len(tasks), len(tasks))
         return out
 
+    def _write_selection(self, edition: Edition, task: str, pool: Pool, rows: np.ndarray,
+                         labels: np.ndarray) -> dict[str, bytes]:
+        """The submission file of one task; ``rows`` index the algorithm's task rows. Keyword
+        tasks list each chosen clip under the word it was extracted for (whatever label the
+        algorithm gave it: the given labels are what counts)."""
+        if self.spec.keywords:
+            found = load_candidates(edition, self.spec.classes[0])[task]
+            ids = found.ids.take(pa.array(rows, pa.int64())).to_pylist()
+            words = [found.classes[c] for c in found.labels[rows]]
+            return {self.file_name(task, "keywords"):
+                    files.write_keywords(ids, words, background=self.spec.classes[0])}
+        ids = pool.ids.take(pa.array(rows, pa.int64())).to_pylist()
+        return {self.file_name(task, "csv"): files.write_csv(
+            ids, [self.spec.classes[int(c)] for c in labels],
+            id_column=self.spec.id_column, label_column=self.spec.label_column)}

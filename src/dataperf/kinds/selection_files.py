@@ -1,9 +1,10 @@
-"""Reading and writing selection submission files: CSV ``ID,label`` or JSON ``{ID: label}``.
+"""Reading and writing selection submission files: CSV ``ID,label``, JSON ``{ID: label}``, or
+keyword sets ``{"targets": {word: [ID, ...]}, "nontargets": [ID, ...]}``.
 
 Parsing is strict and side-effect free. Every problem found in every file is collected (file,
 line, rule, offending IDs) so that a participant fixes everything in one round trip.
 Rules (``Problem.rule``): file-too-large, empty-file, binary-file, encoding, bad-header,
-malformed-row, bad-json, bad-json-shape, missing-id, bad-label, duplicate-id.
+malformed-row, bad-json, bad-json-shape, missing-id, bad-label, duplicate-id, unknown-target.
 """
 
 from __future__ import annotations
@@ -138,6 +139,55 @@ def parse_json(
     return LabelledRows(tuple(ids), tuple(labels), tuple(0 for _ in ids))
 
 
+def parse_keywords(name: str, text: str, *, classes: Sequence[str],
+                   problems: list[Problem]) -> LabelledRows:
+    """Parse keyword sets ``{"targets": {word: [ID, ...]}, "nontargets": [ID, ...]}``.
+
+    ``classes[0]`` is the background class (the ``nontargets`` list), the others the target
+    words; a row's label is the index of its word in ``classes``, whatever the order of the
+    words in the file. Rows come in file order: each word's IDs, then the nontargets.
+    """
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as err:
+        problems.append(Problem(name, "bad-json", f"is not valid JSON: {err.msg} (column "
+                                f"{err.colno})", line=err.lineno))
+        return LabelledRows((), (), ())
+    shape = ('must be one JSON object {"targets": {"word": ["ID", ...], ...}, '
+             '"nontargets": ["ID", ...]}')
+    if not isinstance(document, dict) or set(document) != {"targets", "nontargets"}:
+        found = ", ".join(map(repr, document)) if isinstance(document, dict) else "no object"
+        problems.append(Problem(name, "bad-json-shape", f"{shape} (found keys: {found})"))
+        return LabelledRows((), (), ())
+    targets, nontargets = document["targets"], document["nontargets"]
+    lists = [(word, ids) for word, ids in targets.items()] if isinstance(targets, dict) else []
+    lists.append((classes[0], nontargets))
+    if not isinstance(targets, dict) or any(not isinstance(ids, list) or
+                                            not all(isinstance(i, str) for i in ids)
+                                            for _, ids in lists):
+        problems.append(Problem(name, "bad-json-shape", f"{shape}: every list must hold "
+                                "ID strings"))
+        return LabelledRows((), (), ())
+    class_index = {word: i for i, word in enumerate(classes)}
+    unknown = [word for word in targets if word not in class_index or word == classes[0]]
+    if unknown:
+        problems.append(Problem(name, "unknown-target",
+                                f"names target word(s) {', '.join(map(repr, unknown))} that are "
+                                f"not targets of this task; its targets: "
+                                f"{', '.join(classes[1:])}", ids=tuple(unknown)))
+    ids: list[str] = []
+    labels: list[int] = []
+    for word, listed in lists:
+        if word not in unknown:
+            for clip in listed:
+                if not clip.strip():
+                    problems.append(Problem(name, "missing-id", f"lists an empty ID under "
+                                            f"{word!r}"))
+                ids.append(clip.strip())
+                labels.append(class_index[word])
+    return LabelledRows(tuple(ids), tuple(labels), tuple(0 for _ in ids))
+
+
 def _json_label(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | str):
         return repr(value)
@@ -190,4 +240,15 @@ def write_csv(ids: Sequence[str], labels: Sequence[str], *, id_column: str,
 def write_json(ids: Sequence[str], labels: Sequence[str]) -> bytes:
     document = {i: int(label) if label.isdigit() else label
                 for i, label in zip(ids, labels, strict=True)}
+    return (json.dumps(document, indent=1) + "\n").encode("utf-8")
+
+
+def write_keywords(ids: Sequence[str], words: Sequence[str], *, background: str) -> bytes:
+    """Keyword sets with each ID under its word (``background`` words go to ``nontargets``);
+    words in sorted order, IDs in the given order."""
+    targets: dict[str, list[str]] = {}
+    nontargets: list[str] = []
+    for clip, word in zip(ids, words, strict=True):
+        (nontargets if word == background else targets.setdefault(word, [])).append(clip)
+    document = {"targets": dict(sorted(targets.items())), "nontargets": nontargets}
     return (json.dumps(document, indent=1) + "\n").encode("utf-8")
