@@ -48,6 +48,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/bench_platform.py $(if $(POSTGRES_URL),--postgres $(POSTGRES_URL))
 	$(BIN)/python bench/bench_cleaning_trainer.py
 	$(BIN)/python bench/bench_acquisition_scorer.py --markets 1
+	$(BIN)/python bench/bench_speech_scorer.py
 
 results: $(VENV)/.core
 	$(BIN)/dataperf compare $(CHALLENGE) --markdown docs/results/$(CHALLENGE).md

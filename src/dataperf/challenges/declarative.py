@@ -17,6 +17,11 @@ an edition whose manifest carries the spec, so the registry finds the new challe
     sources:
       - {name: My bird photos, licence: CC BY 4.0, origin: our field cameras}
 
+Keyword challenges (``formats: [keywords]``, ``classes: [nontarget]``) name each task's
+candidates instead, with the word each was extracted for, and label test rows by word::
+
+      candidates: {path: candidates.csv, id: clip, task: task, label: word}
+
 Tabular files may be CSV or parquet; embeddings must be parquet list columns.
 """
 
@@ -68,6 +73,7 @@ class SelectionData(BaseModel):
     test: TableRef
     examples: TableRef | None = None
     weak_labels: TableRef | None = None
+    candidates: TableRef | None = None
 
 
 def load_spec_file(path: Path) -> dict[str, Any]:
@@ -101,6 +107,9 @@ def create_from_file(path: Path, *, out_dir: Path | None = None,
         raise SpecError(f"{path}: invalid data or sources section: {describe(err)}") from None
     if not sources:
         raise SpecError(f"{path}: list the data's sources with their licences under 'sources'")
+    if challenge.spec.keywords != (data.candidates is not None):
+        raise SpecError(f"{path}: data.candidates (task, id, label: the word) is needed by "
+                        "keyword challenges (formats: [keywords]) and only by them")
     base = path.parent
     pool = _read(base, data.pool)
     ids = _column(pool, data.pool.id, data.pool, pa.string())
@@ -109,8 +118,25 @@ def create_from_file(path: Path, *, out_dir: Path | None = None,
     embeddings = _embeddings(pool, data.pool.embedding, data.pool)
     tables = {"public/pool.parquet": pa.table(
         {"id": ids, "embedding": embedding_column(embeddings, np.float32)})}
-    tables["hidden/test.parquet"] = _test_table(base, data.test, challenge, ids, embeddings)
+    words = None
+    if data.candidates:
+        table = _read(base, data.candidates)
+        candidates = pa.table({name: _column(table, column, data.candidates, pa.string())
+                               for name, column in [("task", data.candidates.task),
+                                                    ("id", data.candidates.id),
+                                                    ("label", data.candidates.label)]})
+        words = _task_words(candidates, challenge.spec.classes[0], data.candidates)
+        tables["public/candidates.parquet"] = candidates
+    tables["hidden/test.parquet"] = _test_table(base, data.test, challenge, ids, embeddings,
+                                                words)
     tasks = sorted(set(tables["hidden/test.parquet"].column("task").to_pylist()))
+    if data.candidates:
+        tables["public/candidates.parquet"] = _public_rows(
+            tables["public/candidates.parquet"], data.candidates, ids, tasks)
+        missing = sorted(set(tasks) - set(words or {}))
+        if missing:
+            raise SourceDataError(f"{data.candidates.path}: tasks {missing[:5]} have no "
+                                  "candidates")
     if data.examples:
         table = _read(base, data.examples)
         tables["public/examples.parquet"] = _public_rows(pa.table({
@@ -146,8 +172,22 @@ def _public_rows(table: pa.Table, ref: TableRef, pool_ids: pa.Array,
     return table
 
 
+def _task_words(candidates: pa.Table, background: str, ref: TableRef) -> dict[str, set[str]]:
+    """Each task's class names (the background class and its words); a task needs a word."""
+    words: dict[str, set[str]] = {}
+    for task, word in zip(candidates.column("task").to_pylist(),
+                          candidates.column("label").to_pylist(), strict=True):
+        words.setdefault(task, {background}).add(word)
+    lonely = sorted(t for t, found in words.items() if len(found) < 2)
+    if lonely:
+        raise SourceDataError(f"{ref.path}: tasks {lonely[:5]} have no candidate labelled with "
+                              f"a word other than {background!r}")
+    return words
+
+
 def _test_table(base: Path, ref: TableRef, challenge: SelectionChallenge, pool_ids: pa.Array,
-                pool_embeddings: np.ndarray) -> pa.Table:
+                pool_embeddings: np.ndarray,
+                words: dict[str, set[str]] | None = None) -> pa.Table:
     table = _read(base, ref)
     ids = _column(table, ref.id, ref, pa.string())
     tasks = _column(table, ref.task, ref, pa.string())
@@ -161,10 +201,15 @@ def _test_table(base: Path, ref: TableRef, challenge: SelectionChallenge, pool_i
                               "upper/lower case (they become file names)")
     classes = {label: i for i, label in enumerate(challenge.spec.classes)}
     raw = [str(v) for v in _column(table, ref.label, ref).to_pylist()]
-    bad = sorted({v for v in raw if v not in classes})
+    if words is not None:  # keyword tasks: labelled by word, each among its task's classes
+        bad = sorted({f"{t}: {v}" for t, v in zip(tasks.to_pylist(), raw, strict=True)
+                      if v not in words.get(t, ())})
+    else:
+        bad = sorted({v for v in raw if v not in classes})
     if bad:
+        known = "(its task's words)" if words is not None else challenge.spec.classes
         raise SourceDataError(f"{ref.path}: labels {bad[:5]} are not among the classes "
-                              f"{challenge.spec.classes}")
+                              f"{known}")
     embeddings = _embeddings(table, ref.embedding, ref)
     if embeddings.shape[1] != pool_embeddings.shape[1]:
         raise SourceDataError(f"{ref.path}: embeddings have {embeddings.shape[1]} dimensions; "
@@ -173,9 +218,10 @@ def _test_table(base: Path, ref: TableRef, challenge: SelectionChallenge, pool_i
     if leaked:
         raise SourceDataError(f"{ref.path}: {leaked} test IDs are also in the pool; test rows "
                               "must be hidden from participants")
+    labels = pa.array(raw, pa.string()) if words is not None \
+        else pa.array([classes[v] for v in raw], pa.int8())
     return pa.table({"task": tasks, "id": ids,
-                     "embedding": embedding_column(embeddings, np.float32),
-                     "label": pa.array([classes[v] for v in raw], pa.int8())})
+                     "embedding": embedding_column(embeddings, np.float32), "label": labels})
 
 
 def _read(base: Path, ref: TableRef) -> pa.Table:

@@ -67,27 +67,40 @@ def pictures(challenge: Challenge, edition: Edition, files: dict[str, bytes]) ->
 
 
 def _selections(challenge: Any, edition: Edition, submission: Any) -> list[Picture]:
-    """Per task: the selected rows on the pool's projection, and their class balance."""
+    """Per task: the selected rows on the pool's projection (keyword tasks: on the task's
+    candidates, targets green), and the class balance."""
+    from dataperf.kinds.selection import load_candidates, load_pool
+
     points = _projection(edition)
     rng = np.random.default_rng(0)
-    shown = rng.choice(len(points), size=min(BACKGROUND, len(points)), replace=False)
-    classes = challenge.spec.classes
+    keywords = challenge.spec.keywords
+    backgrounds = {}  # keyword tasks: each task's candidates
+    if keywords:
+        pool = load_pool(edition)
+        backgrounds = {task: found.positions(pool) for task, found in
+                       load_candidates(edition, challenge.spec.classes[0]).items()}
     out = []
     for task, selection in submission.selections.items():
+        classes = challenge.task_classes(edition, task)
+        background = backgrounds.get(task, np.arange(len(points)))
         keep = np.zeros(len(points), dtype=bool)
-        keep[shown] = True
+        keep[rng.choice(background, size=min(BACKGROUND, len(background)), replace=False)] = True
         keep[selection.indices] = True
         picked = np.zeros(len(points), dtype=bool)
         picked[selection.indices] = True
         rows = np.flatnonzero(keep)
         labels = np.zeros(len(points), dtype=np.int64)
-        labels[selection.indices] = selection.labels
+        labels[selection.indices] = np.minimum(selection.labels, 1)
         counts = np.bincount(selection.labels, minlength=len(classes))
+        colours = ("green: a target word, red: nontarget" if keywords
+                   else "green: labelled 1, red: 0")
+        on = "the task's candidates" if keywords else "the pool"
         out.append(Picture(
-            f"{task}: {len(selection.indices):,} rows selected (green: labelled 1, red: 0) on "
-            "the pool's first two principal components, and the class balance",
+            f"{task}: {len(selection.indices):,} rows selected ({colours}) on {on}' first two "
+            "principal components, and the class balance",
             charts.scatter(points[rows], picked[rows], labels[rows][picked[rows]])
-            + charts.bars([(f"label {c}", int(n)) for c, n in zip(classes, counts, strict=True)])))
+            + charts.bars([(c if keywords else f"label {c}", int(n))
+                           for c, n in zip(classes, counts, strict=True)])))
     return out
 
 
