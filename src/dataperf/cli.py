@@ -233,15 +233,19 @@ def compare(
 
 
 def _print_score(found: Challenge, score: Any, title: str | None = None) -> None:
+    from dataperf.reports import metric_scale
+
     columns = found.report_columns()
     title = title or (f"{found.name} - edition {score.edition} ({score.edition_hash[:12]}) - "
                       f"profile {score.profile} - scorer {score.scorer_version}")
     table = Table("task", score.metric, "95% interval", *(header for _, header in columns),
                   title=title)
+    digits = 2 if metric_scale(found) >= 100 else 3  # percentages or fractions
     for task in [*score.tasks, score.aggregate]:
-        interval = "" if task.ci_low is None else f"[{task.ci_low:.2f}, {task.ci_high:.2f}]"
+        interval = "" if task.ci_low is None else \
+            f"[{task.ci_low:.{digits}f}, {task.ci_high:.{digits}f}]"
         cells = [_detail(task.details.get(key, "")) for key, _ in columns]
-        table.add_row(task.task, f"{task.value:.2f}", interval, *cells,
+        table.add_row(task.task, f"{task.value:.{digits}f}", interval, *cells,
                       style="bold" if task is score.aggregate else None)
     out.print(table)
 

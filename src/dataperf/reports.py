@@ -42,7 +42,7 @@ def _cell(score: TaskScore, decimals: int) -> str:
             f"{score.ci_high:.{decimals}f}]")
 
 
-def _scale(challenge: Challenge) -> float:
+def metric_scale(challenge: Challenge) -> float:
     """How the challenge scales its metric (selection: x 100; fractions: 1)."""
     return float(getattr(getattr(challenge, "spec", None), "scale", 1))
 
@@ -53,7 +53,7 @@ def results_markdown(challenge: Challenge, edition: Edition, results: Sequence[A
     if not results:
         return ""
     tasks = [t.task for t in results[0].score.tasks]
-    scale = _scale(challenge)
+    scale = metric_scale(challenge)
     decimals = 1 if scale >= 100 else 3
     metric = results[0].score.metric + (f" x {scale:g}" if scale != 1 else "")
     better = "higher" if results[0].score.direction == "higher" else "lower"

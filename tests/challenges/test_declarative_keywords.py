@@ -81,7 +81,7 @@ def test_a_keyword_challenge_is_created_run_and_scored(tmp_path):
 def test_keyword_challenges_need_candidates_and_only_they(tmp_path):
     mapping = spec()
     del mapping["data"]["candidates"]
-    with pytest.raises(SpecError, match="data.candidates"):
+    with pytest.raises(SpecError, match=r"data\.candidates"):
         create_from_file(write_files(tmp_path, mapping), out_dir=tmp_path / "edition")
     assert not (tmp_path / "edition").exists()
 

@@ -158,7 +158,8 @@ def test_the_official_score_equals_the_original_procedure(edition):
         document = json.loads(files[f"{task.task}_train.json"])
         assert task.value == pytest.approx(original_score(edition, task.task, document),
                                            abs=1e-12)
-        assert task.ci_low is None and task.details["classes"][0] == "nontarget"
+        assert task.ci_low is None
+        assert task.details["classes"][0] == "nontarget"
     assert score.aggregate.value == pytest.approx(np.mean([t.value for t in score.tasks]))
 
 
@@ -196,7 +197,8 @@ def test_default_profile_adds_intervals_around_the_same_values(edition):
                             edition, profile="official")
     default = speech.score(speech.parse_submission(files, edition), edition)
     for a, b in zip(official.tasks, default.tasks, strict=True):
-        assert a.value == b.value and b.ci_low <= b.value <= b.ci_high
+        assert a.value == b.value
+        assert b.ci_low <= b.value <= b.ci_high
     assert default.aggregate.ci_low is not None
 
 
@@ -205,7 +207,7 @@ def test_default_profile_adds_intervals_around_the_same_values(edition):
 def test_every_rule_is_reported_at_once(edition):
     by_word = candidates_of(edition, "en_25")
     other_language = candidates_of(edition, "pt_25")["sim"][0]
-    document = {"targets": {"left": by_word["left"][:2] + [by_word["go"][0]],  # wrong word
+    document = {"targets": {"left": [*by_word["left"][:2], by_word["go"][0]],  # wrong word
                             "dog": [by_word["stop"][0]],                        # unknown target
                             "go": [other_language, by_word["go"][1]]},          # not a candidate
                 "nontargets": by_word["nontarget"][:2] + by_word["nontarget"][:1]}  # duplicate
@@ -278,7 +280,8 @@ def test_algorithms_write_valid_keyword_files_with_the_given_words(edition):
         assert all(set(ids) <= set(by_word[w]) for w, ids in document["targets"].items())
         assert len(submission.selections[task].indices) <= speech.spec.budget_of(task)
     selection_task = speech.selection_task(edition, "en_25")
-    assert selection_task.budget == 25 and selection_task.weak_proba.shape[1] == 6
+    assert selection_task.budget == 25
+    assert selection_task.weak_proba.shape[1] == 6
     assert np.array_equal(selection_task.weak_proba.sum(axis=1), np.ones(len(
         selection_task.embeddings), dtype=np.float32))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataperf.algorithms.nested_cv import NestedCVSelector
+from dataperf.algorithms.noise_aware import NoiseAwareSelector
 from dataperf.algorithms.selection import (
     ConfidenceSelector,
     FacilityLocationSelector,
@@ -21,4 +23,6 @@ SELECTORS: dict[str, type[Selector]] = {
     "uncertainty": UncertaintySelector,
     "facility-location": FacilityLocationSelector,
     "pseudo-label": PseudoLabelSelector,
+    "nested-cv": NestedCVSelector,
+    "noise-aware": NoiseAwareSelector,
 }
