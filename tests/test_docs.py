@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
@@ -141,7 +142,7 @@ def write_organizer_files(directory: Path) -> None:
 
 
 def test_organizer_guide_example_runs(tmp_path):
-    (yaml_block,) = blocks(DOCS / "organizer-guide.md", "yaml")
+    yaml_block, _ = blocks(DOCS / "organizer-guide.md", "yaml")
     (tmp_path / "garment-selection.yaml").write_text(yaml_block, encoding="utf-8")
     write_organizer_files(tmp_path)
     listed = commands(DOCS / "organizer-guide.md")
@@ -201,3 +202,44 @@ def test_every_local_link_and_picture_in_the_docs_exists():
                     missing.append(f"{path.name}: {target}")
     assert checked > 5
     assert not missing, missing
+
+
+def test_organizer_guide_keyword_example_runs(tmp_path):
+    """The keyword challenge file of the organizer guide, on real clips: the English and
+    Indonesian 25-clip tasks of the bundled speech edition, renamed as the file's tasks."""
+    from dataperf.challenges.declarative import create_from_file
+    from dataperf.kinds.selection import SelectionChallenge
+
+    _, yaml_block = blocks(DOCS / "organizer-guide.md", "yaml")
+    spec = tmp_path / "doorbell-words.yaml"
+    spec.write_text(yaml_block, encoding="utf-8")
+    speech = get_challenge("speech-selection").edition()
+    renamed = {"en_25": "de_20", "id_25": "fr_20"}
+
+    def words(column: pa.ChunkedArray) -> list[str]:
+        return ["other" if w == "nontarget" else w for w in column.to_pylist()]
+
+    candidates = speech.read_table("public/candidates.parquet")
+    candidates = candidates.filter(pc.is_in(candidates.column("task"),
+                                            pa.array(list(renamed))))
+    tasks = [renamed[t] for t in candidates.column("task").to_pylist()]
+    pacsv.write_csv(pa.table({"clip": candidates.column("id"), "task": tasks,
+                              "word": words(candidates.column("label"))}),
+                    tmp_path / "candidates.csv")
+    pool = speech.read_table("public/pool.parquet")
+    pool = pool.filter(pc.is_in(pool.column("id"), candidates.column("id")))
+    pq.write_table(pa.table({"clip": pool.column("id"), "vec": pool.column("embedding").cast(
+        pa.list_(pa.float32()))}), tmp_path / "pool.parquet")
+    test = speech.read_table("hidden/test.parquet")
+    test = test.filter(pc.is_in(test.column("task"), pa.array(list(renamed))))
+    pq.write_table(pa.table({"clip": test.column("id"),
+                             "task": [renamed[t] for t in test.column("task").to_pylist()],
+                             "vec": test.column("embedding").cast(pa.list_(pa.float32())),
+                             "word": words(test.column("label"))}), tmp_path / "test.parquet")
+    edition = create_from_file(spec, out_dir=tmp_path / "edition")
+    challenge = SelectionChallenge.from_mapping(edition.manifest.spec, origin="guide")
+    files = challenge.run_algorithm("noise-aware", edition)
+    assert sorted(files) == ["de_20_train.json", "fr_20_train.json"]
+    score = challenge.score(challenge.parse_submission(files, edition), edition)
+    assert challenge.task_classes(edition, "de_20")[0] == "other"
+    assert all(0.5 < task.value <= 1 for task in score.tasks)

@@ -538,7 +538,8 @@ class UncertaintySelector(Selector):
     """Uncertainty sampling: grow confident seeds with the items the model is least sure of.
 
     Starts from the known examples plus the ``n_seed`` most confident weakly labelled items of
-    each class, fits ``LogisticRegression(random_state=0)`` on the selection, and in
+    each class (fewer when the seeds would take more than half of a small budget, so that every
+    class gets seeds and the rounds get the rest), fits ``LogisticRegression(random_state=0)`` on the selection, and in
     ``n_rounds`` rounds adds the candidates with the smallest margin between the two most
     probable classes, in equal numbers per weak class. Candidates are the ``trusted_fraction``
     most confident items of each weak class (so the added labels, the annotator's, are
@@ -584,12 +585,13 @@ class UncertaintySelector(Selector):
         taken = np.zeros(task.n_items, dtype=bool)
         taken[ex] = True
         sel_idx, sel_lab, trusted = [ex], [ex_labels], []
+        n_seed = min(self.n_seed, max(1, (n - len(ex)) // (2 * n_classes)))
         for c in range(n_classes):
             members = np.flatnonzero((weak == c) & ~taken)
             ordered = _ranked(members, task.weak_proba[members, c], rng)
-            trusted.append(ordered[self.n_seed : math.ceil(self.trusted_fraction * len(ordered))])
-            sel_idx.append(ordered[: self.n_seed])
-            sel_lab.append(np.full(len(ordered[: self.n_seed]), c, dtype=np.int64))
+            trusted.append(ordered[n_seed : math.ceil(self.trusted_fraction * len(ordered))])
+            sel_idx.append(ordered[:n_seed])
+            sel_lab.append(np.full(len(ordered[:n_seed]), c, dtype=np.int64))
         indices, labels = np.concatenate(sel_idx), np.concatenate(sel_lab)
 
         pool = np.sort(np.concatenate(trusted))
