@@ -628,7 +628,7 @@ def test_cli_table_shows_accuracy_cost_savings_and_interval(challenge, edition, 
     d = score.task("0").details
     assert f"{d['accuracy']:.3f}" in shown
     assert f"{d['cost']:.3f}" in shown
-    assert f"[{score.aggregate.ci_low:.2f}, {score.aggregate.ci_high:.2f}]" in shown
+    assert f"[{score.aggregate.ci_low:.3f}, {score.aggregate.ci_high:.3f}]" in shown
 
 
 # Strategies ----------------------------------------------------------------------------------

@@ -316,7 +316,7 @@ def test_the_guides_platform_examples_run(platform: Platform, tmp_path: Path) ->
     check_first_start(platform, operator)
 
     guide = DOCS / "organizer-guide.md"
-    (yaml_block,) = blocks(guide, "yaml")
+    yaml_block, _ = blocks(guide, "yaml")  # the garment challenge (then a keyword one)
     (organizer.cwd / "garment-selection.yaml").write_text(yaml_block, encoding="utf-8")
     write_organizer_files(organizer.cwd)
     platform.run_blocks(runnable(guide), organizer)

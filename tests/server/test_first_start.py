@@ -59,14 +59,14 @@ def test_serve_on_an_empty_home_shows_scored_baselines(tmp_path: Path) -> None:
     try:
         _until(f"{base}/health", lambda r: r.status_code == 200, 60)
         board = _until(f"{base}/challenges/{CHALLENGE}/leaderboard",
-                       lambda r: len(r.json()["rows"]) == 2, 240).json()
+                       lambda r: len(r.json()["rows"]) == 3, 240).json()
         docs = httpx.get(f"http://127.0.0.1:{port}/docs").text
         script = httpx.get(f"http://127.0.0.1:{port}/static/swagger/swagger-ui-bundle.js")
         schema = httpx.get(f"{base}/openapi.json").json()
     finally:
         _stop(server)
     rows = {row["label"]: row for row in board["rows"]}
-    assert set(rows) == {"random", "pseudo-label"}
+    assert set(rows) == {"random", "pseudo-label", "noise-aware"}
     assert all(r["is_baseline"] and r["rank"] is None for r in rows.values())
     assert rows["pseudo-label"]["score"]["value"] > rows["random"]["score"]["value"]
     assert board["rows"][0]["label"] == "pseudo-label"  # ordered by score
@@ -86,8 +86,8 @@ def test_serve_on_an_empty_home_shows_scored_baselines(tmp_path: Path) -> None:
     assert [r["submission_id"] for r in again["rows"]] == \
         [r["submission_id"] for r in board["rows"]]
     assert [c["name"] for c in challenges] == [  # the bundled ones
-        "data-acquisition", "vision-cleaning", CHALLENGE]
-    assert [[r["number"] for r in c["rounds"]] for c in challenges] == [[1], [1], [1]]
+        "data-acquisition", "speech-selection", "vision-cleaning", CHALLENGE]
+    assert [[r["number"] for r in c["rounds"]] for c in challenges] == [[1], [1], [1], [1]]
 
 
 def test_a_new_scorer_version_opens_a_new_round_with_fresh_baselines(
@@ -97,13 +97,15 @@ def test_a_new_scorer_version_opens_a_new_round_with_fresh_baselines(
     db.migrate()
     with db.write() as session:
         assert hosting.seed(session, settings) == [
-            "hosted data-acquisition", "hosted vision-cleaning", f"hosted {CHALLENGE}"]
+            "hosted data-acquisition", "hosted speech-selection", "hosted vision-cleaning",
+            f"hosted {CHALLENGE}"]
     with db.write() as session:
         assert hosting.seed(session, settings) == []
     monkeypatch.setattr(SelectionChallenge, "scorer_version", "selection-2")
     with db.write() as session:
         changed = hosting.seed(session, settings)
-    assert changed == [f"opened a new round of {CHALLENGE} (new scorer or edition)"]
+    assert changed == [f"opened a new round of {name} (new scorer or edition)"
+                       for name in ("speech-selection", CHALLENGE)]  # the selection kind
 
     with db.read() as session:
         rounds = session.scalars(select(Round).join(ChallengeRow)

@@ -539,11 +539,11 @@ class UncertaintySelector(Selector):
 
     Starts from the known examples plus the ``n_seed`` most confident weakly labelled items of
     each class (fewer when the seeds would take more than half of a small budget, so that every
-    class gets seeds and the rounds get the rest), fits ``LogisticRegression(random_state=0)`` on the selection, and in
-    ``n_rounds`` rounds adds the candidates with the smallest margin between the two most
-    probable classes, in equal numbers per weak class. Candidates are the ``trusted_fraction``
-    most confident items of each weak class (so the added labels, the annotator's, are
-    trustworthy), and each added row gets its weak label.
+    class gets seeds and the rounds get the rest), fits ``LogisticRegression(random_state=0)``
+    on the selection, and in ``n_rounds`` rounds adds the candidates with the smallest margin
+    between the two most probable classes, in equal numbers per weak class. Candidates are the
+    ``trusted_fraction`` most confident items of each weak class (so the added labels, the
+    annotator's, are trustworthy), and each added row gets its weak label.
 
     Cost: candidates are a uniform subsample of at most ``max_candidates`` rows held in float32
     (``max_candidates * d * 4`` bytes); each round is one fit on the selection (at most the

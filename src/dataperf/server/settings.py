@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     seed_bundled: bool = Field(default=True,
                                description="register bundled challenges and their baselines")
     baselines: tuple[str, ...] = Field(
-        default=("random", "pseudo-label", "knn-shapley", "uniform", "sample-value"),
+        default=("random", "pseudo-label", "noise-aware", "knn-shapley", "uniform",
+                 "sample-value"),
         description="built-in algorithms queued as baseline entries (those a challenge has)")
 
     @property

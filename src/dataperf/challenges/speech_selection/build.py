@@ -55,8 +55,7 @@ text-to-speech engine and embedded by a pretrained keyword-spotting network.
 
 Everything random comes from ``numpy`` generators spawned from ``seed``; the engines are
 deterministic, so a build is reproducible bit for bit on one machine (the manifest records the
-engine versions). A full build takes a few minutes, so nothing is cached; ``cache_dir`` is
-accepted for the common builder interface only.
+engine versions). A full build takes a few minutes, so nothing is cached.
 """
 
 from __future__ import annotations
@@ -837,19 +836,17 @@ def build(
     seed: int = 0,
     limit: int | None = None,
     sizes: Sizes = DEFAULT_SIZES,
-    cache_dir: Path | None = None,
     progress: Progress | None = None,
     overwrite: bool = False,
 ) -> Edition:
     """Build the offline edition into ``out_dir`` and return it.
 
     ``limit`` builds a quick subset instead: about ``limit`` pool clips per language (at least
-    :data:`MIN_LIMIT`) and fewer words and evaluation clips (:func:`limit_sizes`). ``cache_dir``
-    is accepted for the common builder interface; nothing is cached. Raises
+    :data:`MIN_LIMIT`) and fewer words and evaluation clips (:func:`limit_sizes`). A full build
+    takes about two minutes, so nothing is cached. Raises
     :class:`SourceDataError` if an engine, a voice or the build extra is missing or broken,
     :class:`EditionError` for impossible sizes.
     """
-    del cache_dir  # a full build takes minutes; nothing worth caching
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise EditionError(f"{out_dir} already exists; pass overwrite to replace it")
