@@ -10,6 +10,17 @@ Edition tables (all selection challenges)::
 
 Submission: one file per task, ``{task}.csv`` (``ID,label`` columns named by the spec) or
 ``{task}.json`` (``{ID: label}``).
+
+Keyword tasks (``formats: [keywords]``, speech selection) choose among given candidates whose
+labels are fixed: the word each clip was extracted for. Their classes are the spec's single
+background class (index 0) then the task's words in sorted order, always mapped by name::
+
+    public/candidates.parquet   task, id, label (a word or the background class)
+    hidden/test.parquet         task, id, embedding, label (the word, a string)
+
+Submission: ``{task}_train.json`` = ``{"targets": {word: [ID, ...]}, "nontargets": [ID, ...]}``
+(the original DataPerf speech format); the model trains on the chosen clips in pool order,
+whatever their order in the file.
 """
 
 from __future__ import annotations
@@ -272,7 +283,11 @@ class SelectionChallenge(Challenge):
         the background class then the task's target words in sorted order."""
         if not self.spec.keywords:
             return list(self.spec.classes)
-        return load_candidates(edition, self.spec.classes[0])[task].classes
+        return self._candidates(edition)[task].classes
+
+    def _candidates(self, edition: Edition) -> dict[str, Candidates]:
+        """Each keyword task's candidates ({} for other tasks)."""
+        return load_candidates(edition, self.spec.classes[0]) if self.spec.keywords else {}
 
     # Submissions ----------------------------------------------------------------------------
 
@@ -283,8 +298,7 @@ class SelectionChallenge(Challenge):
         problems: list[Problem] = []
         by_task = self._match_files(files_by_name, edition.tasks, problems)
         pool = load_pool(edition)
-        candidates = load_candidates(edition, self.spec.classes[0]) if self.spec.keywords \
-            else {}
+        candidates = self._candidates(edition)
         selections: dict[str, TaskSelection] = {}
         warnings: list[str] = []
         for task, name in by_task.items():
@@ -446,10 +460,11 @@ class SelectionChallenge(Challenge):
         task_scores: list[TaskScore] = []
         samples: list[np.ndarray] = []
         tasks = self.tasks(edition)
+        candidates = self._candidates(edition)
         for t, task in enumerate(tasks):
             progress(f"scoring {task.name}", t, len(tasks))
             selection = submission.selections[task.name]
-            classes = self.task_classes(edition, task.name)
+            classes = candidates[task.name].classes if candidates else list(spec.classes)
             n_classes = len(classes)
             rows = test.filter(pc.equal(test.column("task"), task.name))
             x_test = embedding_array(rows.column("embedding"))
@@ -517,12 +532,15 @@ class SelectionChallenge(Challenge):
         """The public data of one task in the form participant algorithms take. For keyword
         tasks the rows are the task's candidates only (in candidates-table order), with the
         word each was extracted for as a one-hot weak label."""
+        self.task(edition, task)
+        return self._selection_task(edition, task, pool or load_pool(edition),
+                                    self._candidates(edition).get(task))
+
+    def _selection_task(self, edition: Edition, task: str, pool: Pool,
+                        found: Candidates | None) -> SelectionTask:
         from dataperf.algorithms.selection import SelectionTask
 
-        self.task(edition, task)
-        pool = pool or load_pool(edition)
-        if self.spec.keywords:
-            found = load_candidates(edition, self.spec.classes[0])[task]
+        if found is not None:
             weak = np.eye(len(found.classes), dtype=np.float32)[found.labels]
             return SelectionTask(embeddings=pool.embeddings[found.positions(pool)],
                                  weak_proba=weak, examples=np.zeros(0, dtype=np.int64),
@@ -560,26 +578,27 @@ class SelectionChallenge(Challenge):
 
         selector = make_algorithm(SELECTORS, name, params, random_state)
         pool = load_pool(edition)
+        candidates = self._candidates(edition)
         out: dict[str, bytes] = {}
         tasks = self.tasks(edition)
         for i, task in enumerate(tasks):
             progress(f"{name} on {task.name}", i, len(tasks))
+            found = candidates.get(task.name)
             try:
-                chosen = selector.select(self.selection_task(edition, task.name, pool))
+                chosen = selector.select(self._selection_task(edition, task.name, pool, found))
             except ValueError as err:  # selectors raise ValueError for bad hyper-parameters
                 raise AlgorithmError(str(err)) from None
-            out.update(self._write_selection(edition, task.name, pool, chosen.indices,
+            out.update(self._write_selection(task.name, pool, found, chosen.indices,
                                              chosen.labels))
         progress("done", len(tasks), len(tasks))
         return out
 
-    def _write_selection(self, edition: Edition, task: str, pool: Pool, rows: np.ndarray,
-                         labels: np.ndarray) -> dict[str, bytes]:
+    def _write_selection(self, task: str, pool: Pool, found: Candidates | None,
+                         rows: np.ndarray, labels: np.ndarray) -> dict[str, bytes]:
         """The submission file of one task; ``rows`` index the algorithm's task rows. Keyword
         tasks list each chosen clip under the word it was extracted for (whatever label the
         algorithm gave it: the given labels are what counts)."""
-        if self.spec.keywords:
-            found = load_candidates(edition, self.spec.classes[0])[task]
+        if found is not None:
             ids = found.ids.take(pa.array(rows, pa.int64())).to_pylist()
             words = [found.classes[c] for c in found.labels[rows]]
             return {self.file_name(task, "keywords"):
