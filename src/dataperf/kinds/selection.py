@@ -249,7 +249,11 @@ class SelectionChallenge(Challenge):
         seeds = ", ".join(map(str, spec.seeds))
         budgets = f"{spec.budget:,}"
         if spec.task_budgets:
-            budgets = ", ".join(f"{b:,} ({t})" for t, b in spec.task_budgets.items())
+            by_budget: dict[int, list[str]] = {}
+            for name, size in spec.task_budgets.items():
+                by_budget.setdefault(size, []).append(name)
+            budgets = " or ".join(f"{size:,} ({', '.join(names)})"
+                                  for size, names in sorted(by_budget.items()))
         if spec.keywords:
             task = (f"Choose at most {budgets} clips per task from its candidates "
                     "(public/candidates.parquet); each keeps the word it was extracted for. "
@@ -267,7 +271,8 @@ class SelectionChallenge(Challenge):
         return {
             "task": task,
             "frozen model": f"{model}, random_state = seed ({seeds})",
-            "metric": f"{metric} x {spec.scale:g} on the hidden test set, mean over seeds; "
+            "metric": f"{metric}{'' if spec.scale == 1 else f' x {spec.scale:g}'} on the "
+            "hidden test set, mean over seeds; "
             "leaderboard: per task and the mean over tasks",
             "interval": f"{spec.bootstrap.confidence:.0%} percentile bootstrap over test rows "
             f"({spec.bootstrap.n_resamples} resamples, seeded)",
