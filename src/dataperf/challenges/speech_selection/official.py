@@ -45,11 +45,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
 from dataperf.challenge import Progress, no_progress
-from dataperf.challenges.vision_selection.official import source_directory
+from dataperf.challenges.vision_selection.official import (
+    read_parquet_columns,
+    source_directory,
+)
 from dataperf.editions import (
     Edition,
     Source,
@@ -386,16 +388,7 @@ def _vectors(clips: _Clips, directory: Path,
 
 def _read_word_file(path: Path, ids: list[str]) -> dict[str, np.ndarray]:
     """The float32 vectors of those of ``ids`` that ``path`` holds."""
-    columns = (ID_COLUMN, VECTOR_COLUMN)
-    try:
-        schema = pq.read_schema(path)
-        missing = [c for c in columns if c not in schema.names]
-        if missing:
-            raise SourceDataError(f"{path} has no column {', '.join(missing)} (expected columns "
-                                  f"{', '.join(columns)})")
-        table = pq.read_table(path, columns=list(columns))
-    except (pa.ArrowException, OSError) as err:
-        raise SourceDataError(f"cannot read {path} as parquet: {err}") from None
+    table = read_parquet_columns(path, (ID_COLUMN, VECTOR_COLUMN))
     try:
         file_ids = table.column(ID_COLUMN).to_pylist()
     except pa.ArrowException as err:  # pragma: no cover - a corrupt page

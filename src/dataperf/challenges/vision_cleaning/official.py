@@ -30,10 +30,9 @@ from pathlib import Path, PurePath
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from dataperf.challenge import Progress, no_progress
-from dataperf.challenges.vision_selection.official import source_directory
+from dataperf.challenges.vision_selection.official import read_parquet_columns, source_directory
 from dataperf.editions import (
     Edition,
     Source,
@@ -141,15 +140,7 @@ def _one(directory: Path, task: str, split: str) -> Path:
 
 def _read_rows(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     """IDs (filenames), embeddings and 0/1 labels of one original parquet file."""
-    try:
-        schema = pq.read_schema(path)
-        missing = [c for c in COLUMNS if c not in schema.names]
-        if missing:
-            raise SourceDataError(f"{path} has no column {', '.join(missing)} (expected columns "
-                                  f"{', '.join(COLUMNS)})")
-        table = pq.read_table(path, columns=list(COLUMNS))
-    except (pa.ArrowException, OSError) as err:
-        raise SourceDataError(f"cannot read {path} as parquet: {err}") from None
+    table = read_parquet_columns(path, COLUMNS)
     if table.num_rows == 0:
         raise SourceDataError(f"{path} has no rows")
     filenames = table.column("filename")

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from dataperf.challenge import Progress, no_progress
 from dataperf.editions import Edition, Source, checked_embeddings, embedding_column, write_edition
@@ -44,6 +45,21 @@ def source_directory(source: Path) -> Path:
     if not source.is_dir():
         raise SourceDataError(f"{source} is not a directory with the original DataPerf files")
     return source
+
+
+def read_parquet_columns(path: Path, columns: Iterable[str]) -> pa.Table:
+    """The named columns of an original parquet file; a SourceDataError naming the file if it is
+    unreadable or lacks one of them."""
+    columns = list(columns)
+    try:
+        names = pq.read_schema(path).names
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise SourceDataError(f"{path} has no column {', '.join(missing)} (expected columns "
+                                  f"{', '.join(columns)})")
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as err:
+        raise SourceDataError(f"cannot read {path} as parquet: {err}") from None
 
 
 def import_official(source: Path, out_dir: Path, *, overwrite: bool = False,
