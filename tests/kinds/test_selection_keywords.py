@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.svm import SVC
 
+from dataperf.algorithms.selectors import SELECTORS
 from dataperf.challenges.speech_selection import challenge as speech
 from dataperf.editions import Source, embedding_column, write_edition
 from dataperf.exceptions import SpecError, SubmissionError
@@ -302,3 +303,16 @@ def test_keyword_specs_are_checked(change, message):
     spec = speech.spec.model_dump() | change
     with pytest.raises(SpecError, match=message):
         SelectionChallenge.from_mapping(spec, origin="test")
+
+
+@pytest.mark.parametrize("name", sorted(SELECTORS))
+def test_every_selector_makes_a_valid_small_speech_selection(name):
+    """On the bundled edition's smallest budget every built-in selector chooses clips the scorer
+    accepts: within the budget, from the task's candidates, of at least two classes."""
+    edition = speech.edition("offline")
+    task = speech.selection_task(edition, "en_25")
+    chosen = SELECTORS[name](random_state=0).select(task)
+    given = task.weak_proba.argmax(axis=1)[chosen.indices]
+    assert 0 < len(chosen.indices) <= 25
+    assert len(np.unique(chosen.indices)) == len(chosen.indices)
+    assert len(np.unique(given)) >= 2
