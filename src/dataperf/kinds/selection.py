@@ -437,13 +437,14 @@ class SelectionChallenge(Challenge):
                 name, "wrong-word",
                 f"lists {int(wrong.sum())} ID(s) under another word than the one they were "
                 f"extracted for, e.g. {rows.ids[first]!r} under {listed!r} (it is a "
-                f"{given!r} candidate)", ids=tuple(np.asarray(rows.ids)[wrong])))
+                f"{given!r} candidate)",
+                ids=tuple(i for i, w in zip(rows.ids, wrong, strict=True) if w)))
         if not found and not any(p.file == name for p in problems):
             found = self._single_class(name, labels, candidates.classes)
         if found:
             problems.extend(found)
             return None
-        positions = pool.locate(np.asarray(rows.ids)[at >= 0].tolist())
+        positions = pool.locate(rows.ids)  # every ID is a candidate by now
         if (positions < 0).any():
             raise EditionError(f"edition candidates of task {task} are missing from the pool")
         order = np.argsort(positions, kind="stable")
