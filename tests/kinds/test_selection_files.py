@@ -71,3 +71,38 @@ def test_arbitrary_json_documents_never_crash(document):
         for k, v in document.items())
     assert bool(problems) != valid
     assert len(rows.ids) == len(rows.labels)
+
+
+WORDS = ["nontarget", "casa", "dia", "noite"]  # the background class, then the keywords
+
+
+@given(st.dictionaries(ids, st.sampled_from(WORDS), max_size=40))
+def test_keyword_sets_round_trip(selection):
+    data = files.write_keywords(list(selection), list(selection.values()),
+                                background=WORDS[0])
+    problems = []
+    rows = files.parse_keywords("t_train.json", data.decode(), classes=WORDS, problems=problems)
+    assert problems == []
+    assert dict(zip(rows.ids, rows.labels, strict=True)) == {
+        i.strip(): WORDS.index(w) for i, w in selection.items()}
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.sampled_from(["targets", "nontargets", *WORDS, "x"]),
+                                      inner, max_size=4),
+                    max_leaves=12))
+def test_arbitrary_keyword_documents_give_rows_or_problems(document):
+    problems = []
+    rows = files.parse_keywords("t_train.json", json.dumps(document), classes=WORDS,
+                                problems=problems)
+    assert len(rows.ids) == len(rows.labels)
+    assert all(p.file == "t_train.json" and p.rule for p in problems)
+    assert all(0 <= label < len(WORDS) for label in rows.labels)
+    well_formed = (isinstance(document, dict) and set(document) == {"targets", "nontargets"}
+                   and isinstance(document["targets"], dict)
+                   and set(document["targets"]) <= set(WORDS[1:])
+                   and all(isinstance(v, list) and all(isinstance(i, str) and i.strip()
+                                                      for i in v)
+                           for v in [*document["targets"].values(), document["nontargets"]]))
+    assert bool(problems) != well_formed
