@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dataperf.kinds import cleaning_files as files
+from dataperf.kinds._common import match_files
 
 
 def parse(text, n=5):
@@ -88,9 +89,9 @@ def test_decode_rules_are_shared_with_selection():
 
 def test_match_files_unexpected_missing_and_hints():
     problems = []
-    matched = files.match_files(["Alpha.txt", "beta.TXT", "Gamma.csv", "notes.md", "Alpah.txt"],
-                                ["Alpha", "Beta", "Gamma"], extension="txt", challenge="demo",
-                                problems=problems)
+    matched = match_files(["Alpha.txt", "beta.TXT", "Gamma.csv", "notes.md", "Alpah.txt"],
+                          ["Alpha", "Beta", "Gamma"], patterns=["{task}.txt"], challenge="demo",
+                          problems=problems)
     assert matched == {"Alpha": "Alpha.txt"}
     by_file = {p.file: p for p in problems}
     assert by_file["beta.TXT"].rule == "unexpected-file"

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dataperf import metrics
-from dataperf.exceptions import AlgorithmError, SpecError, describe
+from dataperf.exceptions import AlgorithmError, Problem, SpecError, describe
 from dataperf.scores import TaskScore
 
 if TYPE_CHECKING:
     from dataperf.challenge import Challenge
 
-__all__ = ["KindSpec", "adopt_spec", "algorithm_summaries", "make_algorithm", "mean_task_score",
-           "task_seed", "validate_spec"]
+__all__ = ["KindSpec", "adopt_spec", "algorithm_summaries", "make_algorithm", "match_files",
+           "mean_task_score", "task_seed", "validate_spec"]
 
 T = TypeVar("T")
 S = TypeVar("S", bound="KindSpec")
@@ -100,3 +101,42 @@ def task_seed(seed: int, task_index: int) -> int:
 def _summary(cls: type) -> str:
     doc = (cls.__doc__ or "").strip()
     return re.split(r"\n\s*\n", doc)[0].replace("\n", " ") if doc else cls.__name__
+
+
+def match_files(files: Iterable[str], tasks: Sequence[str], *, patterns: Sequence[str],
+                challenge: str, problems: list[Problem]) -> dict[str, str]:
+    """Task name -> file name, where a task's file is named by any one of ``patterns``
+    (``"{task}.txt"``, ``"{task}_train.json"``, ...; the first is the one to suggest). Other
+    files, missing tasks and two files for one task become problems, with a "did you mean" for
+    names that differ in case, extension, the part after the task name, or a typo."""
+    expected = {pattern.format(task=task): task for task in tasks for pattern in patterns}
+    suggest = {task.lower(): patterns[0].format(task=task) for task in tasks}
+    suggest |= {name.rpartition(".")[0].lower(): name for name in reversed(expected)}
+    suggest |= {name.lower(): name for name in expected}
+    found: dict[str, list[str]] = {task: [] for task in tasks}
+    for name in sorted(files):
+        if name in expected:
+            found[expected[name]].append(name)
+            continue
+        stem = name.rpartition(".")[0] or name
+        guess = suggest.get(name.lower()) or suggest.get(stem.lower())
+        if guess is None:
+            close = difflib.get_close_matches(name, list(expected), n=1, cutoff=0.75)
+            guess = close[0] if close else None
+        hint = f"; did you mean {guess}?" if guess else ""
+        wanted = " or ".join(pattern.format(task="{task}") for pattern in patterns)
+        problems.append(Problem(name, "unexpected-file",
+                                f"is not a submission file of {challenge} (expected "
+                                f"{wanted} for the tasks {', '.join(tasks)}){hint}"))
+    matched: dict[str, str] = {}
+    for task, names in found.items():
+        if not names:
+            problems.append(Problem(patterns[0].format(task=task), "missing-task",
+                                    f"is missing: every task needs a file (task {task})"))
+        elif len(names) > 1:
+            problems.append(Problem(names[0], "ambiguous-task-file",
+                                    f"and {', '.join(names[1:])} are both for task {task}; "
+                                    "keep one"))
+        else:
+            matched[task] = names[0]
+    return matched

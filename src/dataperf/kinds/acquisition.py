@@ -58,6 +58,7 @@ from dataperf.kinds._common import (
     adopt_spec,
     algorithm_summaries,
     make_algorithm,
+    match_files,
     mean_task_score,
     task_seed,
     validate_spec,
@@ -369,10 +370,10 @@ class AcquisitionChallenge(Challenge):
         profile: Profile = "default",
     ) -> AcquisitionSubmission:
         problems: list[Problem] = []
-        by_market = files.match_files(
+        by_market = match_files(
             files_by_name,
             edition.tasks,
-            extension=self.spec.formats,
+            patterns=[f"{{task}}.{ext}" for ext in self.spec.formats],
             challenge=self.name,
             problems=problems,
         )

@@ -9,7 +9,7 @@ Parsing is strict and side-effect free, and every problem is collected at once (
 message naming the market and the sellers). Rules (``Problem.rule``): file-too-large,
 empty-file, binary-file, encoding (:func:`dataperf.kinds.selection_files.decode_text`),
 too-many-lines, wrong-seller-count, not-an-integer, negative-count, more-than-offered,
-over-budget; for the set of files (:func:`dataperf.kinds.cleaning_files.match_files`):
+over-budget; for the set of files (:func:`dataperf.kinds._common.match_files`):
 unexpected-file, missing-task, ambiguous-task-file.
 """
 
@@ -23,14 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from dataperf.exceptions import Problem
-from dataperf.kinds.cleaning_files import _listing, match_files
+from dataperf.kinds.cleaning_files import _listing
 from dataperf.kinds.selection_files import decode_text
 
 __all__ = [
     "MarketTerms",
     "check_purchase",
     "decode_text",
-    "match_files",
     "parse_counts",
     "parse_purchase",
     "purchase_cost",

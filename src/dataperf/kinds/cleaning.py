@@ -53,6 +53,7 @@ from dataperf.kinds._common import (
     adopt_spec,
     algorithm_summaries,
     make_algorithm,
+    match_files,
     mean_task_score,
     task_seed,
     validate_spec,
@@ -282,9 +283,9 @@ class CleaningChallenge(Challenge):
         profile: Profile = "default",
     ) -> CleaningSubmission:
         problems: list[Problem] = []
-        extension = self.spec.formats[0]
-        by_task = files.match_files(files_by_name, edition.tasks, extension=extension,
-                                    challenge=self.name, problems=problems)
+        by_task = match_files(files_by_name, edition.tasks,
+                              patterns=[f"{{task}}.{self.spec.formats[0]}"],
+                              challenge=self.name, problems=problems)
         sizes = self.train_sizes(edition)
         orders: dict[str, np.ndarray] = {}
         for task, name in by_task.items():

@@ -8,13 +8,13 @@ spaces, CRLF line ends, a UTF-8 byte order mark and trailing blank lines are acc
 Parsing is strict and side-effect free, and every problem is collected at once (file, line,
 rule). Rules (``Problem.rule``): file-too-large, empty-file, binary-file, encoding (shared with
 the selection files, :func:`dataperf.kinds.selection_files.decode_text`), not-an-index,
-index-out-of-range, duplicate-index, missing-index; for the set of files: unexpected-file,
-missing-task, ambiguous-task-file (two files for one task where several extensions are accepted).
+index-out-of-range, duplicate-index, missing-index; for the set of files
+(:func:`dataperf.kinds._common.match_files`): unexpected-file, missing-task,
+ambiguous-task-file.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -23,7 +23,7 @@ import numpy as np
 from dataperf.exceptions import Problem
 from dataperf.kinds.selection_files import MAX_FILE_BYTES, decode_text
 
-__all__ = ["MAX_FILE_BYTES", "decode_text", "match_files", "parse_order", "write_order"]
+__all__ = ["MAX_FILE_BYTES", "decode_text", "parse_order", "write_order"]
 
 # At most this many lines are named one by one for a rule; the rest are counted.
 MAX_LINE_PROBLEMS = 10
@@ -31,48 +31,6 @@ MAX_LINE_PROBLEMS = 10
 MAX_EXAMPLES = 5
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _MAX_DIGITS = 18  # longer numbers are out of range for any task, without converting them
-
-
-def match_files(files: Iterable[str], tasks: Sequence[str], *, extension: str | Sequence[str],
-                challenge: str, problems: list[Problem]) -> dict[str, str]:
-    """Task name -> file name (``{task}.{extension}``, or any one of several extensions); other
-    files, missing tasks and two files for one task become problems, with a "did you mean" for
-    names that differ in case, extension or a typo."""
-    extensions = (extension,) if isinstance(extension, str) else tuple(extension)
-    expected = {f"{task}.{ext}": task for task in tasks for ext in extensions}
-    lowered = {name.lower(): name for name in expected}
-    stems = {task.lower(): task for task in tasks}
-    found: dict[str, list[str]] = {task: [] for task in tasks}
-    for name in sorted(files):
-        if name in expected:
-            found[expected[name]].append(name)
-            continue
-        stem, _, suffix = name.rpartition(".")
-        stem = stem or name
-        guess = lowered.get(name.lower())
-        if guess is None and stem.lower() in stems:
-            suffix = suffix.lower() if suffix.lower() in extensions else extensions[0]
-            guess = f"{stems[stem.lower()]}.{suffix}"
-        if guess is None:
-            close = difflib.get_close_matches(name, list(expected), n=1, cutoff=0.75)
-            guess = close[0] if close else None
-        hint = f"; did you mean {guess}?" if guess else ""
-        wanted = " or ".join(f"{{task}}.{ext}" for ext in extensions)
-        problems.append(Problem(name, "unexpected-file",
-                                f"is not a submission file of {challenge} (expected "
-                                f"{wanted} for the tasks {', '.join(tasks)}){hint}"))
-    matched: dict[str, str] = {}
-    for task, names in found.items():
-        if not names:
-            problems.append(Problem(f"{task}.{extensions[0]}", "missing-task",
-                                    f"is missing: every task needs a file (task {task})"))
-        elif len(names) > 1:
-            problems.append(Problem(names[0], "ambiguous-task-file",
-                                    f"and {', '.join(names[1:])} are both for task {task}; "
-                                    "keep one"))
-        else:
-            matched[task] = names[0]
-    return matched
 
 
 def parse_order(name: str, text: str, n: int, problems: list[Problem]) -> np.ndarray | None:

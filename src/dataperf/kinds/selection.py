@@ -50,6 +50,7 @@ from dataperf.kinds._common import (
     adopt_spec,
     algorithm_summaries,
     make_algorithm,
+    match_files,
     mean_task_score,
     task_seed,
     validate_spec,
@@ -301,7 +302,9 @@ class SelectionChallenge(Challenge):
         profile: Profile = "default",
     ) -> SelectionSubmission:
         problems: list[Problem] = []
-        by_task = self._match_files(files_by_name, edition.tasks, problems)
+        by_task = match_files(files_by_name, edition.tasks,
+                              patterns=[self.file_name("{task}", f) for f in self.spec.formats],
+                              challenge=self.name, problems=problems)
         pool = load_pool(edition)
         candidates = self._candidates(edition)
         selections: dict[str, TaskSelection] = {}
@@ -322,39 +325,6 @@ class SelectionChallenge(Challenge):
         if problems:
             raise SubmissionError(problems)
         return SelectionSubmission(self.name, dict(files_by_name), tuple(warnings), selections)
-
-    def _match_files(self, files_by_name: Mapping[str, bytes], tasks: tuple[str, ...],
-                     problems: list[Problem]) -> dict[str, str]:
-        """Task name -> file name; unexpected, ambiguous and missing files become problems."""
-        formats = self.spec.formats
-        expected = {self.file_name(t, f): t for t in tasks for f in formats}
-        hints = {t.lower(): self.file_name(t, formats[0]) for t in tasks}
-        hints |= {n.rpartition(".")[0].lower(): n for n in reversed(expected)}
-        hints |= {n.lower(): n for n in expected}
-        by_task: dict[str, list[str]] = {t: [] for t in tasks}
-        for name in sorted(files_by_name):
-            if name in expected:
-                by_task[expected[name]].append(name)
-                continue
-            stem = name.rpartition(".")[0].lower() or name.lower()
-            suggestion = hints.get(name.lower()) or hints.get(stem)
-            hint = f"; did you mean {suggestion}?" if suggestion else ""
-            patterns = " or ".join(self.file_name("{task}", f) for f in formats)
-            problems.append(Problem(name, "unexpected-file",
-                                    f"is not a submission file of {self.name} (expected "
-                                    f"{patterns} for the tasks {', '.join(by_task)}){hint}"))
-        matched: dict[str, str] = {}
-        for task, names in by_task.items():
-            if not names:
-                problems.append(Problem(self.file_name(task, formats[0]), "missing-task",
-                                        f"is missing: every task needs a file (task {task})"))
-            elif len(names) > 1:
-                problems.append(Problem(names[0], "ambiguous-task-file",
-                                        f"and {', '.join(names[1:])} are both for task {task};"
-                                        " keep one"))
-            else:
-                matched[task] = names[0]
-        return matched
 
     def _parse_file(self, name: str, data: bytes, classes: Sequence[str],
                     problems: list[Problem]) -> files.LabelledRows | None:
