@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
@@ -52,6 +51,12 @@ __all__ = [
 
 # --------------------------------------------------------------------------------------------
 # Data
+
+
+def _require(name: str, value: Any, constraint: _Constraint, what: str | None = None) -> None:
+    """A ValueError naming ``name`` unless ``constraint`` accepts ``value``."""
+    if not constraint.accepts(value):
+        raise ValueError(f"{name} must be {what or constraint.description}; got {value!r}.")
 
 
 def _matrix(name: str, value: Any, kind: str) -> np.ndarray:
@@ -97,15 +102,9 @@ class SellerSummary:
     samples_y: np.ndarray
 
     def __post_init__(self) -> None:
-        if not isinstance(self.rows, Integral) or isinstance(self.rows, bool) or self.rows < 1:
-            raise ValueError(f"rows must be an int >= 1; got {self.rows!r}.")
+        _require("rows", self.rows, _Int(1))
         price = self.max_price
-        if (
-            not isinstance(price, Real)
-            or isinstance(price, bool)
-            or not (math.isfinite(price) and price >= 0)
-        ):
-            raise ValueError(f"max_price must be a finite float >= 0; got {price!r}.")
+        _require("max_price", price, _Float(0.0), "a finite float >= 0")
         counts = _matrix("counts", self.counts, "biu")
         if counts.size and counts.min() < 0:
             raise ValueError("counts must be non-negative.")
@@ -173,16 +172,9 @@ class AcquisitionTask:
     n_classes: int
 
     def __post_init__(self) -> None:
-        budget = self.budget
-        if (
-            not isinstance(budget, Real)
-            or isinstance(budget, bool)
-            or not (math.isfinite(budget) and budget >= 0)
-        ):
-            raise ValueError(f"budget must be a finite float >= 0; got {budget!r}.")
-        n_classes = self.n_classes
-        if not isinstance(n_classes, Integral) or isinstance(n_classes, bool) or n_classes < 2:
-            raise ValueError(f"n_classes must be an int >= 2; got {n_classes!r}.")
+        budget, n_classes = self.budget, self.n_classes
+        _require("budget", budget, _Float(0.0), "a finite float >= 0")
+        _require("n_classes", n_classes, _Int(2))
         sellers = tuple(self.sellers)
         if not sellers or not all(isinstance(s, SellerSummary) for s in sellers):
             raise ValueError("sellers must be a non-empty sequence of SellerSummary.")
