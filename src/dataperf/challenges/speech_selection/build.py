@@ -652,8 +652,9 @@ class ClipMaker:
             self._words[key] = to_16k(samples, rate, pitch)
         return self._words[key]
 
-    def make(self, clip: Clip) -> np.ndarray:
-        rng = np.random.default_rng(clip.seed)
+    def speech(self, clip: Clip) -> tuple[np.ndarray, float]:
+        """The clip's speech before it is placed in its window (damage applied), and the power
+        of its own word (the reference of its noise level)."""
         speech = self.word(clip.word, clip.voice, clip.speed, clip.pitch)
         if clip.damage == "cut-short":
             keep = max(1, round(clip.cut * len(speech)))
@@ -665,6 +666,11 @@ class ClipMaker:
             gap = np.zeros(round(clip.gap_s * SAMPLE_RATE))
             speech = (np.concatenate([other[-part:], gap, speech]) if clip.before
                       else np.concatenate([speech, gap, other[:part]]))
+        return speech, power
+
+    def make(self, clip: Clip) -> np.ndarray:
+        rng = np.random.default_rng(clip.seed)
+        speech, power = self.speech(clip)
         clip_audio = place(speech, clip.shift_s) * 10 ** (clip.gain_db / 20)
         power *= 10 ** (clip.gain_db / 10)
         if clip.noise != "none" and clip.snr_db is not None:
@@ -872,7 +878,7 @@ def build(
         audio = synthesiser.audio
     maker = ClipMaker(audio)
     clips = [
-        replace(c, shift_s=applied_shift(_speech_length(maker, c), c.shift_s)) for c in clips
+        replace(c, shift_s=applied_shift(len(maker.speech(c)[0]), c.shift_s)) for c in clips
     ]
     vectors = _embed(clips, maker, embedder, progress)
     id_rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1D5]))
@@ -891,17 +897,6 @@ def build(
                                versions=engine_versions(paths), model=model),
         overwrite=overwrite,
     )
-
-
-def _speech_length(maker: ClipMaker, clip: Clip) -> int:
-    """Samples of the speech placed in the clip's window (after damage)."""
-    n = len(maker.word(clip.word, clip.voice, clip.speed, clip.pitch))
-    if clip.damage == "cut-short":
-        return max(1, round(clip.cut * n))
-    if clip.damage == "cut-long" and clip.neighbour is not None:
-        other = len(maker.word(clip.neighbour, clip.voice, clip.speed, clip.pitch))
-        return n + round(clip.gap_s * SAMPLE_RATE) + max(1, round(clip.cut * other))
-    return n
 
 
 def _embed(
