@@ -17,7 +17,7 @@ from dataperf.server.platform import LRU
 from dataperf.server.web import charts
 
 BACKGROUND = 1500  # pool points drawn behind the selection
-_projections = LRU(8)
+_layouts = LRU(8)
 
 
 @dataclass(frozen=True)
@@ -26,18 +26,25 @@ class Picture:
     svg: str
 
 
-def _projection(edition: Edition) -> np.ndarray:
-    """The pool on its first two principal components (computed once per edition)."""
-    from dataperf.kinds.selection import load_pool
+def _layout(challenge: Any, edition: Edition) -> tuple[np.ndarray, dict[str, Any]]:
+    """The pool on its first two principal components, and each keyword task's candidates
+    (:class:`~dataperf.kinds.selection.Candidates`, with their pool rows); computed once per
+    edition, from one read of the pool."""
+    from dataperf.kinds.selection import load_candidates, load_pool
 
-    def compute() -> np.ndarray:
-        x = load_pool(edition).embeddings.astype(np.float32)
+    def compute() -> tuple[np.ndarray, dict[str, Any]]:
+        pool = load_pool(edition)
+        x = pool.embeddings.astype(np.float32)
         x = x - x.mean(axis=0)
         _, _, vt = np.linalg.svd(x[:: max(1, len(x) // 5000)], full_matrices=False)
-        return x @ vt[:2].T
+        candidates = {}
+        if challenge.spec.keywords:
+            candidates = {task: (found, found.positions(pool)) for task, found in
+                          load_candidates(edition, challenge.spec.classes[0]).items()}
+        return x @ vt[:2].T, candidates
 
-    projected: np.ndarray = _projections.get(edition.content_hash, compute)
-    return projected
+    layout: tuple[np.ndarray, dict[str, Any]] = _layouts.get(edition.content_hash, compute)
+    return layout
 
 
 def cleaning_pictures(mine: dict[str, list[float]],
@@ -69,20 +76,15 @@ def pictures(challenge: Challenge, edition: Edition, files: dict[str, bytes]) ->
 def _selections(challenge: Any, edition: Edition, submission: Any) -> list[Picture]:
     """Per task: the selected rows on the pool's projection (keyword tasks: on the task's
     candidates, targets green), and the class balance."""
-    from dataperf.kinds.selection import load_candidates, load_pool
-
-    points = _projection(edition)
-    rng = np.random.default_rng(0)
+    points, candidates = _layout(challenge, edition)
     keywords = challenge.spec.keywords
-    backgrounds = {}  # keyword tasks: each task's candidates
-    if keywords:
-        pool = load_pool(edition)
-        backgrounds = {task: found.positions(pool) for task, found in
-                       load_candidates(edition, challenge.spec.classes[0]).items()}
     out = []
     for task, selection in submission.selections.items():
-        classes = challenge.task_classes(edition, task)
-        background = backgrounds.get(task, np.arange(len(points)))
+        classes, background = challenge.spec.classes, np.arange(len(points))
+        if keywords:  # on the task's candidates
+            found, background = candidates[task]
+            classes = found.classes
+        rng = np.random.default_rng(0)
         keep = np.zeros(len(points), dtype=bool)
         keep[rng.choice(background, size=min(BACKGROUND, len(background)), replace=False)] = True
         keep[selection.indices] = True
