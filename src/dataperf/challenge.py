@@ -128,6 +128,8 @@ class Challenge(ABC):
     # ``import_official(source, out_dir)`` reading the original files; None where there is none.
     builder: str | None = None
     importer: str | None = None
+    #: Whether the platform hosts this challenge (seeding it on first start).
+    hosted: bool = True
 
     def tasks(self, edition: Edition) -> tuple[Task, ...]:
         """The tasks of an edition (offline and official editions may have different ones)."""

@@ -20,10 +20,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dataperf import __version__
-from dataperf.challenge import PARTS, PROFILES, Challenge, Part, TestSplit
+from dataperf.challenge import PARTS, PROFILES, Challenge, Part, Profile, TestSplit
 from dataperf.editions import export_public
 from dataperf.exceptions import DataPerfError, SubmissionError
 from dataperf.home import editions_dir
+from dataperf.kinds.redteaming import RedteamingChallenge
 from dataperf.registry import challenges, get_challenge
 from dataperf.submission_files import read_submission, write_submission
 
@@ -167,6 +168,9 @@ def evaluate(
     part: Annotated[str | None, typer.Option(help="Score only the public or the private part "
                                              "of the test rows (with --private-fraction).")
                     ] = None,
+    validations: Annotated[Path | None, typer.Option(help="Red-teaming: the raters' "
+                           "validations (a file or directory of .jsonl, .csv or released "
+                           ".json files); default: the edition's.")] = None,
 ) -> None:
     """Validate and score a submission with the same scorer the platform uses."""
     if profile not in PROFILES:
@@ -183,6 +187,15 @@ def evaluate(
                                 f"{private_fraction:g}")
         split = TestSplit(private_fraction, cast(Part, part))
     found = get_challenge(challenge)
+    if isinstance(found, RedteamingChallenge):
+        if split is not None:
+            raise DataPerfError(f"{found.name} is scored from validations; it has no test rows "
+                                "to split (leave out --private-fraction and --part)")
+        _evaluate_redteaming(found, submission, validations, edition, profile, as_json, quiet)
+        return
+    if validations is not None:
+        raise DataPerfError(f"--validations is for red-teaming challenges; {found.name} is a "
+                            f"{found.kind} challenge")
     opened = found.edition(edition)
     parsed = found.parse_submission(read_submission(submission), opened,
                                     profile=profile)
@@ -198,6 +211,43 @@ def evaluate(
     if split is not None:
         out.print(f"scored on the {split.part} part of the test rows only (private fraction "
                   f"{split.private_fraction:g}, split seed {split.seed})")
+
+
+def _evaluate_redteaming(found: RedteamingChallenge, submission: Path, validations: Path | None,
+                         edition: str, profile: str, as_json: bool, quiet: bool) -> None:
+    """Both scores of every participant and round of a red-teaming submission."""
+    opened = found.edition(edition)
+    parsed = found.parse_submission(read_submission(submission), opened,
+                                    profile=cast(Profile, profile))
+    given = None if validations is None else found.parse_validations(
+        read_submission(validations), opened)
+    with progress_bar(quiet or as_json) as progress:
+        scored = found.score_all(parsed, opened, validations=given,
+                                 profile=cast(Profile, profile), progress=progress)
+    for warning in parsed.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
+    if as_json:
+        sys.stdout.write(json.dumps([s.score.to_dict() for s in scored], indent=2,
+                                    sort_keys=True) + "\n")
+        return
+    table = Table("participant", "round", "fooling", "rate", "creativity", "validated",
+                  "pending", title=f"{found.name} - edition {opened.name} "
+                  f"({opened.content_hash[:12]}) - scorer {found.scorer_version} - validations: "
+                  + ("the edition's" if validations is None else validations.name))
+    for item in scored:
+        r = item.result
+        table.add_row(r.participant or "(none)", r.round or "",
+                      f"{r.fooling.value:.0f} [{r.fooling.low:.0f}, {r.fooling.high:.0f}]",
+                      f"{r.rate.value:.2f} [{r.rate.low:.2f}, {r.rate.high:.2f}]",
+                      f"{r.creativity.value:.1f} [{r.creativity.low:.1f}, "
+                      f"{r.creativity.high:.1f}]",
+                      f"{r.counts['validated_prompts']}/{r.counts['prompts']}",
+                      str(r.counts["pending_attacks"]))
+    out.print(table)
+    out.print("fooling: credited prompts validated as safe with an unsafe image; rate: fooling "
+              "prompts / validated prompts; creativity: 0-100; validated: prompts with every "
+              "validation; pending: attacks still waiting for validations; [95% intervals]; "
+              f"`dataperf show {found.name}` gives the rules")
 
 
 @app.command()
@@ -262,6 +312,8 @@ def data_build(
     limit: Annotated[int | None, typer.Option(help="Build a small subset: pool size (for quick "
                      "checks).")] = None,
     seed: Annotated[int, typer.Option()] = 0,
+    source: Annotated[Path | None, typer.Option(help="Where the builder reads its sources "
+                      "(default: where the packages that ship them put them).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
 ) -> None:
     """Build the offline edition of a challenge from its real public sources."""
@@ -270,6 +322,8 @@ def data_build(
         raise DataPerfError(f"{found.name} has no offline builder")
     build = importlib.import_module(found.builder).build
     options: dict[str, Any] = {"limit": limit} if limit is not None else {}
+    if source is not None:
+        options["source"] = source
     target = out_dir or editions_dir() / found.name / "offline"
     with progress_bar() as progress:
         edition = build(target, seed=seed, overwrite=overwrite, progress=progress, **options)

@@ -103,7 +103,7 @@ def seed(session: Session, settings: Settings) -> list[str]:
     for name, challenge in sorted(registered.items()):
         bundled = BUNDLED / name / "offline"
         exists = session.scalar(select(ChallengeRow.id).where(ChallengeRow.name == name))
-        if exists is None and (bundled / "manifest.json").is_file():
+        if exists is None and challenge.hosted and (bundled / "manifest.json").is_file():
             host(session, challenge, Edition.open(bundled), BUNDLED_REF + "offline",
                  name=name, owner_id=None, settings=settings)
             changed.append(f"hosted {name}")
