@@ -130,6 +130,8 @@ class Challenge(ABC):
     importer: str | None = None
     #: Whether the platform hosts this challenge (seeding it on first start).
     hosted: bool = True
+    #: Shown before anything else of a challenge whose data holds harmful content.
+    content_warning: str = ""
 
     def tasks(self, edition: Edition) -> tuple[Task, ...]:
         """The tasks of an edition (offline and official editions may have different ones)."""

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from dataperf import __version__
 from dataperf.challenge import PARTS, PROFILES, Challenge, Part, Profile, TestSplit
-from dataperf.editions import export_public
+from dataperf.editions import Edition, export_public
 from dataperf.exceptions import DataPerfError, SubmissionError
 from dataperf.home import editions_dir
 from dataperf.kinds.redteaming import RedteamingChallenge
@@ -84,6 +84,9 @@ def list_challenges() -> None:
 def show(challenge: ChallengeArg, edition: EditionOpt = "offline") -> None:
     """Show a challenge's rules, tasks, frozen model, metric and data."""
     found = get_challenge(challenge)
+    if found.content_warning:
+        out.print(f"[bold yellow]content warning:[/bold yellow] {found.content_warning}",
+                  highlight=False)
     out.print(f"[bold]{found.title}[/bold] ({found.name}, kind {found.kind}, "
               f"version {found.version})")
     out.print(found.description.strip())
@@ -265,6 +268,9 @@ def compare(
 
     found = get_challenge(challenge)
     opened = found.edition(edition)
+    if isinstance(found, RedteamingChallenge):
+        _report_redteaming(found, opened, edition, algorithm, markdown)
+        return
     with progress_bar() as progress:
         results = compare_algorithms(found, opened, algorithm, random_state=seed,
                                      progress=progress)
@@ -280,6 +286,36 @@ def compare(
         markdown.write_text(results_markdown(found, opened, results, command=" ".join(words)),
                             encoding="utf-8")
         err.print(f"wrote {markdown}")
+
+
+def _report_redteaming(found: RedteamingChallenge, opened: Edition, edition: str,
+                       algorithm: list[str] | None, markdown: Path | None) -> None:
+    """The rounds of a red-teaming edition replayed: printed, and written to ``markdown``."""
+    from rich.markdown import Markdown
+
+    from dataperf.kinds.redteaming_report import rounds_markdown
+
+    if algorithm:
+        raise DataPerfError(f"{found.name} has no algorithms to compare; `dataperf compare "
+                            f"{found.name}` replays its released rounds")
+    words = ["dataperf compare", found.name]
+    words += [f"--edition {edition}"] if edition != "offline" else []
+    words += [f"--markdown {markdown.as_posix()}"] if markdown is not None else []
+    screener, missing = _text_screener()
+    with progress_bar() as progress:
+        text = rounds_markdown(found, opened, command=" ".join(words), screener=screener,
+                               screener_missing=missing, progress=progress)
+    if markdown is None:
+        out.print(Markdown(text))
+        return
+    markdown.parent.mkdir(parents=True, exist_ok=True)
+    markdown.write_text(text, encoding="utf-8")
+    err.print(f"wrote {markdown}")
+
+
+def _text_screener() -> tuple[Any, str]:
+    """The default text screener for reports, or None and why it is not available."""
+    return None, "the screening models are not installed (pip install 'dataperf[screening]')"
 
 
 def _print_score(found: Challenge, score: Any, title: str | None = None) -> None:

@@ -192,7 +192,8 @@ def _screener(group: str, base: type, name: str) -> Any:
         )
     point = points[name]
     try:
-        made = point.load()()
+        obj = point.load()
+        made = obj() if callable(obj) else obj
     except DataPerfError:
         raise
     except Exception as err:
@@ -202,19 +203,19 @@ def _screener(group: str, base: type, name: str) -> Any:
     if not isinstance(made, base):
         raise ScreeningError(
             f"{kind} screener {name!r} ({point.value}) gave a {type(made).__name__}, "
-            f"not a {base.__name__}"
+            f"not a {base.__name__} (give a screener class or a zero-argument factory)"
         )
     return made
 
 
 def text_screener(name: str = DEFAULT_TEXT_SCREENER) -> TextScreener:
-    """The text screener registered as ``name``. Its model loads on first use."""
+    """A new text screener of the name ``name``; its model loads on first use, once a process."""
     screener: TextScreener = _screener(TEXT_GROUP, TextScreener, name)
     return screener
 
 
 def image_screener(name: str = DEFAULT_IMAGE_SCREENER) -> ImageScreener:
-    """The image screener registered as ``name``. Its model loads on first use."""
+    """A new image screener of the name ``name``; its model loads on first use, once a process."""
     screener: ImageScreener = _screener(IMAGE_GROUP, ImageScreener, name)
     return screener
 

