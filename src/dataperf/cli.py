@@ -315,7 +315,13 @@ def _report_redteaming(found: RedteamingChallenge, opened: Edition, edition: str
 
 def _text_screener() -> tuple[Any, str]:
     """The default text screener for reports, or None and why it is not available."""
-    return None, "the screening models are not installed (pip install 'dataperf[screening]')"
+    from dataperf.screening import DEFAULT_TEXT_SCREENER, ScreeningError, text_screener
+
+    try:
+        screener = text_screener()
+    except ScreeningError as err:
+        return None, str(err)
+    return (DEFAULT_TEXT_SCREENER, screener.probabilities), ""
 
 
 def _print_score(found: Challenge, score: Any, title: str | None = None) -> None:

@@ -61,6 +61,12 @@ def landscape(width=320, height=240):
     return image
 
 
+def rotated():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # displayed turned 90 degrees clockwise
+    return exif
+
+
 def benign_images():
     rng = np.random.default_rng(0)
     noise = Image.fromarray(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8))
@@ -199,9 +205,7 @@ def test_blurred_keeps_transparency_and_takes_a_radius():
 
 
 def test_blurred_applies_the_exif_orientation():
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotated: displayed 90 degrees clockwise
-    out = blurred(encoded(landscape(120, 80), "JPEG", exif=exif))
+    out = blurred(encoded(landscape(120, 80), "JPEG", exif=rotated()))
     with Image.open(io.BytesIO(out)) as image:
         assert image.size == (80, 120)
 
@@ -213,7 +217,7 @@ def test_blurred_refuses_bad_input():
         blurred(encoded(landscape()), radius=0)
 
 
-VALID = [encoded(landscape(40, 30), f) for f in ("PNG", "JPEG", "WEBP")]
+VALID = [encoded(landscape(40, 30), f, exif=rotated()) for f in ("PNG", "JPEG", "WEBP")]
 
 
 @settings(max_examples=150, deadline=None)
@@ -326,6 +330,12 @@ def test_an_entry_point_may_not_take_a_builtin_name(plugins):
     plugins(FakePoint("open-nsfw", KeywordImages, group=IMAGE_GROUP))
     with pytest.raises(ScreeningError, match="has the name of a built-in screener"):
         image_screener("open-nsfw")
+
+
+def test_a_builtin_declared_as_an_entry_point_too_is_one_screener(plugins):
+    plugins(EntryPoint(name="open-nsfw", value="dataperf.screening.image:OpenNSFW",
+                       group=IMAGE_GROUP))
+    assert screening.image_screener_names() == ["open-nsfw"]
 
 
 def test_the_threshold_is_checked():

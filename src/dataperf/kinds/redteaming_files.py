@@ -144,6 +144,14 @@ class Problems:
 
 # Values -------------------------------------------------------------------------------------
 
+# How a list field is given: a JSON list, a CSV cell, a released list. None: malformed.
+Splitter = Callable[[Any], list[Any] | None]
+
+
+def json_list(value: Any) -> list[Any] | None:
+    return value if isinstance(value, list) else None
+
+
 
 def canonical_value(question: str, value: str, vocabulary: Vocabulary) -> str | None:
     """The vocabulary's spelling of ``value`` for ``question`` (given whole or without its
@@ -158,12 +166,12 @@ def canonical_value(question: str, value: str, vocabulary: Vocabulary) -> str | 
     return prefixed if prefixed in known else None
 
 
-def released_list(value: Any) -> list[str]:
+def released_list(value: Any) -> list[str] | None:
     """A released list answer: a list of strings, with the quirk that some rows hold a word
     split into its characters (``["n", "o", "_", ...]`` for ``"no_response"``); such a list,
     and the answer "no_response", mean no answer."""
     if not isinstance(value, list):
-        return []
+        return None
     items = [str(item) for item in value]
     if items and all(len(item) == 1 for item in items):
         items = ["".join(items)]
@@ -259,17 +267,17 @@ class RecordReader:
         return self.integer(record, key, line)
 
     def values(self, record: Mapping[str, Any], question: str, line: int | None, *,
-               split: Callable[[Any], list[str]]) -> tuple[str, ...]:
+               split: Splitter) -> tuple[str, ...]:
         raw = record.get(question)
         if raw is None or raw == "":
             return ()
-        if not isinstance(raw, list | str) or (isinstance(raw, list) and not all(
-                isinstance(item, str) for item in raw)):
+        items = split(raw)
+        if items is None or not all(isinstance(item, str) for item in items):
             self._bad(line, "bad-value", f"field {question!r} must be a list of values")
             return ()
         found: list[str] = []
         unknown: list[str] = []
-        for value in split(raw):
+        for value in items:
             canonical = canonical_value(question, value, self.vocabulary)
             if canonical is None:
                 unknown.append(value)
@@ -298,9 +306,9 @@ class RecordReader:
                       f"{', '.join(map(repr, extra[:5]))}; the fields are {', '.join(allowed)}")
 
     def attack(self, record: Mapping[str, Any], line: int | None,
-               split: Callable[[Any], list[str]] = list) -> Attack | None:
-        self.unknown_fields(record, ATTACK_FIELDS, line)
+               split: Splitter = json_list) -> Attack | None:
         before = self.problems.total
+        self.unknown_fields(record, ATTACK_FIELDS, line)
         attack_id = self.identifier(record, "id", line, required=True)
         prompt = self.text(record, "prompt", line, required=True)
         image = self.text(record, "image", line) or None
@@ -331,9 +339,9 @@ class RecordReader:
         return attack if self.problems.total == before and attack_id else None
 
     def validation(self, record: Mapping[str, Any], line: int | None,
-                   split: Callable[[Any], list[str]] = list) -> Validation | None:
-        self.unknown_fields(record, VALIDATION_FIELDS, line)
+                   split: Splitter = json_list) -> Validation | None:
         before = self.problems.total
+        self.unknown_fields(record, VALIDATION_FIELDS, line)
         attack_id = self.identifier(record, "attack_id", line, required=True)
         validation = Validation(
             attack_id=attack_id or "",
@@ -419,10 +427,8 @@ def csv_records(name: str, text: str, required: str, allowed: Sequence[str],
         problems.add(name, "bad-csv", f"is not valid CSV: {err}", reader.line_num)
 
 
-def split_csv_list(value: Any) -> list[str]:
-    """A CSV list cell: values separated by ';' (a JSON list is accepted too)."""
-    if isinstance(value, list):
-        return [str(v) for v in value]
+def split_csv_list(value: Any) -> list[str] | None:
+    """A CSV list cell: values separated by ';'."""
     return [part.strip() for part in str(value).split(";") if part.strip()]
 
 

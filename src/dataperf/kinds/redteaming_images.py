@@ -64,8 +64,9 @@ def check_image(data: bytes) -> ImageFacts | str:
                     return f"has {width} x {height} pixels; each side needs {MIN_SIDE} or more"
                 image.load()
                 kind = image.format
-    except (UnidentifiedImageError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError):
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        return f"has more pixels than Pillow decodes safely; the limit is {MAX_PIXELS:,} pixels"
+    except UnidentifiedImageError:
         return "is not a decodable PNG, JPEG or WebP image"
     except (OSError, ValueError, SyntaxError) as err:  # truncated or corrupt data
         return f"cannot be decoded as an image ({err})"

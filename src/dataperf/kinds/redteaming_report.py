@@ -236,7 +236,8 @@ def _screening(rounds: list[RoundFacts], challenge: RedteamingChallenge, edition
                      f"{int(flagged.sum())}", _number(float(precision)), _number(float(recall)),
                      _number(float(f1)), _number(auc)])
     return [f"Screener `{name}` (flags a prompt at probability >= 0.5) against the raters' "
-            "strict-majority text-safety label of each distinct submitted prompt (prompts "
+            "strict-majority text-safety label of each distinct submitted prompt (its first "
+            "example with a majority; prompts "
             "without a majority left out; unsafe is the positive class):", "",
             *_table(["round", "prompts", "unsafe (raters)", "flagged", "precision", "recall",
                      "F1", "ROC AUC"], rows)]

@@ -5,7 +5,8 @@ to score. One small interface per modality, :class:`TextScreener` (prompt string
 :class:`ImageScreener` (PNG, JPEG or WebP bytes); each input's answer is a :class:`Screening`.
 Screeners are found by name: the built-ins, and those other packages declare as entry points in
 the groups ``dataperf.text_screeners`` and ``dataperf.image_screeners`` (each entry point a
-screener class or a zero-argument factory). An entry point may not reuse a built-in's name.
+screener class or a zero-argument factory). An entry point may not take a built-in's name for
+another object.
 
 Built-ins (models ship in the packages of the ``screening`` extra; nothing is downloaded, and a
 model is loaded on first use and kept for the life of the process):
@@ -16,9 +17,12 @@ model is loaded on first use and kept for the life of the process):
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib.util
 import io
+import struct
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -171,6 +175,8 @@ def _points(group: str) -> dict[str, EntryPoint]:
         for name, value in _BUILTINS[group].items()
     }
     for point in entry_points(group=group):
+        if _BUILTINS[group].get(point.name) == point.value:
+            continue  # a built-in declared as an entry point too
         if point.name in found:
             kind = "a built-in screener" if point.name in _BUILTINS[group] else "another one"
             raise ScreeningError(
@@ -238,8 +244,10 @@ def open_image(data: bytes | bytearray | memoryview, what: str) -> Image.Image:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
-        image.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # damaged metadata Pillow skips
+            image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+            image.load()
     except UnidentifiedImageError:
         raise ScreeningError(f"{what} is not a PNG, JPEG or WebP image") from None
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
@@ -252,13 +260,18 @@ def blurred(image_bytes: bytes, radius: float | None = None) -> bytes:
 
     ``image_bytes`` is PNG, JPEG or WebP. ``radius`` is the Gaussian blur's radius in pixels; by
     default :data:`BLUR_SHARE` of the longer side, at least :data:`MIN_BLUR_RADIUS`. The EXIF
-    orientation is applied; metadata is not kept; transparency is.
+    orientation is applied (ignored when unreadable); metadata is not kept; transparency is.
     """
     from PIL import ImageFilter, ImageOps
 
     if radius is not None and not radius > 0:
         raise ScreeningError(f"the blur radius must be positive, got {radius!r}")
-    image = ImageOps.exif_transpose(open_image(image_bytes, "the image"))
+    image = open_image(image_bytes, "the image")
+    unreadable_exif = (SyntaxError, struct.error, ValueError, OSError, KeyError, IndexError,
+                       TypeError)
+    with warnings.catch_warnings(), contextlib.suppress(*unreadable_exif):
+        warnings.simplefilter("ignore", UserWarning)  # damaged EXIF tags Pillow skips
+        image = ImageOps.exif_transpose(image)
     alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     image = image.convert("RGBA" if alpha else "RGB")
     if radius is None:
