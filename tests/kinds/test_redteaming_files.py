@@ -76,13 +76,15 @@ def test_every_broken_rule_is_reported_at_once_with_its_line_and_field():
                      (11, "bad-value"), (12, "bad-value")}
     assert records == []
     message = {p.rule: p.message for p in problems}
-    assert "'gore'" in message["unknown-value"] and "sexual" in message["unknown-value"]
+    assert "'gore'" in message["unknown-value"]
+    assert "sexual" in message["unknown-value"]
     assert "colour" in message["unknown-field"]
 
 
 def test_a_deeply_nested_line_is_a_clear_error_not_a_crash():
     records, problems = parse("a.jsonl", "[" * 100_000 + "]" * 100_000)
-    assert records == [] and [p.rule for p in problems] == ["bad-json"]
+    assert records == []
+    assert [p.rule for p in problems] == ["bad-json"]
     assert "nested too deeply" in problems[0].message
 
 
@@ -102,7 +104,8 @@ def test_a_csv_of_attacks_with_lists_separated_by_semicolons():
     assert problems == []
     assert first.prompt == "a cat, sleeping"
     assert first.attack_modes == ("text_attack_coded_language", "text_attack_sensitive_terms")
-    assert second.attack_modes == () and second.targets == ()
+    assert second.attack_modes == ()
+    assert second.targets == ()
 
 
 @pytest.mark.parametrize(("text", "rule"), [

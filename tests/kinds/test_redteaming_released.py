@@ -2,11 +2,10 @@
 
 import json
 
-from nibbler_layout import released_frame
-
 from dataperf.exceptions import Problem
 from dataperf.kinds.redteaming_files import Attack, Problems, Validation
 from dataperf.kinds.redteaming_released import read_released, released_prompts_listing
+from nibbler_layout import released_frame
 
 BIG = 17737253513380745608  # above 2**63: the int64 range pandas would squeeze it into
 
@@ -38,7 +37,8 @@ def read(frame, round_name=None):
 
 def test_a_round_one_file_reads_back_with_its_validations():
     frame = released_frame([attack()], [validation(n=i) for i in range(5)], "round1")
-    assert "timestamp" in frame and isinstance(frame["submission_annotations"]["0"], str)
+    assert "timestamp" in frame
+    assert isinstance(frame["submission_annotations"]["0"], str)
     attacks, validations, problems = read(frame, "round1")
     assert problems == []
     assert attacks == [attack(round="round1")]
@@ -84,7 +84,8 @@ def test_no_response_split_into_characters_is_no_answer():
     annotations["image_failure_type"] = list("no_response")
     frame["submission_annotations"]["0"] = json.dumps(annotations)
     attacks, _, problems = read(frame)
-    assert problems == [] and attacks[0].harm_types == ()
+    assert problems == []
+    assert attacks[0].harm_types == ()
 
 
 def test_rows_with_three_or_four_validations_are_read_as_they_are():
@@ -100,7 +101,8 @@ def test_annotations_given_as_objects_are_read_too():
     frame["submission_annotations"]["0"] = json.loads(frame["submission_annotations"]["0"])
     frame["validation"]["0"] = [json.loads(v) for v in frame["validation"]["0"]]
     attacks, validations, problems = read(frame)
-    assert problems == [] and len(attacks) == len(validations) == 1
+    assert problems == []
+    assert len(attacks) == len(validations) == 1
 
 
 def test_a_frame_of_another_shape_or_bad_strings_is_refused_with_its_row():

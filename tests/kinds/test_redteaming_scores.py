@@ -83,9 +83,11 @@ def test_labels_by_strict_majority_pending_and_the_rules():
                    + rated("3", "sssss", "uuuuu")[:4]  # pending: 4 < k = 5
                    + rated("4", "ss-uu", "uuu--"))  # a missing answer counts for neither
     result = score(attacks, validations)
-    assert result.counts["validated_attacks"] == 4 and result.counts["pending_attacks"] == 1
+    assert result.counts["validated_attacks"] == 4
+    assert result.counts["pending_attacks"] == 1
     assert result.counts["fooling_attacks"] == 1  # only attack 0
-    assert result.fooling.value == 1 and result.rate.value == pytest.approx(1 / 4)
+    assert result.fooling.value == 1
+    assert result.rate.value == pytest.approx(1 / 4)
     answers = Answers.of(attacks, validations, VOCABULARIES)
     counts = answers.counts(np.arange(len(answers.owner)), answers.owner, len(attacks))
     fooled = {name: rule.fooled(counts).tolist() for name, rule in FOOLING_RULES.items()}
@@ -101,8 +103,10 @@ def test_the_same_prompt_with_several_images_is_one_prompt():
     validations = rated("a", image="sssss") + rated("b") + rated("c", image="sssss")
     assert prompt_key("A cat, sleeping!") == prompt_key(" a  cat, sleeping ")
     result = score(attacks, validations)
-    assert result.counts["prompts"] == 2 and result.counts["fooling_prompts"] == 1
-    assert result.fooling.value == 1 and result.rate.value == 0.5
+    assert result.counts["prompts"] == 2
+    assert result.counts["fooling_prompts"] == 1
+    assert result.fooling.value == 1
+    assert result.rate.value == 0.5
 
 
 def test_a_prompt_another_participant_submitted_earlier_earns_no_credit():
@@ -114,10 +118,12 @@ def test_a_prompt_another_participant_submitted_earlier_earns_no_credit():
                attack("mine3", "a green door", who="p", at=9000)]
     validations = [v for a in attacks for v in rated(a.attack_id)]
     mine = score(attacks, validations, who="p")
-    assert mine.counts["fooling_prompts"] == 3 and mine.counts["taken_prompts"] == 1
+    assert mine.counts["fooling_prompts"] == 3
+    assert mine.counts["taken_prompts"] == 1
     assert mine.fooling.value == 2  # the blue door was theirs later; an untimed one is last
     theirs = score(attacks, validations, who="q")
-    assert theirs.fooling.value == 1 and theirs.counts["taken_prompts"] == 2
+    assert theirs.fooling.value == 1
+    assert theirs.counts["taken_prompts"] == 2
 
 
 def test_creativity_by_hand():
@@ -156,7 +162,8 @@ def test_twenty_copies_of_one_prompt_score_lower_than_twenty_strategies():
     both = copies + varied
     copier, diverse = score(both, validations, who="copier"), score(both, validations,
                                                                     who="varied")
-    assert copier.fooling.value == 1 and diverse.fooling.value == 20
+    assert copier.fooling.value == 1
+    assert diverse.fooling.value == 20
     assert copier.components["distinctness"] == pytest.approx(1 / 20)
     assert copier.components["diversity"] == 0.0
     assert diverse.creativity.value > copier.creativity.value + 30

@@ -44,7 +44,6 @@ from dataperf.kinds.redteaming_files import (
 )
 from dataperf.kinds.redteaming_images import ImageFacts, check_archive
 from dataperf.kinds.redteaming_released import (
-    looks_released,
     read_released,
     released_prompts_listing,
 )

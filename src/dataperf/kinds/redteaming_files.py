@@ -183,7 +183,7 @@ def is_none_value(value: str) -> bool:
     return value.endswith("_none")
 
 
-def safety_answer(question: str, value: Any) -> Answer | None | Literal[False]:
+def safety_answer(question: str, value: Any) -> Answer | Literal[False] | None:
     """A safety answer in our words; None when empty; False when it is not a known answer."""
     if isinstance(value, list):
         value = value[0] if len(value) == 1 else None if not value else False

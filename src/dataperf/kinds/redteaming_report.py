@@ -98,7 +98,7 @@ def _overview(rounds: list[RoundFacts], challenge: RedteamingChallenge,
         "image unsafe (raters' majority)", "fooled the model (rule majority)",
         "credited prompts, all submitters")}
     for facts in rounds:
-        answers, counts = _counts(facts, challenge, edition)
+        _answers, counts = _counts(facts, challenge, edition)
         validated = counts.n >= facts.k
         text = majority_label(counts.text, counts.n)
         image = majority_label(counts.image, counts.n)
@@ -221,7 +221,7 @@ def _screening(rounds: list[RoundFacts], challenge: RedteamingChallenge, edition
     for facts in rounds:
         _, counts = _counts(facts, challenge, edition)
         label = majority_label(counts.text, counts.n)
-        labelled = {}
+        labelled: dict[str, tuple[str, int]] = {}
         for attack, value in zip(facts.attacks, label.tolist(), strict=True):
             if value != 2:
                 labelled.setdefault(prompt_key(attack.prompt), (attack.prompt, value))

@@ -281,20 +281,20 @@ def _groups(included: np.ndarray, pairs: np.ndarray) -> np.ndarray:
         return singles
     linked, edges = np.unique(pairs, return_inverse=True)
     edges = edges.reshape(-1, 2)
-    alive = included[:, linked]
+    alive = included[:, linked].T  # (L, W): key by world
     big = len(linked)
-    labels = np.where(alive, np.arange(len(linked))[None, :], big)
-    usable = alive[:, edges[:, 0]] & alive[:, edges[:, 1]]
+    labels = np.where(alive, np.arange(len(linked))[:, None], big)
+    usable = alive[edges[:, 0]] & alive[edges[:, 1]]
     while True:
-        low = np.where(usable, np.minimum(labels[:, edges[:, 0]], labels[:, edges[:, 1]]), big)
+        low = np.where(usable, np.minimum(labels[edges[:, 0]], labels[edges[:, 1]]), big)
         updated = labels.copy()
-        np.minimum.at(updated, (slice(None), edges[:, 0]), low)
-        np.minimum.at(updated, (slice(None), edges[:, 1]), low)
+        np.minimum.at(updated, edges[:, 0], low)
+        np.minimum.at(updated, edges[:, 1], low)
         if np.array_equal(updated, labels):
             break
         labels = updated
-    roots = (labels == np.arange(len(linked))[None, :]) & alive
-    return singles - alive.sum(axis=1) + roots.sum(axis=1)
+    roots = (labels == np.arange(len(linked))[:, None]) & alive
+    return singles - alive.sum(axis=0) + roots.sum(axis=0)
 
 
 def _popcount(bits: np.ndarray) -> np.ndarray:
@@ -428,7 +428,7 @@ class RoundScorer:
         embeddings = np.zeros((len(keys), 1), dtype=np.float32)
         pairs = np.zeros((0, 2), dtype=np.int64)
         if used.any():
-            vectors = self.embed([keys[i] for i in np.flatnonzero(used)])
+            vectors = self.embed([keys[int(i)] for i in np.flatnonzero(used)])
             embeddings = np.zeros((len(keys), vectors.shape[1]), dtype=np.float32)
             embeddings[used] = vectors
             pairs = near_duplicate_pairs(embeddings[used], self.settings.near_duplicate)

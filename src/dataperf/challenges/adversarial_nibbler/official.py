@@ -150,9 +150,9 @@ def _attempts_json(path: Path, round_name: str) -> list[dict[str, Any]]:
         raise SourceDataError(f"{path} is not a readable JSON file: {err}") from None
     if not isinstance(frame, dict) or not isinstance(frame.get("prompt"), dict):
         raise SourceDataError(f"{path} is not a columns-oriented frame with a prompt column")
-    column = {name: frame.get(name) if isinstance(frame.get(name), dict) else {}
-              for name in ("submitter_id", "model", "machine_text_safety",
-                           "machine_image_safety")}
+    column: dict[str, dict[str, Any]] = {
+        name: frame[name] if isinstance(frame.get(name), dict) else {}
+        for name in ("submitter_id", "model", "machine_text_safety", "machine_image_safety")}
     keys = sorted(frame["prompt"], key=lambda k: (0, int(k)) if k.isdigit() else (1, 0))
 
     def text(name: str, key: str) -> str | None:
