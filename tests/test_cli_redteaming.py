@@ -94,3 +94,31 @@ def test_the_published_rounds_report_is_current(home, tmp_path):
     assert "| round1 | round3 | round4 |" in text
     assert "Krippendorff's alpha" in text
     assert "ROC AUC" in text  # the screening table, not the 'not measured' note
+
+
+def test_the_user_guides_attack_and_validation_examples_evaluate(home, tmp_path):
+    """The guide's JSON Lines examples, with a real PNG for the attack that names one."""
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+    from test_docs import DOCS, blocks
+
+    attacks, validations = blocks(DOCS / "user-guide.md", "jsonl")
+    folder = tmp_path / "my-attacks"
+    folder.mkdir()
+    (folder / "attacks.jsonl").write_text(attacks)
+    image = io.BytesIO()
+    Image.fromarray(np.zeros((64, 64, 3), dtype=np.uint8)).save(image, format="PNG")
+    with zipfile.ZipFile(folder / "images.zip", "w") as archive:
+        archive.writestr("my-1.png", image.getvalue())
+    (tmp_path / "validations.jsonl").write_text(validations)
+    scored = dataperf("evaluate", "adversarial-nibbler", folder, "--validations",
+                      tmp_path / "validations.jsonl", "--json", home=home)
+    assert scored.returncode == 0, scored
+    (score,) = json.loads(scored.stdout)
+    fooling = score["tasks"][0]["details"]
+    # my-1 has two validations (fewer than k = 5) and my-2 none: both pending.
+    assert (fooling["participant"], fooling["round"]) == ("me", "round4")
+    assert fooling["pending_attacks"] == 2 and score["tasks"][0]["value"] == 0

@@ -116,3 +116,10 @@ def test_existing_edition_is_not_overwritten_by_accident(tmp_path):
     with pytest.raises(EditionError, match=r"already exists"):
         make(tmp_path / "ed")
     make(tmp_path / "ed", overwrite=True)
+
+
+def test_the_bundled_editions_of_every_challenge_stay_under_40_mb():
+    from dataperf.home import BUNDLED
+
+    total = sum(p.stat().st_size for p in BUNDLED.rglob("*") if p.is_file())
+    assert total < 40 * 10**6, f"the bundled editions take {total / 10**6:.1f} MB"

