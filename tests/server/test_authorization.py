@@ -411,6 +411,17 @@ def test_organizers_host_editions_by_name_not_by_path(world: World, edition: str
     assert "name" in answer.json()["error"]["message"]
 
 
+def test_a_challenge_the_platform_does_not_host_yet_is_refused(world: World) -> None:
+    with world.server.api(world.tokens["owner"]) as api:
+        answer = api.post("/challenges", json={"challenge": "adversarial-nibbler",
+                                               "name": f"nibbler-{world.unique()}"})
+        listed = [c["name"] for c in api.get("/challenges").json()]
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "not-hostable"
+    assert "raters" in answer.json()["error"]["message"]
+    assert "adversarial-nibbler" not in listed  # not seeded on first start either
+
+
 # Hidden files are never served -------------------------------------------------------------
 
 

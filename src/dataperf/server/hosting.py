@@ -95,7 +95,8 @@ def add_baselines(session: Session, round_: Round, challenge: Challenge,
 
 
 def seed(session: Session, settings: Settings) -> list[str]:
-    """Host every registered challenge that ships a bundled offline edition, with baselines;
+    """Host every registered challenge that ships a bundled offline edition and that the
+    platform hosts (``Challenge.hosted``), with baselines;
     open a new round (with fresh baselines) wherever a challenge's scorer or bundled edition
     changed. Returns what changed."""
     changed, hosted_now = [], set()
