@@ -1,12 +1,17 @@
 """The red-teaming local loop from the command line, as a newcomer runs it, and the published
 rounds report is what `dataperf compare adversarial-nibbler` writes."""
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from official_layout import dataperf
+from test_docs import DOCS, blocks
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results" / "adversarial-nibbler.md"
 
