@@ -20,7 +20,7 @@ edition and those of the submission.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -109,6 +109,7 @@ class RedteamingChallenge(Challenge):
         self.metric = "model_fooling_score"
         self.direction = "higher"
         self.content_warning = " ".join(spec.content_warning.split())
+        self._decoded: dict[tuple[str, str, str], Any] = {}
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, origin: str, builder: str | None = None,
@@ -153,8 +154,19 @@ class RedteamingChallenge(Challenge):
 
     # Edition data ----------------------------------------------------------------------------
 
+    def _cached(self, edition: Edition, what: str, make: Callable[[], Any]) -> Any:
+        """``make()`` once per edition (by path and content hash) and ``what``: an edition's
+        records are decoded once, not on every parse and score."""
+        key = (str(edition.path), edition.content_hash, what)
+        if key not in self._decoded:
+            if len(self._decoded) >= 24:  # a few editions' worth, oldest out first
+                del self._decoded[next(iter(self._decoded))]
+            self._decoded[key] = make()
+        return self._decoded[key]
+
     def vocabularies(self, edition: Edition) -> Vocabularies:
-        return Vocabularies(tables.vocabulary_from_table(edition.read_table(tables.VOCABULARY)))
+        return self._cached(edition, "vocabularies", lambda: Vocabularies(
+            tables.vocabulary_from_table(edition.read_table(tables.VOCABULARY))))
 
     def vocabulary(self, edition: Edition) -> dict[str, frozenset[str]]:
         return {q: frozenset(v) for q, v in self.vocabularies(edition).values.items()}
@@ -165,17 +177,21 @@ class RedteamingChallenge(Challenge):
         return dict(zip(table.column("round").to_pylist(),
                         table.column("validations").to_pylist(), strict=True))
 
-    def edition_attacks(self, edition: Edition) -> list[Attack]:
-        return tables.attacks_from_table(edition.read_table(tables.ATTACKS))
+    def edition_attacks(self, edition: Edition) -> tuple[Attack, ...]:
+        return self._cached(edition, "attacks", lambda: tuple(
+            tables.attacks_from_table(edition.read_table(tables.ATTACKS))))
 
-    def edition_validations(self, edition: Edition) -> list[Validation]:
-        return tables.validations_from_table(edition.read_table(tables.VALIDATIONS))
+    def edition_validations(self, edition: Edition) -> tuple[Validation, ...]:
+        return self._cached(edition, "validations", lambda: tuple(
+            tables.validations_from_table(edition.read_table(tables.VALIDATIONS))))
 
     def embedder(self, edition: Edition) -> PromptEmbeddings:
-        table = edition.read_table(tables.EMBEDDINGS)
-        return PromptEmbeddings(dict(zip(table.column("key").to_pylist(),
-                                         embedding_array(table.column("embedding")),
-                                         strict=True)))
+        def make() -> PromptEmbeddings:
+            table = edition.read_table(tables.EMBEDDINGS)
+            return PromptEmbeddings(table.column("key").to_pylist(),
+                                    embedding_array(table.column("embedding")))
+
+        return self._cached(edition, "embeddings", make)
 
     # Submissions -------------------------------------------------------------------------------
 
@@ -184,25 +200,13 @@ class RedteamingChallenge(Challenge):
         self._check_profile(profile)
         problems: list[Problem] = []
         found = Problems(problems)
-        vocabulary = self.vocabulary(edition)
-        attacks: list[Attack] = []
-        archives = []
         warnings: list[str] = []
-        names = sorted(files)
-        for name, role in _roles(files, found, warnings):
-            if role == "archive":
-                archives.append(name)
-            elif role == "records":
-                attacks += read_records(name, files[name], kind="attacks",
-                                        vocabulary=vocabulary, problems=found)
-            elif role == "released":
-                attacks += read_released(name, files[name], vocabulary=vocabulary,
-                                         problems=found)[0]
+        attacks, archives = self._read(files, edition, "attacks", found, warnings)
         if len(archives) > 1:
             found.add(archives[1], "unexpected-file", f"is a second image archive beside "
                       f"{archives[0]}; put every image in one .zip")
         if not attacks and not problems:
-            found.add(names[0] if names else "submission", "no-attacks",
+            found.add(min(files, default="submission"), "no-attacks",
                       "holds no attacks: add a .jsonl, .csv or released .json file")
         duplicate_ids("submission", [a.attack_id for a in attacks], found)
         attacks = self._with_released_facts(attacks, edition, found)
@@ -249,22 +253,34 @@ class RedteamingChallenge(Challenge):
         """Validations from ``.jsonl``/``.csv`` files or released ``.json`` files."""
         problems: list[Problem] = []
         found = Problems(problems)
-        vocabulary = self.vocabulary(edition)
-        validations: list[Validation] = []
-        for name, role in _roles(files, found, []):
-            if role == "records":
-                validations += read_records(name, files[name], kind="validations",
-                                            vocabulary=vocabulary, problems=found)
-            elif role == "released":
-                validations += read_released(name, files[name], vocabulary=vocabulary,
-                                             problems=found)[1]
-            elif role == "archive":
-                found.add(name, "unexpected-file", "is an archive; validations are .jsonl, "
-                          ".csv or released .json files")
+        validations, archives = self._read(files, edition, "validations", found, [])
+        for name in archives:
+            found.add(name, "unexpected-file", "is an archive; validations are .jsonl, .csv or "
+                      "released .json files")
         found.close()
         if problems:
             raise SubmissionError(problems)
         return validations
+
+    def _read(self, files: Mapping[str, bytes], edition: Edition,
+              kind: Literal["attacks", "validations"], problems: Problems,
+              warnings: list[str]) -> tuple[list[Any], list[str]]:
+        """The attacks or validations of every record and released file, and the names of the
+        archives among ``files``."""
+        vocabulary = self.vocabulary(edition)
+        records: list[Any] = []
+        archives: list[str] = []
+        for name, role in _roles(files, problems, warnings):
+            if role == "archive":
+                archives.append(name)
+            elif role == "records":
+                records += read_records(name, files[name], kind=kind, vocabulary=vocabulary,
+                                        problems=problems)
+            else:
+                attacks, validations = read_released(name, files[name], vocabulary=vocabulary,
+                                                     problems=problems)
+                records += attacks if kind == "attacks" else validations
+        return records, archives
 
     # Scoring ---------------------------------------------------------------------------------
 
@@ -302,8 +318,7 @@ class RedteamingChallenge(Challenge):
         k_of = self.round_validations(edition)
         vocabularies = self.vocabularies(edition)
         embed = self.embedder(edition)
-        groups = [(r, p) for r in rounds for p in sorted(
-            {participant_of(a) for a in submission.attacks if a.round == r})]
+        total = len({(a.round, participant_of(a)) for a in submission.attacks})
         out: list[ParticipantScore] = []
         for round_name in rounds:
             scored = [a for a in submission.attacks if a.round == round_name]
@@ -313,10 +328,10 @@ class RedteamingChallenge(Challenge):
                                                                  self.spec.validations)))
             for participant in sorted({participant_of(a) for a in scored}):
                 progress(f"scoring {participant or 'the participant'}"
-                         + (f" in {round_name}" if round_name else ""), len(out), len(groups))
+                         + (f" in {round_name}" if round_name else ""), len(out), total)
                 result = scorer.score(participant, round_name)
                 out.append(ParticipantScore(result, self._score(result, edition, submission)))
-        progress("done", len(out), len(groups))
+        progress("done", len(out), total)
         return out
 
     def score(self, submission: Submission, edition: Edition, *, profile: Profile = "default",
@@ -420,24 +435,27 @@ def _roles(files: Mapping[str, bytes], problems: Problems,
 
 
 class PromptEmbeddings:
-    """Embeddings of prompt keys: the edition's, and the sentence model's for the others."""
+    """Embeddings of prompt keys: the edition's (stored float16, named by
+    :func:`~dataperf.kinds.redteaming_tables.embedding_key`), and the sentence model's for the
+    others."""
 
-    def __init__(self, stored: Mapping[str, np.ndarray]):
-        self.stored = stored
+    def __init__(self, names: Sequence[str], stored: np.ndarray):
+        from dataperf.learners import sentence_embedding
+
+        self.row = {name: i for i, name in enumerate(names)}
+        self.vectors = sentence_embedding.from_float16(stored)
 
     def __call__(self, keys: Sequence[str]) -> np.ndarray:
         from dataperf.learners import sentence_embedding
 
         names = [tables.embedding_key(k) for k in keys]
-        missing = sorted({k for k, n in zip(keys, names, strict=True) if n not in self.stored})
+        missing = sorted({k for k, n in zip(keys, names, strict=True) if n not in self.row})
         fresh = dict(zip(missing, sentence_embedding.embed(missing), strict=True)) \
             if missing else {}
-        rows = [fresh[k] if n not in self.stored else
-                sentence_embedding.from_float16(self.stored[n][None, :])[0]
-                for k, n in zip(keys, names, strict=True)]
-        if not rows:
-            return np.zeros((0, sentence_embedding.DIMENSION), dtype=np.float32)
-        return np.stack(rows).astype(np.float32)
+        out = np.zeros((len(keys), sentence_embedding.DIMENSION), dtype=np.float32)
+        for i, (key, name) in enumerate(zip(keys, names, strict=True)):
+            out[i] = self.vectors[self.row[name]] if name in self.row else fresh[key]
+        return out
 
 
 __all__ = ["COMPONENTS", "CREATIVITY", "FOOLING", "QUESTIONS", "TASKS", "ParticipantScore",

@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dataperf.kinds.redteaming_files import QUESTIONS, Validation, is_none_value
+from dataperf.kinds.redteaming_files import Validation, is_none_value
 
 SAFETY = ("text_safety", "image_safety")
 
@@ -87,4 +87,4 @@ def rater_agreement(validations: Sequence[Validation], question: str) -> list[Ra
     return [RaterAgreement(a, answers[a], compared[a], agreeing[a]) for a in sorted(answers)]
 
 
-__all__ = ["QUESTIONS", "SAFETY", "RaterAgreement", "alpha", "rater_agreement"]
+__all__ = ["SAFETY", "RaterAgreement", "alpha", "rater_agreement"]

@@ -41,7 +41,6 @@ from dataperf.exceptions import Problem
 from dataperf.kinds.selection_files import decode_text
 
 Answer = Literal["safe", "unsafe", "unsure"]
-ANSWERS: tuple[Answer, ...] = ("safe", "unsafe", "unsure")
 #: The annotation questions shared by attacks and validations, with their released prefixes.
 QUESTIONS: dict[str, str] = {
     "attack_modes": "text_attack_",

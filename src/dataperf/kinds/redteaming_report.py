@@ -16,7 +16,11 @@ import numpy as np
 
 from dataperf.challenge import Progress, no_progress
 from dataperf.editions import Edition
-from dataperf.kinds.redteaming import ParticipantScore, RedteamingChallenge
+from dataperf.kinds.redteaming import (
+    ParticipantScore,
+    RedteamingChallenge,
+    RedteamingSubmission,
+)
 from dataperf.kinds.redteaming_agreement import SAFETY, alpha, rater_agreement
 from dataperf.kinds.redteaming_files import QUESTIONS, Attack, Validation, is_none_value
 from dataperf.kinds.redteaming_scores import (
@@ -44,6 +48,8 @@ class RoundFacts:
     k: int
     attempts: int
     scores: list[ParticipantScore]
+    answers: Answers  # the validations as arrays, and their counts per attack
+    counts: Counts
 
 
 def _percent(part: float, whole: float) -> str:
@@ -70,27 +76,20 @@ def collect(challenge: RedteamingChallenge, edition: Edition,
     facts = []
     for i, name in enumerate(rounds):
         progress(f"replaying {name}", i, len(rounds))
-        files = challenge.run_algorithm("replay", edition, params={"round": name})
-        submission = challenge.parse_submission(files, edition)
-        ids = {a.attack_id for a in attacks if a.round == name}
-        facts.append(RoundFacts(name, [a for a in attacks if a.round == name],
-                                [v for v in validations if v.attack_id in ids],
-                                k_of.get(name, challenge.spec.validations), attempts[name],
-                                challenge.score_all(submission, edition)))
+        members = [a for a in attacks if a.round == name]
+        ids = {a.attack_id for a in members}
+        rated = [v for v in validations if v.attack_id in ids]
+        replay = RedteamingSubmission(challenge.name, {}, attacks=tuple(members))
+        answers = Answers.of(members, rated, challenge.vocabularies(edition))
+        counts = answers.counts(np.arange(len(answers.owner)), answers.owner, len(members))
+        facts.append(RoundFacts(name, members, rated, k_of.get(name, challenge.spec.validations),
+                                attempts[name], challenge.score_all(replay, edition), answers,
+                                counts))
     progress("replaying", len(rounds), len(rounds))
     return facts
 
 
-def _counts(facts: RoundFacts, challenge: RedteamingChallenge,
-            edition: Edition) -> tuple[Answers, Counts]:
-    answers = Answers.of(facts.attacks, facts.validations, challenge.vocabularies(edition))
-    owners = answers.owner
-    counts = answers.counts(np.arange(len(owners)), owners, len(facts.attacks))
-    return answers, counts
-
-
-def _overview(rounds: list[RoundFacts], challenge: RedteamingChallenge,
-              edition: Edition) -> list[str]:
+def _overview(rounds: list[RoundFacts]) -> list[str]:
     rows: dict[str, list[str]] = {label: [] for label in (
         "submitted examples", "submitters", "distinct prompts", "attempted prompts",
         "validations", "validations per example", "raters",
@@ -98,7 +97,7 @@ def _overview(rounds: list[RoundFacts], challenge: RedteamingChallenge,
         "image unsafe (raters' majority)", "fooled the model (rule majority)",
         "credited prompts, all submitters")}
     for facts in rounds:
-        _answers, counts = _counts(facts, challenge, edition)
+        counts = facts.counts
         validated = counts.n >= facts.k
         text = majority_label(counts.text, counts.n)
         image = majority_label(counts.image, counts.n)
@@ -147,17 +146,16 @@ def _agreement(rounds: list[RoundFacts]) -> list[str]:
     return lines + _table(["question", *(r.name for r in rounds)], rows)
 
 
-def _rules(rounds: list[RoundFacts], challenge: RedteamingChallenge,
-           edition: Edition) -> list[str]:
+def _rules(rounds: list[RoundFacts], default_rule: str) -> list[str]:
     rows = []
     for name, rule in FOOLING_RULES.items():
         cells = []
         for facts in rounds:
-            _, counts = _counts(facts, challenge, edition)
+            counts = facts.counts
             validated = counts.n >= facts.k
             fooled = rule.fooled(counts) & validated
             cells.append(_percent(int(fooled.sum()), int(validated.sum())))
-        default = " (default)" if name == challenge.spec.rule else ""
+        default = " (default)" if name == default_rule else ""
         rows.append([f"`{name}`{default}", *cells, rule.description])
     return _table(["rule", *(r.name for r in rounds), "an example fooled the model when"], rows)
 
@@ -171,7 +169,7 @@ def _annotations(rounds: list[RoundFacts], challenge: RedteamingChallenge,
         rows = []
         confirmed_by_round = []
         for facts in rounds:
-            answers, _ = _counts(facts, challenge, edition)
+            answers = facts.answers
             agreed = answers.majority_marks(question, np.arange(len(answers.owner)),
                                             answers.owner, len(facts.attacks),
                                             (1 << len(vocabularies.values[question])) - 1)
@@ -212,14 +210,13 @@ def _submitters(facts: RoundFacts) -> list[str]:
                    "creativity", *COMPONENTS], rows)
 
 
-def _screening(rounds: list[RoundFacts], challenge: RedteamingChallenge, edition: Edition,
-               screener: TextScreener) -> list[str]:
+def _screening(rounds: list[RoundFacts], screener: TextScreener) -> list[str]:
     from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
     name, unsafe_probability = screener
     rows = []
     for facts in rounds:
-        _, counts = _counts(facts, challenge, edition)
+        counts = facts.counts
         label = majority_label(counts.text, counts.n)
         labelled: dict[str, tuple[str, int]] = {}
         for attack, value in zip(facts.attacks, label.tolist(), strict=True):
@@ -258,17 +255,17 @@ def rounds_markdown(challenge: RedteamingChallenge, edition: Edition, *, command
         f"show {challenge.name}`; they are DataPerf's, the original challenge never published "
         "formulas). Submitters are the released data's anonymous ids. Generated by:", "",
         "```console", f"$ {command}", "```", "",
-        "## The rounds", "", *_overview(rounds, challenge, edition), "",
+        "## The rounds", "", *_overview(rounds), "",
         "## Agreement between raters", "", *_agreement(rounds), "",
         "## How much the fooling rule moves the rate", "",
         "Share of validated examples that fooled the model, by the rule that decides it from "
-        "the validations:", "", *_rules(rounds, challenge, edition), "",
+        "the validations:", "", *_rules(rounds, challenge.spec.rule), "",
         "## Annotations, claimed and confirmed", "", *_annotations(rounds, challenge, edition),
         "",
     ]
     lines += ["## Automatic text screening", ""]
     if screener is not None:
-        lines += _screening(rounds, challenge, edition, screener)
+        lines += _screening(rounds, screener)
     else:
         lines += [f"Not measured here: {screener_missing}"]
     for facts in rounds:

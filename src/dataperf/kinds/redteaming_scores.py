@@ -136,18 +136,22 @@ class Vocabularies:
     """Each question's values in a fixed order (bit i of a mark set is value i)."""
 
     values: Mapping[str, tuple[str, ...]]
+    _bit: Mapping[str, Mapping[str, int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for question, values in self.values.items():
             if len(values) > 62:
                 raise ValueError(f"question {question} has more than 62 values")
+        object.__setattr__(self, "_bit", {
+            q: {v: 1 << i for i, v in enumerate(values) if not is_none_value(v)}
+            for q, values in self.values.items()})
 
     def bits(self, question: str, marked: Sequence[str]) -> int:
-        index = {value: i for i, value in enumerate(self.values[question])}
+        """The bit set of the values of ``marked`` (unknown and "none" values set no bit)."""
+        bit = self._bit[question]
         out = 0
         for value in marked:
-            if value in index and not is_none_value(value):
-                out |= 1 << index[value]
+            out |= bit.get(value, 0)
         return out
 
     def countable(self, question: str) -> int:

@@ -81,12 +81,18 @@ def attacks_from_table(table: pa.Table) -> list[Attack]:
     ]
 
 
+def _positions(groups: Sequence[Any]) -> list[int]:
+    """Each item's position among the earlier items of its group."""
+    seen: dict[Any, int] = {}
+    out = []
+    for group in groups:
+        out.append(seen.get(group, 0))
+        seen[group] = out[-1] + 1
+    return out
+
+
 def validations_table(validations: Sequence[Validation]) -> pa.Table:
-    position: dict[str, int] = {}
-    order = []
-    for v in validations:
-        order.append(position.get(v.attack_id, 0))
-        position[v.attack_id] = order[-1] + 1
+    order = _positions([v.attack_id for v in validations])
     return pa.table({
         "attack_id": pa.array([v.attack_id for v in validations], pa.string()),
         "position": pa.array(order, pa.int16()),
@@ -144,14 +150,9 @@ ATTEMPT_COLUMNS = ("round", "split", "position", "prompt", "submitter", "model",
 
 
 def attempts_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """``rows``: dicts of :data:`ATTEMPT_COLUMNS` (position counts within a round and split
-    when left out; the released CSVs give only the prompt)."""
-    position: dict[tuple[str, str], int] = {}
-    order = []
-    for row in rows:
-        group = (row["round"], row["split"])
-        order.append(position.get(group, 0))
-        position[group] = order[-1] + 1
+    """``rows``: dicts of :data:`ATTEMPT_COLUMNS` but position, which counts within a round
+    and split (the released CSVs give only the prompt)."""
+    order = _positions([(row["round"], row["split"]) for row in rows])
     columns: dict[str, pa.Array] = {"position": pa.array(order, pa.int32())}
     for name in ATTEMPT_COLUMNS:
         if name != "position":
