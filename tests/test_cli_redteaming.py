@@ -121,3 +121,15 @@ def test_the_user_guides_attack_and_validation_examples_evaluate(home, tmp_path)
     assert (fooling["participant"], fooling["round"]) == ("me", "round4")
     assert fooling["pending_attacks"] == 2
     assert score["tasks"][0]["value"] == 0
+
+
+def test_build_takes_a_source_only_where_the_builder_reads_one(home, tmp_path):
+    needs = dataperf("data", "build", "adversarial-nibbler", "--out", tmp_path / "a", home=home)
+    assert needs.returncode == 2
+    assert "--source DIR" in needs.err
+    refused = dataperf("data", "build", "speech-selection", "--source", tmp_path,
+                       "--out", tmp_path / "b", home=home)
+    assert refused.returncode == 2
+    assert "takes no --source" in refused.err
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "b").exists()

@@ -7,6 +7,7 @@ broken rules), never a traceback. Exit codes: 0 ok, 1 submission rejected, 2 oth
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -301,27 +302,14 @@ def _report_redteaming(found: RedteamingChallenge, opened: Edition, edition: str
     words = ["dataperf compare", found.name]
     words += [f"--edition {edition}"] if edition != "offline" else []
     words += [f"--markdown {markdown.as_posix()}"] if markdown is not None else []
-    screener, missing = _text_screener()
     with progress_bar() as progress:
-        text = rounds_markdown(found, opened, command=" ".join(words), screener=screener,
-                               screener_missing=missing, progress=progress)
+        text = rounds_markdown(found, opened, command=" ".join(words), progress=progress)
     if markdown is None:
         out.print(Markdown(text))
         return
     markdown.parent.mkdir(parents=True, exist_ok=True)
     markdown.write_text(text, encoding="utf-8")
     err.print(f"wrote {markdown}")
-
-
-def _text_screener() -> tuple[Any, str]:
-    """The default text screener for reports, or None and why it is not available."""
-    from dataperf.screening import DEFAULT_TEXT_SCREENER, ScreeningError, text_screener
-
-    try:
-        screener = text_screener()
-    except ScreeningError as err:
-        return None, str(err)
-    return (DEFAULT_TEXT_SCREENER, screener.probabilities), ""
 
 
 def _print_score(found: Challenge, score: Any, title: str | None = None) -> None:
@@ -365,6 +353,9 @@ def data_build(
     build = importlib.import_module(found.builder).build
     options: dict[str, Any] = {"limit": limit} if limit is not None else {}
     if source is not None:
+        if "source" not in inspect.signature(build).parameters:
+            raise DataPerfError(f"the builder of {found.name} reads its sources from packages; "
+                                "it takes no --source")
         options["source"] = source
     target = out_dir or editions_dir() / found.name / "offline"
     with progress_bar() as progress:

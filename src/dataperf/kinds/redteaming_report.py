@@ -240,11 +240,23 @@ def _screening(rounds: list[RoundFacts], screener: TextScreener) -> list[str]:
                      "F1", "ROC AUC"], rows)]
 
 
+def default_screener() -> tuple[TextScreener | None, str]:
+    """The default text screener, or None and why it is not available."""
+    from dataperf.screening import DEFAULT_TEXT_SCREENER, ScreeningError, text_screener
+
+    try:
+        screener = text_screener()
+    except ScreeningError as error:
+        return None, str(error)
+    return (DEFAULT_TEXT_SCREENER, screener.probabilities), ""
+
+
 def rounds_markdown(challenge: RedteamingChallenge, edition: Edition, *, command: str,
-                    screener: TextScreener | None = None, screener_missing: str = "",
                     progress: Progress = no_progress) -> str:
-    """The results page (markdown) of the edition's rounds."""
+    """The results page (markdown) of the edition's rounds, with the default text screener's
+    agreement with the raters where it is installed."""
     rounds = collect(challenge, edition, progress)
+    screener, screener_missing = default_screener()
     lines = [
         f"# Results: {challenge.title}", "",
         f"> **Content warning.** {challenge.spec.content_warning.strip()}", "",
