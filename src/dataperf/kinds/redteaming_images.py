@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dataperf.kinds.redteaming_files import Problems
+from dataperf.screening import IMAGE_FORMATS as FORMATS
 
-FORMATS = ("PNG", "JPEG", "WEBP")
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096
 MIN_SIDE = 8
