@@ -10,7 +10,7 @@ CHALLENGE ?= vision-selection
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint bench results screenshots
+.PHONY: run demo test lint bench results screenshots conformance
 
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,3 +57,9 @@ results: $(VENV)/.core
 # Screenshots of the main pages for the docs, taken by the browser tests (needs Chromium).
 screenshots: $(VENV)/.dev
 	DATAPERF_SCREENSHOTS=docs/images $(BIN)/pytest -q tests/browser
+
+# The original DataPerf evaluators next to ours on the same files (checkouts of the public
+# reference repositories in ORIGINALS, never vendored); every number must be equal.
+conformance: $(VENV)/.dev
+	@test -n "$(ORIGINALS)" || { echo "usage: make conformance ORIGINALS=DIR (checkouts of the original repositories)"; exit 2; }
+	DATAPERF_ORIGINALS=$(abspath $(ORIGINALS)) $(BIN)/pytest -q -m conformance tests/conformance
