@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+import dataperf.plugins
 from dataperf import screening
 from dataperf.screening import (
     IMAGE_GROUP,
@@ -266,7 +267,7 @@ def plugins(monkeypatch):
     """Install entry points for the test: ``plugins(point, ...)``."""
 
     def install(*points):
-        monkeypatch.setattr(screening, "entry_points",
+        monkeypatch.setattr(dataperf.plugins, "entry_points",
                             lambda group: [p for p in points if p.group == group])
 
     install()
@@ -328,7 +329,7 @@ def test_a_screener_answering_wrongly_is_caught(plugins):
 
 def test_an_entry_point_may_not_take_a_builtin_name(plugins):
     plugins(FakePoint("open-nsfw", KeywordImages, group=IMAGE_GROUP))
-    with pytest.raises(ScreeningError, match="has the name of a built-in screener"):
+    with pytest.raises(ScreeningError, match="has the name of a built-in image screener"):
         image_screener("open-nsfw")
 
 

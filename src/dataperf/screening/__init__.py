@@ -5,8 +5,7 @@ to score. One small interface per modality, :class:`TextScreener` (prompt string
 :class:`ImageScreener` (PNG, JPEG or WebP bytes); each input's answer is a :class:`Screening`.
 Screeners are found by name: the built-ins, and those other packages declare as entry points in
 the groups ``dataperf.text_screeners`` and ``dataperf.image_screeners`` (each entry point a
-screener class or a zero-argument factory). An entry point may not take a built-in's name for
-another object.
+screener class or a zero-argument factory; see :mod:`dataperf.plugins`).
 
 Built-ins (models ship in the packages of the ``screening`` extra; nothing is downloaded, and a
 model is loaded on first use and kept for the life of the process):
@@ -18,7 +17,6 @@ model is loaded on first use and kept for the life of the process):
 from __future__ import annotations
 
 import contextlib
-import difflib
 import importlib.util
 import io
 import struct
@@ -26,12 +24,12 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 import numpy as np
 
 from dataperf.exceptions import DataPerfError
+from dataperf.plugins import PluginGroup
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -168,72 +166,31 @@ def require_package(module: str, package: str, screener: str) -> None:
 
 # --------------------------------------------------------------------------- registry
 
-
-def _points(group: str) -> dict[str, EntryPoint]:
-    found = {
-        name: EntryPoint(name=name, value=value, group=group)
-        for name, value in _BUILTINS[group].items()
-    }
-    for point in entry_points(group=group):
-        if _BUILTINS[group].get(point.name) == point.value:
-            continue  # a built-in declared as an entry point too
-        if point.name in found:
-            kind = "a built-in screener" if point.name in _BUILTINS[group] else "another one"
-            raise ScreeningError(
-                f"entry point {point.name!r} ({point.value}) in {group} has the name of {kind} "
-                f"({found[point.name].value}); rename it"
-            )
-        found[point.name] = point
-    return found
-
-
-def _screener(group: str, base: type, name: str) -> Any:
-    kind = base.__name__.removesuffix("Screener").lower()
-    points = _points(group)
-    if name not in points:
-        close = difflib.get_close_matches(name, list(points), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ScreenerNotFoundError(
-            f"no {kind} screener named {name!r}{hint} (known: {', '.join(sorted(points))})"
-        )
-    point = points[name]
-    try:
-        obj = point.load()
-        made = obj() if callable(obj) else obj
-    except DataPerfError:
-        raise
-    except Exception as err:
-        raise ScreeningError(
-            f"{kind} screener {name!r} ({point.value}) failed to load: {err}"
-        ) from err
-    if not isinstance(made, base):
-        raise ScreeningError(
-            f"{kind} screener {name!r} ({point.value}) gave a {type(made).__name__}, "
-            f"not a {base.__name__} (give a screener class or a zero-argument factory)"
-        )
-    return made
+_TEXT_SCREENERS = PluginGroup(TEXT_GROUP, _BUILTINS[TEXT_GROUP], TextScreener, what="text screener",
+                              error=ScreeningError, not_found=ScreenerNotFoundError)
+_IMAGE_SCREENERS = PluginGroup(IMAGE_GROUP, _BUILTINS[IMAGE_GROUP], ImageScreener,
+                               what="image screener", error=ScreeningError,
+                               not_found=ScreenerNotFoundError)
 
 
 def text_screener(name: str = DEFAULT_TEXT_SCREENER) -> TextScreener:
     """A new text screener of the name ``name``; its model loads on first use, once a process."""
-    screener: TextScreener = _screener(TEXT_GROUP, TextScreener, name)
-    return screener
+    return _TEXT_SCREENERS.load(name)
 
 
 def image_screener(name: str = DEFAULT_IMAGE_SCREENER) -> ImageScreener:
     """A new image screener of the name ``name``; its model loads on first use, once a process."""
-    screener: ImageScreener = _screener(IMAGE_GROUP, ImageScreener, name)
-    return screener
+    return _IMAGE_SCREENERS.load(name)
 
 
 def text_screener_names() -> list[str]:
     """Names of every registered text screener, sorted."""
-    return sorted(_points(TEXT_GROUP))
+    return _TEXT_SCREENERS.names()
 
 
 def image_screener_names() -> list[str]:
     """Names of every registered image screener, sorted."""
-    return sorted(_points(IMAGE_GROUP))
+    return _IMAGE_SCREENERS.names()
 
 
 # --------------------------------------------------------------------------- images
