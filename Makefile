@@ -62,4 +62,4 @@ screenshots: $(VENV)/.dev
 # reference repositories in ORIGINALS, never vendored); every number must be equal.
 conformance: $(VENV)/.dev
 	@test -n "$(ORIGINALS)" || { echo "usage: make conformance ORIGINALS=DIR (checkouts of the original repositories)"; exit 2; }
-	DATAPERF_ORIGINALS=$(abspath $(ORIGINALS)) $(BIN)/pytest -q -m conformance tests/conformance
+	DATAPERF_ORIGINALS=$(abspath $(ORIGINALS)) $(BIN)/pytest -q -rs -s -m conformance tests/conformance

@@ -18,7 +18,13 @@ from typing import Any, Literal
 import numpy as np
 
 from dataperf.editions import Edition
-from dataperf.exceptions import ChallengeNotFoundError, EditionError, SpecError
+from dataperf.exceptions import (
+    ChallengeNotFoundError,
+    EditionError,
+    Problem,
+    SpecError,
+    SubmissionError,
+)
 from dataperf.home import BUNDLED, editions_dir
 from dataperf.scores import Direction, Score
 
@@ -109,6 +115,22 @@ class Submission:
     challenge: str
     files: Mapping[str, bytes]
     warnings: tuple[str, ...] = ()
+
+    def missing_tasks(self) -> dict[str, str]:
+        """Task -> the file it needs, for each task without a file. Kinds whose tasks are
+        scored one by one accept such partial submissions for local evaluation; the others
+        refuse them while parsing (and return {} here)."""
+        return {}
+
+    def require_every_task(self) -> None:
+        """Raise SubmissionError unless every task has a file: the hosted leaderboard's rule
+        (it ranks the mean over all tasks)."""
+        missing = self.missing_tasks()
+        if missing:
+            raise SubmissionError([
+                Problem(name, "missing-task", "is missing: a leaderboard submission needs a "
+                        f"file for every task (task {task})")
+                for task, name in missing.items()])
 
 
 class Challenge(ABC):

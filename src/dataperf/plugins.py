@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from dataperf.exceptions import DataPerfError
 
@@ -29,7 +29,7 @@ class PluginGroup(Generic[Plugin]):
         self,
         group: str,
         builtins: Mapping[str, str],
-        base: type[Plugin],
+        base: type,
         *,
         what: str,
         error: type[DataPerfError],
@@ -86,4 +86,4 @@ class PluginGroup(Generic[Plugin]):
                 f"{self.what} {name!r} ({point.value}) gave a {type(made).__name__}, not a "
                 f"{self.base.__name__} (give a {self.what} class or a factory)"
             )
-        return made
+        return cast(Plugin, made)

@@ -9,11 +9,14 @@ variable every test here is skipped, so the suite costs nothing in CI.
 """
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ORIGINALS_VARIABLE = "DATAPERF_ORIGINALS"
+PYTHON_VARIABLE = "DATAPERF_ORIGINALS_PYTHON"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -37,3 +40,22 @@ def original():
         return path
 
     return checkout
+
+
+@pytest.fixture
+def original_python():
+    """``original_python(modules)``: the interpreter that runs the originals
+    (``DATAPERF_ORIGINALS_PYTHON``, default: this one), or a skip where it cannot import
+    ``modules`` ("pandas, fire"): each original needs the packages of its own requirements."""
+
+    def python(modules: str) -> str:
+        found = os.environ.get(PYTHON_VARIABLE, sys.executable)
+        check = subprocess.run([found, "-c", f"import {modules}"], capture_output=True,
+                               text=True)
+        if check.returncode:
+            last = (check.stderr.strip().splitlines() or ["?"])[-1]
+            pytest.skip(f"{found} cannot run the original (it needs {modules}; set "
+                        f"{PYTHON_VARIABLE}): {last}")
+        return found
+
+    return python

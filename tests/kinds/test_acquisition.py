@@ -210,8 +210,21 @@ HALF = {"0": [10, 5, 2], "1": [6, 3, 9]}  # partial purchases within both budget
 
 
 def straightforward(data, market, counts, *, spec=SPEC, keep=None):
-    """The procedure written out plainly: per draw a SeedSequence rng, rng.choice per seller,
-    sorted positions, concatenated, LogisticRegression(random_state=0), accuracy."""
+    """The default procedure written out plainly: per draw a SeedSequence rng, rng.choice per
+    seller, sorted positions, concatenated, LogisticRegression(random_state=0), accuracy.
+
+    Where it deliberately differs from the original evaluator (:func:`original_evaluator`):
+    rows are drawn without replacement (buying k rows buys k distinct rows; buying all n buys
+    each once), by a generator of their own per market and draw, so a market's score does not
+    depend on what was bought in the markets before it; the accuracy is ``np.mean`` over draws
+    and the cost the exactly rounded sum of ``price * k / n`` (the original adds
+    ``price * (k / n)`` and ``value / draws`` in turn, which can differ in the last digit);
+    bought rows of one class predict that class and nothing bought scores accuracy 0 (the
+    original raises); and a percentile bootstrap interval is added. In both profiles the
+    budget is checked (the original evaluator's own check is off: it sets the budget to 1e10)
+    and the score is the hosted leaderboard's 0.98 x accuracy + 0.02 x savings (the
+    evaluator prints the accuracy and the cost).
+    """
     t = MARKETS.index(market)
     info = data["markets"][market]
     x_test = info["x_test"].astype(np.float64)
@@ -457,19 +470,86 @@ def test_scoring_is_deterministic(challenge, edition):
     )
 
 
-def test_official_profile_gives_the_same_numbers_without_interval(challenge, edition):
-    submission = challenge.parse_submission(purchase_files(HALF), edition)
-    default = challenge.score(submission, edition)
+def original_evaluator(data, purchases, *, draws=SPEC["draws"]):
+    """The original ``evaluator_submission.evaluate_batch`` restated line by line, on the
+    tiny world (the test rows standing for the buyer's rows it scores on): per market in
+    order, ``num_trial`` times: the cost ``sum(max_p * (k / n))`` of the sellers' prices, then
+    per seller ``numpy.random.choice(n, size=k, replace=True)`` from the global generator that
+    ``seller.py`` seeds with 1111 at import, the rows concatenated, ``LogisticRegression(
+    random_state=0)`` fitted and ``score``d; ``results_avg[key] += item[key] / len(results)``.
+    """
+    numpy_random = np.random.RandomState(1111)  # numpy.random.seed(1111)
+    result = {}
+    for market in MARKETS:
+        info = data["markets"][market]
+        seller_data = [
+            np.column_stack([data["shared"][rows].astype(np.float64), labels])
+            for rows, labels in info["sellers"]
+        ]
+        submission = np.array(purchases[market], dtype=int)  # numpy.loadtxt(..., dtype=int)
+        results = []
+        for _ in range(draws):
+            costs = [
+                PRICES[market][i] * (submission[i] / len(d)) for i, d in enumerate(seller_data)
+            ]
+            cost = sum(costs)
+            traindata = None
+            for i, d in enumerate(seller_data):
+                random_indices = numpy_random.choice(d.shape[0], size=submission[i], replace=True)
+                d1 = d[random_indices, :]
+                traindata = d1 if i == 0 else np.concatenate((traindata, d1))
+            model = LogisticRegression(random_state=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(traindata[:, 0:-1], np.ravel(traindata[:, -1]))
+            acc = model.score(info["x_test"].astype(np.float64), info["y_test"])
+            results.append({"cost": cost, "acc": acc})
+        average = {"cost": 0, "acc": 0}
+        for item in results:
+            average["cost"] += item["cost"] / len(results)
+            average["acc"] += item["acc"] / len(results)
+        result[market] = average
+    return result
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [HALF, {"0": [20, 10, 0], "1": [12, 0, 9]}, {"0": [1, 2, 1], "1": [3, 3, 3]}],
+    ids=["partial", "whole-sellers", "few-rows"],
+)
+def test_official_profile_is_the_original_evaluator(challenge, edition, data, counts):
+    submission = challenge.parse_submission(purchase_files(counts), edition)
     official = challenge.score(submission, edition, profile="official")
+    default = challenge.score(submission, edition)
+    original = original_evaluator(data, counts)
     assert official.profile == "official"
-    for ours, theirs in zip(default.tasks, official.tasks, strict=True):
-        assert ours.value == theirs.value
-        assert ours.details == theirs.details
-        assert ours.ci_low is not None
-        assert theirs.ci_low is None
-        assert theirs.ci_high is None
-    assert official.aggregate.value == default.aggregate.value
+    for market in MARKETS:
+        result = official.task(market)
+        d = result.details
+        assert (d["accuracy"], d["cost"]) == (original[market]["acc"], original[market]["cost"])
+        savings = (BUDGETS[market] - d["cost"]) / BUDGETS[market]
+        assert result.value == 0.98 * d["accuracy"] + (1 - 0.98) * savings
+        assert result.ci_low is None
+        assert result.ci_high is None
     assert official.aggregate.ci_low is None
+    # The default profile draws otherwise (see straightforward).
+    assert [t.details["accuracy_per_draw"] for t in official.tasks] != [
+        t.details["accuracy_per_draw"] for t in default.tasks
+    ]
+
+
+def test_official_profile_carries_the_generator_across_markets(challenge, edition):
+    """As the original's global generator: what market 0 buys changes market 1's draws."""
+
+    def market_1(counts_0, profile):
+        files_ = purchase_files({"0": counts_0, "1": HALF["1"]})
+        score = challenge.score(
+            challenge.parse_submission(files_, edition), edition, profile=profile
+        )
+        return score.task("1").details["accuracy_per_draw"]
+
+    assert market_1([10, 5, 2], "official") != market_1([1, 1, 1], "official")
+    assert market_1([10, 5, 2], "default") == market_1([1, 1, 1], "default")
 
 
 def test_the_budget_term(edition, data):

@@ -35,9 +35,10 @@ class FakeCurve:
     def __init__(self):
         self.calls = []
 
-    def __call__(self, x_train, noisy, true, order, x_test, y_test, *, seed):
+    def __call__(self, x_train, noisy, true, order, x_test, y_test, *, seed, profile="default"):
         self.calls.append(SimpleNamespace(x_train=x_train, noisy=noisy, true=true, order=order,
-                                          x_test=x_test, y_test=y_test, seed=seed))
+                                          x_test=x_test, y_test=y_test, seed=seed,
+                                          profile=profile))
         wrong = (noisy != true)[order]
         remaining = wrong.sum() - np.concatenate([[0], np.cumsum(wrong)])  # (n+1,)
         allowed = np.arange(len(y_test)) % (wrong.sum() + 1)
@@ -168,6 +169,45 @@ def test_every_problem_in_every_file_at_once(challenge, edition):
     assert "Alpha.txt, line 2" in text
 
 
+def test_original_names_with_a_method_parse(challenge, edition, fake):
+    """The original's {task}_{method}.txt (methods may differ between tasks) and its run-time
+    files time_{task}_{method}.txt, ignored with a warning."""
+    submitted = {"Alpha_random.txt": files.write_order(range(N_TRAIN)),
+                 "Beta_my_method.txt": files.write_order(range(N_TRAIN)[::-1]),
+                 "time_Alpha_random.txt": b"4.69e-05\n"}
+    parsed = challenge.parse_submission(submitted, edition)
+    assert parsed.orders["Beta"].tolist() == list(range(N_TRAIN))[::-1]
+    assert parsed.methods == {"Alpha": "random", "Beta": "my_method"}
+    assert parsed.warnings == ("time_Alpha_random.txt: a method's run time is not scored; "
+                               "ignored",)
+    score = challenge.score(parsed, edition)
+    assert [t.details["method"] for t in score.tasks] == ["random", "my_method"]
+    assert score.warnings == parsed.warnings
+    plain = challenge.score(challenge.parse_submission(identity_files(), edition), edition)
+    assert "method" not in plain.tasks[0].details
+    assert plain.tasks[0].value == score.tasks[0].value
+
+
+@pytest.mark.parametrize(("submitted", "rule", "text"), [
+    ({"Alpha_a.txt", "Alpha_b.txt"}, "several-methods",
+     "Alpha_a.txt: and Alpha_b.txt are all for task Alpha (methods a, b); a submission is one "
+     "method with one file per task: evaluate each method's files on their own (a folder per "
+     "method)"),
+    ({"Alpha.txt", "Alpha_b.txt"}, "several-methods", "(methods (none), b)"),
+    ({"Alpha_my method!.txt"}, "bad-method-name",
+     "Alpha_my method!.txt: names task Alpha with the method 'my method!'"),
+    ({"Alpha_.txt"}, "bad-method-name", "a method name is 1 to 64 letters"),
+    ({"time_Gamma_x.txt"}, "unexpected-file", "expected {task}.txt or {task}_{method}.txt"),
+])
+def test_bad_or_several_method_names(challenge, edition, submitted, rule, text):
+    order = files.write_order(range(N_TRAIN))
+    with pytest.raises(SubmissionError) as info:
+        challenge.parse_submission({name: order for name in submitted} | {"Beta.txt": order},
+                                   edition)
+    assert info.value.rules == {rule} | ({"missing-task"} if rule != "several-methods" else set())
+    assert text in str(info.value)
+
+
 @pytest.mark.parametrize(("data", "rule"), [(b"", "empty-file"), (b"\x00\x01", "binary-file"),
                                             (b"\xc3\x28", "encoding")])
 def test_unreadable_files(challenge, edition, data, rule):
@@ -265,7 +305,7 @@ def test_score_end_to_end_default(challenge, edition, fake):
     for task, call in zip(TASKS, fake.calls, strict=True):
         train = challenge.training_set(edition, task)
         truth = truth_of(challenge, edition, task)
-        assert call.seed == 42
+        assert (call.seed, call.profile) == (42, "default")
         assert call.order.tolist() == list(range(N_TRAIN))
         assert np.array_equal(call.noisy, train.labels)
         assert np.array_equal(call.true, truth)
@@ -304,6 +344,7 @@ def test_score_official_profile(challenge, edition, fake):
     submission = challenge.parse_submission(identity_files(), edition, profile="official")
     score = challenge.score(submission, edition, profile="official")
     for task, call in zip(TASKS, fake.calls, strict=True):
+        assert call.profile == "official"  # the model picks its threshold the original's way
         _, acc = expected_default(call)
         y = [round(a, 2) for a in acc[1:]]
         i = next(i for i in range(N_TRAIN) if y[i] >= 0.95 * y[-1])
@@ -347,7 +388,7 @@ def test_split_leaving_a_part_empty_is_refused(challenge, edition):
 
 
 def test_a_broken_curve_is_an_error_not_a_score(edition):
-    def broken(*args, seed):
+    def broken(*args, seed, profile):
         curve = FakeCurve()(*args, seed=seed)
         return SimpleNamespace(accuracy=curve.accuracy + 0.1, correct=curve.correct)
 

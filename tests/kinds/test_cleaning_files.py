@@ -129,3 +129,34 @@ def test_exact_count_needed(n):
     order, problems = parse("".join(f"{i}\n" for i in range(n)) + f"{n}\n", n=n)
     assert order is None
     assert rules(problems) == ["index-out-of-range"]
+
+
+def match(names, tasks):
+    problems = []
+    return files.match_order_files(names, tasks, challenge="demo", problems=problems), problems
+
+
+def test_original_names_pick_the_task_before_the_first_underscore():
+    """As the original's ``x.split("_")[0] == data_id``: 01g317-flipped_random.txt is task
+    01g317-flipped (not 01g317), and the method may hold underscores."""
+    found, problems = match(["01g317-flipped_random.txt", "01g317_neighbor_shapley.txt",
+                             "time_01g317_neighbor_shapley.txt"], ["01g317", "01g317-flipped"])
+    assert problems == []
+    assert found.names == {"01g317": "01g317_neighbor_shapley.txt",
+                           "01g317-flipped": "01g317-flipped_random.txt"}
+    assert found.methods == {"01g317": "neighbor_shapley", "01g317-flipped": "random"}
+    assert found.ignored == ("time_01g317_neighbor_shapley.txt",)
+
+
+def test_a_name_two_tasks_fit_is_refused():
+    found, problems = match(["a_b_c.txt", "a_b.txt"], ["a", "a_b"])
+    assert [(p.file, p.rule) for p in problems] == [("a_b_c.txt", "ambiguous-name"),
+                                                    ("a.txt", "missing-task")]
+    assert "could be task a (method 'b_c') or task a_b (method 'c')" in problems[0].message
+    assert found.names == {"a_b": "a_b.txt"}
+
+
+def test_misspelt_original_names_get_a_suggestion():
+    _, problems = match(["01G317_random.txt"], ["01g317"])
+    assert rules(problems) == ["unexpected-file", "missing-task"]
+    assert "expected {task}.txt or {task}_{method}.txt" in problems[0].message

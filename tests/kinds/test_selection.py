@@ -147,12 +147,36 @@ def test_a_wrongly_cased_file_name_gets_a_hint(challenge, edition, pool_ids):
     assert "did you mean Alpha.csv?" in str(error)
 
 
-def test_missing_task_is_named(challenge, edition, pool_ids):
+def test_a_partial_submission_scores_its_tasks_and_names_the_missing(challenge, edition,
+                                                                      pool_ids):
     files = valid_files(pool_ids)
     del files["Beta.csv"]
-    error = rejected(challenge, edition, files)
+    parsed = challenge.parse_submission(files, edition)
+    assert parsed.missing_tasks() == {"Beta": "Beta.csv"}
+    assert any("no file for Beta" in w for w in parsed.warnings)
+    partial = challenge.score(parsed, edition)
+    full = challenge.score(challenge.parse_submission(valid_files(pool_ids), edition), edition)
+    assert [s.task for s in partial.tasks] == [t for t in TASKS if t != "Beta"]
+    for task in partial.tasks:  # each task exactly as in the full submission
+        assert task.value == full.task(task.task).value
+    assert partial.aggregate.value == pytest.approx(np.mean([s.value for s in partial.tasks]))
+
+
+def test_a_leaderboard_needs_every_task(challenge, edition, pool_ids):
+    files = valid_files(pool_ids)
+    del files["Beta.csv"]
+    with pytest.raises(SubmissionError) as info:
+        challenge.parse_submission(files, edition).require_every_task()
+    assert info.value.rules == {"missing-task"}
+    assert "Beta.csv: is missing: a leaderboard submission needs a file for every task" in str(
+        info.value)
+    challenge.parse_submission(valid_files(pool_ids), edition).require_every_task()
+
+
+def test_an_empty_submission_names_every_task(challenge, edition):
+    error = rejected(challenge, edition, {})
+    assert {p.file for p in error.problems} == {f"{t}.csv" for t in TASKS}
     assert error.rules == {"missing-task"}
-    assert "Beta.csv: is missing: every task needs a file (task Beta)" in str(error)
 
 
 def test_all_problems_are_reported_at_once(challenge, edition, pool_ids):

@@ -118,24 +118,32 @@ def problems_of(edition, files, profile="default"):
 # Scoring ------------------------------------------------------------------------------------
 
 def original_score(edition, task, document):
-    """A plain implementation of the original evaluator (eval.py of the DataPerf speech
-    example): training rows in the order its loader reads them (for each target key of the file,
-    the word's clips in parquet order, then the nontargets in file order), classes mapped by
-    name (nontarget 0, the task's keywords 1..5 in sorted order), the soft-voting ensemble
-    refitted per seed, sklearn's macro F1 on the evaluation clips, mean over the seeds."""
+    """A plain implementation of the original evaluator (eval.py and selection/load_samples.py
+    of the DataPerf speech example), line by line: training rows in the order its loader reads
+    them (for each target key of the file, the word's clips in parquet order; then the
+    nontargets grouped by word file, the ID's first path component, in order of first
+    appearance), training classes numbered by the file's own target keys sorted (nontarget 0)
+    and evaluation classes by the task's keywords sorted (``create_dataset`` on each), the
+    soft-voting ensemble refitted per seed, sklearn's macro F1 on the evaluation clips, mean
+    over the seeds."""
     pool = edition.read_table("public/pool.parquet").to_pylist()
     vectors = {row["id"]: np.asarray(row["embedding"], dtype=np.float32) for row in pool}
     keywords = sorted(w for w in candidates_of(edition, task) if w != "nontarget")
     class_id = {w: i + 1 for i, w in enumerate(keywords)} | {"nontarget": 0}
+    train_id = {w: i + 1 for i, w in enumerate(sorted(document["targets"]))}
     x, y = [], []
     for word, chosen in document["targets"].items():
         for row in pool:  # the word's parquet file, filtered with isin
             if row["id"] in chosen:
                 x.append(vectors[row["id"]])
-                y.append(class_id[word])
+                y.append(train_id[word])
+    by_word: dict[str, list[str]] = {}
     for clip in document["nontargets"]:
-        x.append(vectors[clip])
-        y.append(0)
+        by_word.setdefault(clip.split("/")[0], []).append(clip)
+    for clips in by_word.values():
+        for clip in clips:
+            x.append(vectors[clip])
+            y.append(0)
     test = [r for r in edition.read_table("hidden/test.parquet").to_pylist() if r["task"] == task]
     x_eval = np.array([r["embedding"] for r in test], dtype=np.float32)
     y_eval = np.array([class_id[r["label"]] for r in test])
@@ -181,15 +189,17 @@ def test_the_order_of_target_keys_and_ids_does_not_change_the_score(edition):
     assert first.aggregate == again.aggregate
 
 
-def test_a_missing_keyword_does_not_shift_the_other_classes(edition):
+def test_a_missing_keyword_shifts_the_classes_only_in_the_official_profile(edition):
     document = choose(edition, "en_25", 4, 5)
-    del document["targets"]["down"]  # the original numbered the file's own keys: "go" became 1
+    del document["targets"]["down"]  # the original numbers the file's own keys: "go" becomes 1
     files = files_for(edition, {"en_25": document})
-    score = speech.score(speech.parse_submission(files, edition, profile="official"), edition,
-                         profile="official")
-    en = next(t for t in score.tasks if t.task == "en_25")
-    assert en.value == pytest.approx(original_score(edition, "en_25", document), abs=1e-12)
-    assert en.details["train_class_counts"][1] == 0  # "down" is class 1 by name, absent here
+    official = speech.score(speech.parse_submission(files, edition, profile="official"),
+                            edition, profile="official").task("en_25")
+    assert official.value == pytest.approx(original_score(edition, "en_25", document),
+                                           abs=1e-12)
+    default = speech.score(speech.parse_submission(files, edition), edition).task("en_25")
+    assert default.details["train_class_counts"][1] == 0  # "down" is class 1 by name, absent
+    assert default.value > official.value  # the original's shift mislabels every other word
 
 
 def test_default_profile_adds_intervals_around_the_same_values(edition):
@@ -257,8 +267,7 @@ def test_file_names_follow_the_original_and_get_hints(edition):
     messages = {p.file: p.message for p in problems if p.rule == "unexpected-file"}
     assert "did you mean en_25_train.json?" in messages["EN_25_train.json"]
     assert "did you mean pt_60_train.json?" in messages["pt_60.json"]
-    assert {p.file for p in problems if p.rule == "missing-task"} == {"en_25_train.json",
-                                                                       "pt_60_train.json"}
+    assert not [p for p in problems if p.rule == "missing-task"]  # a local run may be partial
 
 
 def test_unofficial_ids_are_refused_in_the_official_profile_too(edition):
@@ -315,3 +324,18 @@ def test_every_selector_makes_a_valid_small_speech_selection(name):
     assert 0 < len(chosen.indices) <= 25
     assert len(np.unique(chosen.indices)) == len(chosen.indices)
     assert len(np.unique(given)) >= 2
+
+
+def test_the_original_training_order_follows_its_loader():
+    from dataperf.kinds.selection import original_training_order
+    from dataperf.kinds.selection_files import KeywordRows
+
+    classes = ["nontarget", "down", "go", "yes"]
+    # file order: targets "yes" then "down" ("go" left out), nontargets of words a, b, a
+    rows = KeywordRows(ids=("y1", "y2", "d1", "a/1", "b/1", "a/2"), labels=(3, 3, 1, 0, 0, 0),
+                       lines=(0,) * 6, words=("yes", "down"))
+    file_rows = np.array([7, 2, 5, 0, 0, 0])  # each clip's row in its word file
+    order, numbered = original_training_order(rows, file_rows, classes)
+    assert [rows.ids[k] for k in order] == ["y2", "y1", "d1", "a/1", "a/2", "b/1"]
+    # numbered by the file's own words sorted: down 1, yes 2 (the task's "yes" is 3)
+    assert numbered.tolist() == [2, 2, 1, 0, 0, 0]

@@ -115,6 +115,52 @@ def test_threshold_is_the_lowest_with_the_best_training_accuracy() -> None:
     assert np.array_equal(model.predict(x), (proba > best[0]).astype(np.int64))
 
 
+def _rule_case() -> tuple[np.ndarray, np.ndarray]:
+    """300 training rows: 249 right at t=0.10, 250 (one more) at t=0.15 to 0.85."""
+    probabilities = np.array([0.9] * 249 + [0.12] + [0.99] * 50, dtype=np.float32)
+    labels = np.array([1] * 249 + [0] + [0] * 50)
+    return probabilities[None], labels[None]
+
+
+def test_original_threshold_rule_keeps_the_first_rounded_best() -> None:
+    """The original keeps the first threshold whose *rounded* training accuracy improves:
+    249/300 and 250/300 both round to 0.83, so it stays at 0.10 where "best" takes 0.15."""
+    probabilities, labels = _rule_case()
+    assert debug_linear.choose_thresholds(probabilities, labels, "best").tolist() == [0.15]
+    original = debug_linear.choose_thresholds(probabilities, labels, "original")
+    assert original.dtype == np.float32
+    assert original.tolist() == [np.float32(np.arange(0.1, 1, 0.05)[0])]
+
+
+def test_original_threshold_rule_falls_back_to_zero() -> None:
+    """No training accuracy rounds above 0 (every row wrong at every threshold): the original
+    keeps its initial ``best_thres = 0``."""
+    probabilities, labels = np.full((1, 300), 0.05, dtype=np.float32), np.ones((1, 300))
+    assert debug_linear.choose_thresholds(probabilities, labels, "original").tolist() == [0.0]
+    assert debug_linear.choose_thresholds(probabilities, labels, "best").tolist() == [0.1]
+
+
+def test_original_threshold_compares_in_float32() -> None:
+    """A probability equal to float32(0.15000000000000002), the original's second threshold,
+    is not above it (torch compares in float32), though it is above the float64 value."""
+    grid = np.arange(0.1, 1, 0.05)
+    at = np.float32(grid[1])
+    assert at > grid[1]  # float32 rounds this threshold up
+    probabilities = np.array([[at] * 100 + [0.5] * 200], dtype=np.float32)
+    labels = np.array([[0] * 100 + [1] * 200])
+    assert debug_linear.choose_thresholds(probabilities, labels, "original").tolist() == [at]
+
+
+def test_rules_reach_the_trained_model() -> None:
+    x, noisy, true, order, x_test, y_test = make_data(300, 8, 50, seed=3)
+    for rule in ("best", "original"):
+        model = train(x, noisy, threshold_rule=rule)
+        chosen = debug_linear.choose_thresholds(model.predict_proba(x)[None], noisy[None], rule)
+        assert model.threshold == chosen[0]
+        curve = cleaning_curve(x, noisy, true, order, x_test, y_test, threshold_rule=rule)
+        assert curve.correct[0].tolist() == (model.predict(x_test) == y_test).tolist()
+
+
 def test_rejects_bad_inputs() -> None:
     x, noisy, true, order, x_test, y_test = make_data(20, 4, 5)
     with pytest.raises(ValueError, match="permutation"):
@@ -123,6 +169,8 @@ def test_rejects_bad_inputs() -> None:
         train(x, noisy * 2)
     with pytest.raises(ValueError, match="seed"):
         initial_weights(4, seed=-1)
+    with pytest.raises(ValueError, match="threshold_rule must be 'best' or 'original'"):
+        cleaning_curve(x, noisy, true, order, x_test, y_test, threshold_rule="rounded")
 
 
 # --- against the original PyTorch procedure -----------------------------------------------------

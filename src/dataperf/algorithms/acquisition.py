@@ -31,6 +31,7 @@ from sklearn.base import BaseEstimator
 
 from dataperf.algorithms._linear import fit_logistic
 from dataperf.algorithms._params import _Constraint, _Float, _Int, _Seed, _Validated
+from dataperf.algorithms._threads import one_thread
 from dataperf.kinds.acquisition_files import BUDGET_TOLERANCE, purchase_cost, within_budget
 
 __all__ = [
@@ -424,6 +425,7 @@ class Strategy(_Validated, BaseEstimator):
     _constraints: ClassVar[dict[str, _Constraint]] = {}
     random_state: int | np.random.Generator | None
 
+    @one_thread
     def purchase(self, task: AcquisitionTask) -> np.ndarray:
         """(S,) int64 rows to buy from each seller, within the budget and the sellers' sizes."""
         self._validate_params()
@@ -467,6 +469,7 @@ class _ValueStrategy(Strategy):
 
     min_ratio: float
 
+    @one_thread
     def values(self, task: AcquisitionTask) -> np.ndarray:
         """(S,) float64 value of each seller's rows (higher is better)."""
         self._validate_params()
@@ -639,6 +642,7 @@ class EarlyStopStrategy(Strategy):
         self.min_ratio = min_ratio
         self.random_state = random_state
 
+    @one_thread
     def purchase(self, task: AcquisitionTask) -> np.ndarray:
         self._validate_params()
         rng = np.random.default_rng(self.random_state)

@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 from dataperf.algorithms._linear import fit_logistic
 from dataperf.algorithms._neighbors import BLOCK_ROWS
 from dataperf.algorithms._params import _Choice, _Constraint, _Float, _Int, _Seed, _Validated
+from dataperf.algorithms._threads import one_thread
 
 __all__ = [
     "CLEANERS",
@@ -123,12 +124,14 @@ class Cleaner(_Validated, BaseEstimator):
 
     random_state: int | np.random.Generator | None
 
+    @one_thread
     def values(self, task: CleaningTask) -> np.ndarray:
         """(N,) float64 value of every training row; low values are suspicious."""
         self._validate_params()
         rng = np.random.default_rng(self.random_state)
         return self._values(task, rng)
 
+    @one_thread
     def rank(self, task: CleaningTask) -> np.ndarray:
         """All N training row indices (int64), most suspicious first."""
         self._validate_params()

@@ -44,6 +44,7 @@ from dataperf.algorithms._params import (
     _Seed,
     _Validated,
 )
+from dataperf.algorithms._threads import one_thread
 
 __all__ = [
     "ConfidenceSelector",
@@ -155,6 +156,7 @@ class Selector(_Validated, BaseEstimator):
 
     random_state: int | np.random.Generator | None
 
+    @one_thread
     def select(self, task: SelectionTask) -> Selection:
         """Choose at most ``task.budget`` labelled pool rows for ``task``."""
         self._validate_params()

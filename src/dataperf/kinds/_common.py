@@ -104,11 +104,13 @@ def _summary(cls: type) -> str:
 
 
 def match_files(files: Iterable[str], tasks: Sequence[str], *, patterns: Sequence[str],
-                challenge: str, problems: list[Problem]) -> dict[str, str]:
+                challenge: str, problems: list[Problem],
+                every_task: bool = True) -> dict[str, str]:
     """Task name -> file name, where a task's file is named by any one of ``patterns``
     (``"{task}.txt"``, ``"{task}_train.json"``, ...; the first is the one to suggest). Other
-    files, missing tasks and two files for one task become problems, with a "did you mean" for
-    names that differ in case, extension, the part after the task name, or a typo."""
+    files, two files for one task and, with ``every_task``, missing tasks become problems, with
+    a "did you mean" for names that differ in case, extension, the part after the task name, or
+    a typo."""
     expected = {pattern.format(task=task): task for task in tasks for pattern in patterns}
     suggest = {task.lower(): patterns[0].format(task=task) for task in tasks}
     suggest |= {name.rpartition(".")[0].lower(): name for name in reversed(expected)}
@@ -131,8 +133,9 @@ def match_files(files: Iterable[str], tasks: Sequence[str], *, patterns: Sequenc
     matched: dict[str, str] = {}
     for task, names in found.items():
         if not names:
-            problems.append(Problem(patterns[0].format(task=task), "missing-task",
-                                    f"is missing: every task needs a file (task {task})"))
+            if every_task:
+                problems.append(Problem(patterns[0].format(task=task), "missing-task",
+                                        f"is missing: every task needs a file (task {task})"))
         elif len(names) > 1:
             problems.append(Problem(names[0], "ambiguous-task-file",
                                     f"and {', '.join(names[1:])} are both for task {task}; "

@@ -27,12 +27,20 @@ the frozen logistic regression, which predicts the hidden test rows. accuracy = 
 accuracy over draws; savings = (budget - cost) / budget; the market's score is
 ``accuracy_weight * accuracy + (1 - accuracy_weight) * savings`` (higher is better), and the
 leaderboard's the mean over markets. The default profile adds a percentile bootstrap interval
-over test rows; the official profile gives the same numbers without one.
+over test rows.
+
+The official profile is the original evaluator (``evaluator_submission.py``), number for
+number, without an interval: one legacy ``RandomState(1111)`` (the original seeds numpy's
+global generator when its seller module loads) draws every market's rows, markets in task
+order, draws in order, sellers in order, ``choice(n_s, size=k_s, replace=True)`` in draw
+order; a draw's cost is ``sum(max_price_s * (k_s / n_s))`` added in seller order, and the
+accuracy and cost of a market are ``0 + a_1 / draws + a_2 / draws + ...``
+(:func:`original_positions`, :func:`original_cost`, :func:`original_mean`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -81,6 +89,8 @@ ROWS = "hidden/rows.parquet"
 OFFERS = "hidden/offers.parquet"
 TEST = "hidden/test.parquet"
 BOOTSTRAP_BLOCK = 64  # resamples drawn together
+# The original evaluator's seed: ``numpy.random.seed(1111)`` when its seller module is imported.
+ORIGINAL_SEED = 1111
 
 
 class AcquisitionModelSpec(BaseModel):
@@ -142,6 +152,41 @@ def drawn_positions(
     return out
 
 
+def original_positions(
+    counts: np.ndarray, sizes: Sequence[int], rng: np.random.RandomState
+) -> list[np.ndarray]:
+    """The positions bought from each seller in one draw of the original evaluator:
+    ``rng.choice(n, size=k, replace=True)`` for every seller in order (k = 0 included), in the
+    order drawn, so a row may be bought twice."""
+    return [
+        rng.choice(int(n), size=int(k), replace=True).astype(np.int64)
+        for k, n in zip(np.asarray(counts, dtype=np.int64).tolist(), sizes, strict=True)
+    ]
+
+
+def original_cost(counts: np.ndarray, terms: MarketTerms) -> float:
+    """The original's cost of one purchase: ``max_price * (k / n)`` per seller, added one after
+    the other in seller order (plain float additions, as its ``sum`` of numpy floats does)."""
+    total = 0.0
+    for k, n, price in zip(
+        np.asarray(counts, dtype=np.int64).tolist(),
+        terms.rows.tolist(),
+        terms.max_prices.tolist(),
+        strict=True,
+    ):
+        total = total + price * (k / n)
+    return total
+
+
+def original_mean(values: Iterable[float]) -> float:
+    """The original's average: ``0 + v_1 / n + v_2 / n + ...`` (it adds each share in turn)."""
+    values = list(values)
+    total = 0.0
+    for value in values:
+        total += value / len(values)
+    return total
+
+
 def market_correct(
     counts: np.ndarray,
     offers: Sequence[SellerOffers],
@@ -155,14 +200,17 @@ def market_correct(
     C: float = 1.0,
     max_iter: int = 100,
     progress: Progress = no_progress,
+    original_rng: np.random.RandomState | None = None,
 ) -> np.ndarray:
     """Which test rows the frozen model gets right in each draw: (draws, m) bool.
 
     Draw j fits ``LogisticRegression(random_state=0, C=C, max_iter=max_iter)`` on the rows
-    bought (:func:`drawn_positions` with ``default_rng(SeedSequence([seed, market_index, j]))``),
-    their embeddings gathered from the shared ``embeddings`` table as float64 and their labels
-    from the sellers. Bought rows of a single class predict that class; nothing bought gets
-    every test row wrong. Draws that buy the same rows are fitted once.
+    bought (:func:`drawn_positions` with ``default_rng(SeedSequence([seed, market_index, j]))``;
+    with ``original_rng``, :func:`original_positions` from that generator, which the caller
+    carries from market to market), their embeddings gathered from the shared ``embeddings``
+    table as float64 and their labels from the sellers. Bought rows of a single class predict
+    that class; nothing bought gets every test row wrong. Draws that buy the same rows are
+    fitted once.
     """
     sizes = [len(o.rows) for o in offers]
     starts = np.concatenate([[0], np.cumsum(sizes)])
@@ -172,8 +220,11 @@ def market_correct(
     fitted: dict[bytes, np.ndarray] = {}
     for j in range(draws):
         progress(f"draw {j + 1} of {draws}", j, draws)
-        rng = np.random.default_rng(np.random.SeedSequence([seed, market_index, j]))
-        positions = drawn_positions(counts, sizes, rng)
+        if original_rng is not None:
+            positions = original_positions(counts, sizes, original_rng)
+        else:
+            rng = np.random.default_rng(np.random.SeedSequence([seed, market_index, j]))
+            positions = drawn_positions(counts, sizes, rng)
         key = (
             np.concatenate([p + start for p, start in zip(positions, starts[:-1], strict=True)])
             .astype(np.int64)
@@ -278,7 +329,8 @@ class AcquisitionChallenge(Challenge):
             f"of the budget left unspent (higher is better); the accuracy is the mean over "
             f"{spec.draws} seeded random draws of the rows bought from each seller; "
             "leaderboard: per market and the mean over markets",
-            "official profile": "the same numbers, without an interval",
+            "official profile": "the original evaluator's procedure (one RandomState(1111) "
+            "for all markets, rows drawn with replacement, its float sums), without an interval",
             "interval": f"{spec.bootstrap.confidence:.0%} percentile bootstrap over test rows "
             f"({spec.bootstrap.n_resamples} resamples, seeded)",
             "submission": " or ".join(f"{{market}}.{f}" for f in spec.formats)
@@ -410,6 +462,8 @@ class AcquisitionChallenge(Challenge):
         tasks = self.tasks(edition)
         embeddings = self.shared_rows(edition)
         steps = len(tasks) * spec.draws
+        # The official profile: one generator for all markets, as the original's global one.
+        original_rng = np.random.RandomState(ORIGINAL_SEED) if profile == "official" else None
         task_scores: list[TaskScore] = []
         samples: list[np.ndarray] = []
         for t, task in enumerate(tasks):
@@ -455,13 +509,18 @@ class AcquisitionChallenge(Challenge):
                 C=spec.model.C,
                 max_iter=spec.model.max_iter,
                 progress=report,
+                original_rng=original_rng,
             )
             if keep is not None:  # the same predictions, scored on one part of the rows only
                 correct = correct[:, keep]
             m = correct.shape[1]
             per_draw = correct.sum(axis=1) / max(m, 1)
-            accuracy = float(np.mean(per_draw))
-            cost = market.cost(counts)
+            if original_rng is None:
+                accuracy = float(np.mean(per_draw))
+                cost = market.cost(counts)
+            else:
+                accuracy = original_mean(per_draw.tolist())
+                cost = original_mean([original_cost(counts, market)] * spec.draws)
             savings = (market.budget - cost) / market.budget
             value = weight * accuracy + (1 - weight) * savings
             details: dict[str, Any] = {
@@ -616,4 +675,7 @@ __all__ = [
     "bootstrap_accuracy",
     "drawn_positions",
     "market_correct",
+    "original_cost",
+    "original_mean",
+    "original_positions",
 ]

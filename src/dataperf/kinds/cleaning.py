@@ -10,8 +10,9 @@ Edition tables (all cleaning challenges)::
     hidden/test.parquet         task, id, embedding, label
     hidden/truth.parquet        task, index, label (the true label of each training row)
 
-Submission: one file per task, ``{task}.txt``: an ordering of all n training row indices, one
-per line, most suspicious first (the original format; see :mod:`.cleaning_files`).
+Submission: one file per task, ``{task}.txt`` or the original's ``{task}_{method}.txt``: an
+ordering of all n training row indices, one per line, most suspicious first (the original
+format; one method per submission; see :mod:`.cleaning_files`).
 
 Scoring. For each task the frozen model is retrained after fixing the first k rows of the
 ordering, k = 0..n (``dataperf.learners.debug_linear.cleaning_curve``), giving the test
@@ -20,10 +21,12 @@ accuracy acc_k. Lower is better.
 - default profile: the fraction of fixes k*/n, where k* is the smallest k in 0..n with
   acc_k >= target x acc_n (unrounded accuracies; reaching the target without any fix scores
   0, needing every fix scores 1), with a percentile bootstrap interval over test rows.
-- official profile (the original scorer, number for number): accuracies rounded to 2
-  decimals (numpy's round); for i = 0..n-1 (i+1 labels fixed) the first i whose rounded
-  accuracy >= target x rounded acc_n; score i/n. The index is 0-based, so reaching the target
-  after 1 fix scores 0, and acc_0 (no fix) is never looked at.
+- official profile (the original scorer, number for number): the frozen model keeps the
+  original's decision-threshold rule (the first threshold with a strictly greater training
+  accuracy rounded to 2 decimals; the default takes the most training rows right); test
+  accuracies rounded to 2 decimals (numpy's round); for i = 0..n-1 (i+1 labels fixed) the
+  first i whose rounded accuracy >= target x rounded acc_n; score i/n. The index is 0-based,
+  so reaching the target after 1 fix scores 0, and acc_0 (no fix) is never looked at.
 """
 
 from __future__ import annotations
@@ -53,7 +56,6 @@ from dataperf.kinds._common import (
     adopt_spec,
     algorithm_summaries,
     make_algorithm,
-    match_files,
     mean_task_score,
     task_seed,
     validate_spec,
@@ -102,24 +104,29 @@ class CurveLike(Protocol):
     def correct(self) -> np.ndarray: ...  # (n+1, n_test) bool: which test rows are right
 
 
-# cleaning_curve(x_train, noisy_labels, true_labels, order, x_test, y_test, *, seed)
+# curve(x_train, noisy_labels, true_labels, order, x_test, y_test, *, seed, profile)
 CurveFunction = Callable[..., CurveLike]
 
 
 def debug_linear_curve(x_train: np.ndarray, noisy_labels: np.ndarray, true_labels: np.ndarray,
                        order: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *,
-                       seed: int) -> CurveLike:
-    """The frozen model's curve: ``dataperf.learners.debug_linear.cleaning_curve``."""
-    from dataperf.learners.debug_linear import cleaning_curve
+                       seed: int, profile: Profile = "default") -> CurveLike:
+    """The frozen model's curve: ``dataperf.learners.debug_linear.cleaning_curve``, with the
+    original's decision-threshold rule under the official profile (the default profile takes
+    the threshold with the most training rows right; see that module)."""
+    from dataperf.learners.debug_linear import ThresholdRule, cleaning_curve
 
+    rule: ThresholdRule = "original" if profile == "official" else "best"
     curve: CurveLike = cleaning_curve(x_train, noisy_labels, true_labels, order, x_test, y_test,
-                                      seed=seed)
+                                      seed=seed, threshold_rule=rule)
     return curve
 
 
 @dataclass(frozen=True)
 class CleaningSubmission(Submission):
     orders: Mapping[str, np.ndarray] = field(default_factory=dict)  # task -> permutation of n
+    # task -> the method in the original file name {task}_{method}.txt ("" for {task}.txt)
+    methods: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -241,12 +248,14 @@ class CleaningChallenge(Challenge):
             "metric": f"fraction of fixes: the share of the training rows fixed before the "
             f"test accuracy first reaches {spec.target:.0%} of the accuracy with every label "
             "fixed (lower is better); leaderboard: per task and the mean over tasks",
-            "official profile": "accuracies rounded to 2 decimals and the fix count taken "
-            "0-based (reaching the target after 1 fix scores 0), as the original scorer",
+            "official profile": "the decision threshold picked by rounded training "
+            "accuracy, test accuracies rounded to 2 decimals and the fix count taken 0-based "
+            "(reaching the target after 1 fix scores 0), as the original scorer",
             "interval": f"{spec.bootstrap.confidence:.0%} percentile bootstrap over test rows "
             f"({spec.bootstrap.n_resamples} resamples, seeded)",
-            "submission": "{task}.txt with every training row index 0..n-1 exactly once, one "
-            "per line; one file per task",
+            "submission": "{task}.txt (or the original's {task}_{method}.txt) with every "
+            "training row index 0..n-1 exactly once, one per line; one file per task (one "
+            "method per submission)",
         }
 
     # Edition data -----------------------------------------------------------------------------
@@ -283,12 +292,11 @@ class CleaningChallenge(Challenge):
         profile: Profile = "default",
     ) -> CleaningSubmission:
         problems: list[Problem] = []
-        by_task = match_files(files_by_name, edition.tasks,
-                              patterns=[f"{{task}}.{self.spec.formats[0]}"],
-                              challenge=self.name, problems=problems)
+        matched = files.match_order_files(files_by_name, edition.tasks, challenge=self.name,
+                                          problems=problems)
         sizes = self.train_sizes(edition)
         orders: dict[str, np.ndarray] = {}
-        for task, name in by_task.items():
+        for task, name in matched.names.items():
             text = files.decode_text(name, files_by_name[name], problems)
             if text is None:
                 continue
@@ -297,7 +305,10 @@ class CleaningChallenge(Challenge):
                 orders[task] = order
         if problems:
             raise SubmissionError(problems)
-        return CleaningSubmission(self.name, dict(files_by_name), (), orders)
+        warnings = tuple(f"{name}: a method's run time is not scored; ignored"
+                         for name in matched.ignored)
+        return CleaningSubmission(self.name, dict(files_by_name), warnings, orders,
+                                  matched.methods)
 
     # Scoring --------------------------------------------------------------------------------
 
@@ -330,7 +341,7 @@ class CleaningChallenge(Challenge):
                 except SpecError as err:
                     raise SpecError(f"task {task.name}: {err}") from None
             curve = self.curve(train.embeddings, train.labels, truth, order, x_test, y_test,
-                               seed=spec.seed)
+                               seed=spec.seed, profile=profile)
             correct = np.asarray(curve.correct, dtype=bool)
             if correct.shape != (n + 1, len(y_test)):
                 raise RuntimeError(f"the cleaning curve of task {task.name} has shape "
@@ -352,6 +363,8 @@ class CleaningChallenge(Challenge):
             }
             if split is not None:
                 details["test_part"] = split.part
+            if submission.methods.get(task.name):
+                details["method"] = submission.methods[task.name]
             low = high = None
             if profile == "official":
                 value, i = official_fraction(accuracy, spec.target)

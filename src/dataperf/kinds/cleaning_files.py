@@ -5,25 +5,34 @@ line holds one 0-based row index (the ``index`` column of ``public/train.parquet
 index from 0 to n-1 exactly once. This is the original DataPerf debugging format. Surrounding
 spaces, CRLF line ends, a UTF-8 byte order mark and trailing blank lines are accepted.
 
+File names: ``{task}.txt``, or the original's ``{task}_{method}.txt`` (``01g317_random.txt``;
+the method is letters, digits, '_', '.', '-'). A submission is one method: one file per task.
+The original scores every method in its folder; here two files for one task are refused
+(several-methods) and each method is evaluated as a submission of its own. The original's
+run-time files ``time_{task}_{method}.txt`` are ignored with a warning.
+
 Parsing is strict and side-effect free, and every problem is collected at once (file, line,
 rule). Rules (``Problem.rule``): file-too-large, empty-file, binary-file, encoding (shared with
 the selection files, :func:`dataperf.kinds.selection_files.decode_text`), not-an-index,
 index-out-of-range, duplicate-index, missing-index; for the set of files
-(:func:`dataperf.kinds._common.match_files`): unexpected-file, missing-task,
-ambiguous-task-file.
+(:func:`match_order_files`): bad-method-name, ambiguous-name, several-methods, and those of
+:func:`dataperf.kinds._common.match_files` (unexpected-file, missing-task).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from dataperf.exceptions import Problem
+from dataperf.kinds._common import match_files
 from dataperf.kinds.selection_files import MAX_FILE_BYTES, decode_text
 
-__all__ = ["MAX_FILE_BYTES", "decode_text", "parse_order", "write_order"]
+__all__ = ["MAX_FILE_BYTES", "OrderFiles", "decode_text", "match_order_files", "parse_order",
+           "write_order"]
 
 # At most this many lines are named one by one for a rule; the rest are counted.
 MAX_LINE_PROBLEMS = 10
@@ -31,6 +40,81 @@ MAX_LINE_PROBLEMS = 10
 MAX_EXAMPLES = 5
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _MAX_DIGITS = 18  # longer numbers are out of range for any task, without converting them
+_METHOD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_TIME_PREFIX = "time_"  # the original's run-time files: time_{task}_{method}.txt
+_SUFFIX = ".txt"
+
+
+@dataclass(frozen=True)
+class OrderFiles:
+    """The files of a submission by task: ``names[task]`` and its ``methods[task]`` (``""``
+    for ``{task}.txt``), and ``ignored`` run-time files."""
+
+    names: dict[str, str]
+    methods: dict[str, str]
+    ignored: tuple[str, ...]
+
+
+def match_order_files(names: Iterable[str], tasks: Sequence[str], *, challenge: str,
+                      problems: list[Problem]) -> OrderFiles:
+    """Which file orders which task (the names in the module doc); problems are recorded."""
+    claimed: dict[str, list[tuple[str, str]]] = {}
+    ignored: list[str] = []
+    others: list[str] = []
+    for name in sorted(names):
+        found = _task_of(name, tasks, problems)
+        if found is None and name.startswith(_TIME_PREFIX):
+            quiet: list[Problem] = []
+            if _task_of(name[len(_TIME_PREFIX):], tasks, quiet) is not None:
+                ignored.append(name)
+                continue
+        if found is None:
+            others.append(name)
+        elif found:
+            claimed.setdefault(found[0], []).append((name, found[1]))
+    for task, files in claimed.items():
+        if len(files) > 1:
+            methods = ", ".join(method or "(none)" for _, method in files)
+            problems.append(Problem(files[0][0], "several-methods",
+                                    f"and {', '.join(n for n, _ in files[1:])} are all for task "
+                                    f"{task} (methods {methods}); a submission is one method "
+                                    "with one file per task: evaluate each method's files on "
+                                    "their own (a folder per method)"))
+    # The rest (unknown names, missing tasks) as every kind reports them, with "did you mean".
+    canonical = [f"{task}{_SUFFIX}" for task in claimed]
+    matched = match_files([*canonical, *others], tasks,
+                          patterns=[f"{{task}}{_SUFFIX}", f"{{task}}_{{{{method}}}}{_SUFFIX}"],
+                          challenge=challenge, problems=problems)
+    chosen = {task: claimed[task][0] for task in matched if len(claimed.get(task, ())) == 1}
+    return OrderFiles({task: name for task, (name, _) in chosen.items()},
+                      {task: method for task, (_, method) in chosen.items()}, tuple(ignored))
+
+
+def _task_of(name: str, tasks: Sequence[str],
+             problems: list[Problem]) -> tuple[str, str] | tuple[()] | None:
+    """``(task, method)`` named by ``name``; ``()`` after recording why the name is bad; None
+    when it names no task."""
+    if not name.endswith(_SUFFIX):
+        return None
+    stem = name[: -len(_SUFFIX)]
+    if stem in tasks:
+        return stem, ""
+    fits = [(task, stem[len(task) + 1:]) for task in tasks if stem.startswith(f"{task}_")]
+    if not fits:
+        return None
+    if len(fits) > 1:
+        readings = " or ".join(f"task {task} (method {method!r})" for task, method in fits)
+        problems.append(Problem(name, "ambiguous-name", f"could be {readings}; rename it "
+                                f"{{task}}_{{method}}{_SUFFIX} so that only one task fits"))
+        return ()
+    task, method = fits[0]
+    if not _METHOD.fullmatch(method):
+        problems.append(Problem(name, "bad-method-name",
+                                f"names task {task} with the method {_clip(method)!r}; a method "
+                                "name is 1 to 64 letters, digits, '_', '.', '-', starting with "
+                                "a letter or digit"))
+        return ()
+    return task, method
 
 
 def parse_order(name: str, text: str, n: int, problems: list[Problem]) -> np.ndarray | None:

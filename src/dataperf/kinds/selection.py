@@ -20,7 +20,12 @@ background class (index 0) then the task's words in sorted order, always mapped 
 
 Submission: ``{task}_train.json`` = ``{"targets": {word: [ID, ...]}, "nontargets": [ID, ...]}``
 (the original DataPerf speech format); the model trains on the chosen clips in pool order,
-whatever their order in the file.
+whatever their order in the file. The official profile trains as the original evaluator did
+(:func:`original_training_order`).
+
+A submission may leave tasks out: the tasks with a file are scored (each exactly as in a full
+submission) and the others are named in a warning; the platform requires every task
+(:meth:`Submission.require_every_task`).
 """
 
 from __future__ import annotations
@@ -135,7 +140,8 @@ class SelectionSpec(KindSpec):
 
 @dataclass(frozen=True)
 class TaskSelection:
-    """A validated selection for one task: pool row indices (sorted) and class indices."""
+    """A validated selection for one task: pool row indices and class indices, in training
+    order (pool order; the original's order in the official profile of keyword tasks)."""
 
     indices: np.ndarray
     labels: np.ndarray
@@ -144,6 +150,10 @@ class TaskSelection:
 @dataclass(frozen=True)
 class SelectionSubmission(Submission):
     selections: Mapping[str, TaskSelection] = field(default_factory=dict)
+    missing: Mapping[str, str] = field(default_factory=dict)  # task -> its file name
+
+    def missing_tasks(self) -> dict[str, str]:
+        return dict(self.missing)
 
 
 @dataclass(frozen=True)
@@ -172,11 +182,14 @@ def load_pool(edition: Edition) -> Pool:
 @dataclass(frozen=True)
 class Candidates:
     """The candidates of one keyword task: IDs, the class index of the word each was extracted
-    for, and the task's class names (the background class, then the target words sorted)."""
+    for, the task's class names (the background class, then the target words sorted) and each
+    candidate's row in its word file of the original files (its position in the table where
+    the edition does not record one)."""
 
     ids: pa.Array
     labels: np.ndarray
     classes: list[str]
+    file_rows: np.ndarray
 
     def locate(self, ids: Sequence[str]) -> np.ndarray:
         """Candidate index of each ID, -1 where it is not a candidate."""
@@ -193,7 +206,7 @@ def load_candidates(edition: Edition, background: str) -> dict[str, Candidates]:
     if name not in edition.manifest.files:
         raise EditionError(f"edition {edition.name!r} has no {name}: keyword tasks need each "
                            "task's candidates")
-    table = edition.read_table(name, columns=["task", "id", "label"])
+    table = edition.read_table(name)
     out: dict[str, Candidates] = {}
     for task in edition.tasks:
         rows = table.filter(pc.equal(table.column("task"), task))
@@ -203,10 +216,39 @@ def load_candidates(edition: Edition, background: str) -> dict[str, Candidates]:
             raise EditionError(f"edition {edition.name!r}: task {task} has no target word "
                                f"among its candidates in {name}")
         index = {word: i for i, word in enumerate(classes)}
+        file_rows = (rows.column("file_row").to_numpy() if "file_row" in rows.column_names
+                     else np.arange(len(rows)))
         out[task] = Candidates(ids=rows.column("id").combine_chunks().cast(pa.string()),
                                labels=np.array([index[w] for w in words], dtype=np.int64),
-                               classes=classes)
+                               classes=classes, file_rows=np.asarray(file_rows, np.int64))
     return out
+
+
+def original_training_order(rows: files.KeywordRows, file_rows: np.ndarray,
+                            classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The order in which the original speech evaluator (``eval.py`` and
+    ``selection/load_samples.py`` of dataperf-speech-example) trains on a keyword-sets file's
+    rows, and the class numbers it gives them.
+
+    It reads the target words in the file's key order and each word's chosen clips in the
+    order of the word's parquet file (``file_rows``: each row's row there); then the
+    nontargets, grouped by word file (the ID's first path component) in the order the words
+    first appear in the list, each group in list order. It numbers the classes by the file's
+    own target words, sorted, from 1 (nontarget 0): a file that leaves a word out shifts the
+    classes after it (the original's bug, kept here). ``classes`` names the rows' labels.
+    """
+    labels = np.asarray(rows.labels, dtype=np.int64)
+    rank = {word: i for i, word in enumerate(rows.words)}
+    groups: dict[str, int] = {}
+    primary = np.empty(len(labels), dtype=np.int64)
+    for k, (clip, label) in enumerate(zip(rows.ids, labels, strict=True)):
+        primary[k] = rank[classes[label]] if label else len(rank) + groups.setdefault(
+            files.nontarget_word(clip), len(groups))
+    secondary = np.where(labels > 0, file_rows, np.arange(len(labels)))
+    order = np.lexsort((secondary, primary))
+    number = {word: i + 1 for i, word in enumerate(sorted(rows.words))}
+    numbered = np.array([number[classes[c]] if c else 0 for c in labels[order]], dtype=np.int64)
+    return order, numbered
 
 
 def _class_indices(labels: pa.ChunkedArray, classes: Sequence[str], task: str) -> np.ndarray:
@@ -302,9 +344,14 @@ class SelectionChallenge(Challenge):
         profile: Profile = "default",
     ) -> SelectionSubmission:
         problems: list[Problem] = []
-        by_task = match_files(files_by_name, edition.tasks,
-                              patterns=[self.file_name("{task}", f) for f in self.spec.formats],
-                              challenge=self.name, problems=problems)
+        patterns = [self.file_name("{task}", f) for f in self.spec.formats]
+        by_task = match_files(files_by_name, edition.tasks, patterns=patterns,
+                              challenge=self.name, problems=problems, every_task=False)
+        missing = {task: patterns[0].format(task=task) for task in edition.tasks
+                   if task not in by_task}
+        if not files_by_name:
+            problems += [Problem(name, "missing-task", f"is missing: no task has a file "
+                                 f"(task {task})") for task, name in missing.items()]
         pool = load_pool(edition)
         candidates = self._candidates(edition)
         selections: dict[str, TaskSelection] = {}
@@ -315,8 +362,9 @@ class SelectionChallenge(Challenge):
             rows = self._parse_file(name, files_by_name[name], classes, problems)
             if rows is None:
                 continue
-            if found is not None:
-                selection = self._validate_keywords(name, rows, found, pool, task, problems)
+            if found is not None and isinstance(rows, files.KeywordRows):
+                selection = self._validate_keywords(name, rows, found, pool, task, profile,
+                                                    problems)
             else:
                 selection = self._validate_rows(name, rows, pool, task, profile, problems,
                                                 warnings)
@@ -324,7 +372,12 @@ class SelectionChallenge(Challenge):
                 selections[task] = selection
         if problems:
             raise SubmissionError(problems)
-        return SelectionSubmission(self.name, dict(files_by_name), tuple(warnings), selections)
+        if missing:
+            warnings.append(f"scored {len(selections)} of {len(edition.tasks)} tasks; no file "
+                            f"for {', '.join(missing)} (the mean is over the scored tasks; a "
+                            "leaderboard submission needs every task)")
+        return SelectionSubmission(self.name, dict(files_by_name), tuple(warnings), selections,
+                                   missing)
 
     def _parse_file(self, name: str, data: bytes, classes: Sequence[str],
                     problems: list[Problem]) -> files.LabelledRows | None:
@@ -333,10 +386,11 @@ class SelectionChallenge(Challenge):
             return None
         before = len(problems)
         if self.spec.keywords:  # unknown target words are reported with the other rules
-            rows = files.parse_keywords(name, text, classes=classes, problems=problems)
+            keyword_rows = files.parse_keywords(name, text, classes=classes, problems=problems)
             fatal = [p for p in problems[before:] if p.rule != "unknown-target"]
-            return None if fatal else rows
-        elif name.endswith(".json"):
+            return None if fatal else keyword_rows
+        rows: files.LabelledRows
+        if name.endswith(".json"):
             rows = files.parse_json(name, text, classes=classes, problems=problems)
         else:
             rows = files.parse_csv(name, text, id_column=self.spec.id_column,
@@ -384,8 +438,8 @@ class SelectionChallenge(Challenge):
         order = np.argsort(positions[keep], kind="stable")
         return TaskSelection(indices=positions[keep][order], labels=labels[order])
 
-    def _validate_keywords(self, name: str, rows: files.LabelledRows, candidates: Candidates,
-                           pool: Pool, task: str,
+    def _validate_keywords(self, name: str, rows: files.KeywordRows, candidates: Candidates,
+                           pool: Pool, task: str, profile: Profile,
                            problems: list[Problem]) -> TaskSelection | None:
         """Every ID must be one of the task's candidates, listed under the word it was
         extracted for (the original scorer rejects both, in either profile)."""
@@ -417,6 +471,10 @@ class SelectionChallenge(Challenge):
         positions = pool.locate(rows.ids)  # every ID is a candidate by now
         if (positions < 0).any():
             raise EditionError(f"edition candidates of task {task} are missing from the pool")
+        if profile == "official":
+            order, labels = original_training_order(rows, candidates.file_rows[at],
+                                                    candidates.classes)
+            return TaskSelection(indices=positions[order], labels=labels)
         order = np.argsort(positions, kind="stable")
         return TaskSelection(indices=positions[order], labels=labels[order])
 
@@ -437,7 +495,9 @@ class SelectionChallenge(Challenge):
         samples: list[np.ndarray] = []
         tasks = self.tasks(edition)
         candidates = self._candidates(edition)
-        for t, task in enumerate(tasks):
+        for t, task in enumerate(tasks):  # t: the task's index among all, as in full scores
+            if task.name not in submission.selections:
+                continue
             progress(f"scoring {task.name}", t, len(tasks))
             selection = submission.selections[task.name]
             classes = candidates[task.name].classes if candidates else list(spec.classes)

@@ -14,6 +14,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from dataperf.exceptions import Problem
@@ -28,6 +29,21 @@ class LabelledRows:
     ids: tuple[str, ...]
     labels: tuple[int, ...]  # class indices
     lines: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class KeywordRows(LabelledRows):
+    """The rows of a keyword-sets file, and its target words in file order (with those whose
+    list is empty)."""
+
+    words: tuple[str, ...] = ()
+
+
+def nontarget_word(clip: str) -> str:
+    """The word file of a nontarget clip in the original layout: the first path component of
+    its ID (``cat/common_voice_id_12345.wav`` -> ``cat``), "" for none."""
+    parts = PurePosixPath(clip).parts
+    return parts[0] if parts else ""
 
 
 def decode_text(name: str, data: bytes, problems: list[Problem]) -> str | None:
@@ -140,7 +156,7 @@ def parse_json(
 
 
 def parse_keywords(name: str, text: str, *, classes: Sequence[str],
-                   problems: list[Problem]) -> LabelledRows:
+                   problems: list[Problem]) -> KeywordRows:
     """Parse keyword sets ``{"targets": {word: [ID, ...]}, "nontargets": [ID, ...]}``.
 
     ``classes[0]`` is the background class (the ``nontargets`` list), the others the target
@@ -152,13 +168,13 @@ def parse_keywords(name: str, text: str, *, classes: Sequence[str],
     except json.JSONDecodeError as err:
         problems.append(Problem(name, "bad-json", f"is not valid JSON: {err.msg} (column "
                                 f"{err.colno})", line=err.lineno))
-        return LabelledRows((), (), ())
+        return KeywordRows((), (), ())
     shape = ('must be one JSON object {"targets": {"word": ["ID", ...], ...}, '
              '"nontargets": ["ID", ...]}')
     if not isinstance(document, dict) or set(document) != {"targets", "nontargets"}:
         found = ", ".join(map(repr, document)) if isinstance(document, dict) else "no object"
         problems.append(Problem(name, "bad-json-shape", f"{shape} (found keys: {found})"))
-        return LabelledRows((), (), ())
+        return KeywordRows((), (), ())
     targets, nontargets = document["targets"], document["nontargets"]
     lists = [(word, ids) for word, ids in targets.items()] if isinstance(targets, dict) else []
     lists.append((classes[0], nontargets))
@@ -167,7 +183,7 @@ def parse_keywords(name: str, text: str, *, classes: Sequence[str],
                                             for _, ids in lists):
         problems.append(Problem(name, "bad-json-shape", f"{shape}: every list must hold "
                                 "ID strings"))
-        return LabelledRows((), (), ())
+        return KeywordRows((), (), ())
     class_index = {word: i for i, word in enumerate(classes)}
     unknown = [word for word in targets if word not in class_index or word == classes[0]]
     if unknown:
@@ -185,7 +201,7 @@ def parse_keywords(name: str, text: str, *, classes: Sequence[str],
                                             f"{word!r}"))
                 ids.append(clip.strip())
                 labels.append(class_index[word])
-    return LabelledRows(tuple(ids), tuple(labels), tuple(0 for _ in ids))
+    return KeywordRows(tuple(ids), tuple(labels), tuple(0 for _ in ids), tuple(targets))
 
 
 def _json_label(value: Any) -> str:

@@ -3,9 +3,16 @@
 The original trains, in PyTorch, ``nn.Sequential(nn.Linear(d, 128), nn.Linear(128, 1))`` (no
 activation) with ``BCEWithLogitsLoss`` and ``AdamW(lr=0.01, weight_decay=0.9)`` for 20 epochs
 over batches of 64 rows in order (no shuffling, the last batch smaller), in float32, after
-``torch.manual_seed(seed)``. A row is predicted positive when ``sigmoid(logit) > t``, where
-``t`` in 0.10, 0.15, ..., 0.95 is the threshold with the best accuracy on the training set
-(ties: the lowest such threshold, what ``argmax`` over the increasing grid gives).
+``torch.manual_seed(seed)``. A row is predicted positive when ``sigmoid(logit) > t`` for a
+threshold ``t`` chosen on the training set by one of two rules (``threshold_rule``):
+
+- ``"best"`` (our default profile): the ``t`` in 0.10, 0.15, ..., 0.95 with the most training
+  rows right (ties: the lowest such ``t``).
+- ``"original"`` (the official profile): the original's loop over ``np.arange(0.1, 1, 0.05)``
+  keeping each ``t`` whose training accuracy *rounded to 2 decimals* (numpy's round) is
+  strictly above the best so far, starting from accuracy 0 and ``t = 0`` (so ``t`` stays 0 if
+  no accuracy rounds above 0); probabilities compared with ``t`` in float32, as torch does.
+  Accuracies that round alike tie, so it often keeps a lower ``t`` than ``"best"``.
 
 Exactness:
 
@@ -39,7 +46,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numba
 import numpy as np
@@ -52,6 +59,9 @@ WEIGHT_DECAY = 0.9
 BETA1, BETA2 = 0.9, 0.999
 EPS = 1e-8
 THRESHOLDS = np.arange(10, 100, 5) / 100  # 0.10, 0.15, ..., 0.95
+# The original's grid as it computes it (0.1, 0.15000000000000002, ...), compared in float32.
+ORIGINAL_THRESHOLDS = np.arange(0.1, 1, 0.05).astype(np.float32)
+ThresholdRule = Literal["best", "original"]
 
 # Bytes of first-layer state (weights, two moments, two scratch arrays) that cleaning_curve
 # trains together: enough models to amortise numpy's per-call overhead at small d, few enough
@@ -118,27 +128,62 @@ def initial_weights(dim: int, seed: int = 42) -> tuple[np.ndarray, ...]:
     return w1, b1, w2.ravel(), b2
 
 
-def train(x: np.ndarray, y: np.ndarray, *, seed: int = 42, fused: bool = True) -> LinearDebugModel:
+def train(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int = 42,
+    fused: bool = True,
+    threshold_rule: ThresholdRule = "best",
+) -> LinearDebugModel:
     """Train the frozen model on rows ``x`` (n, d) with 0/1 labels ``y`` (n,).
 
     ``fused=False`` runs the first layer's optimizer as plain numpy operations, the reference
     the fused kernel is tested against (the result is the same, bit for bit).
     """
-    return train_many(x, np.asarray(y)[None], seed=seed, fused=fused)[0]
+    return train_many(
+        x, np.asarray(y)[None], seed=seed, fused=fused, threshold_rule=threshold_rule
+    )[0]
 
 
 def train_many(
-    x: np.ndarray, labels: np.ndarray, *, seed: int = 42, fused: bool = True
+    x: np.ndarray,
+    labels: np.ndarray,
+    *,
+    seed: int = 42,
+    fused: bool = True,
+    threshold_rule: ThresholdRule = "best",
 ) -> list[LinearDebugModel]:
     """Train one model per row of ``labels`` (m, n), together; each equals ``train`` alone."""
+    _check_rule(threshold_rule)
     features = _as_features(x)
     targets = _as_labels(labels, len(features))
     stack = _train_stack(features, targets, seed, fused)
-    thresholds = stack.thresholds(features, targets)
+    thresholds = choose_thresholds(stack.probabilities(features), targets, threshold_rule)
     return [
-        LinearDebugModel(stack.w1[i], stack.b1[i], stack.w2[i, 0], stack.b2[i], thresholds[i])
+        LinearDebugModel(
+            stack.w1[i], stack.b1[i], stack.w2[i, 0], stack.b2[i], float(thresholds[i])
+        )
         for i in range(len(targets))
     ]
+
+
+def choose_thresholds(
+    probabilities: np.ndarray, labels: np.ndarray, rule: ThresholdRule = "best"
+) -> np.ndarray:
+    """Per model, the decision threshold from its training ``probabilities`` (m, n) float32
+    and 0/1 ``labels`` (m, n) by ``rule`` (see the module doc): float64 for ``"best"``,
+    float32 for ``"original"``, the precision each rule compares probabilities in."""
+    _check_rule(rule)
+    grid = THRESHOLDS if rule == "best" else ORIGINAL_THRESHOLDS
+    positive = probabilities[:, None, :] > grid[None, :, None]
+    hits = (positive == (np.asarray(labels) == 1)[:, None, :]).sum(axis=2)
+    if rule == "best":
+        return np.asarray(grid[np.argmax(hits, axis=1)])
+    rounded = np.round(hits / probabilities.shape[1], 2)  # round(mean(pred == y), 2)
+    first_best = np.argmax(rounded, axis=1)  # where the strict improvements end
+    above_zero = rounded[np.arange(len(rounded)), first_best] > 0
+    return np.where(above_zero, grid[first_best], np.float32(0))
 
 
 def cleaning_curve(
@@ -150,12 +195,14 @@ def cleaning_curve(
     y_test: np.ndarray,
     *,
     seed: int = 42,
+    threshold_rule: ThresholdRule = "best",
 ) -> Curve:
     """Test accuracy after fixing the labels of the first k rows of ``order``, k = 0..n.
 
     Fixing a row whose noisy label is already right leaves the training set as it was, so only
     the distinct label vectors are trained (``Curve.trainings``), in stacks, and reused.
     """
+    _check_rule(threshold_rule)
     features = _as_features(x_train)
     n = len(features)
     noisy = _as_labels(np.asarray(noisy_labels)[None], n)[0]
@@ -177,7 +224,7 @@ def cleaning_curve(
     for start in range(0, len(distinct), chunk):
         targets = distinct[start : start + chunk]
         stack = _train_stack(features, targets, seed, fused=True)
-        thresholds = stack.thresholds(features, targets)
+        thresholds = choose_thresholds(stack.probabilities(features), targets, threshold_rule)
         predicted = stack.probabilities(test_features) > thresholds[:, None]
         correct[start : start + len(targets)] = predicted == (test_labels == 1)
     prefix_correct = correct[model_index]
@@ -201,12 +248,6 @@ class _Stack:
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         return _sigmoid(self.logits(x))
-
-    def thresholds(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Per model, the first threshold of the grid with the best training accuracy."""
-        positive = self.probabilities(x)[:, None, :] > THRESHOLDS[None, :, None]
-        hits = (positive == (labels == 1)[:, None, :]).sum(axis=2)
-        return np.asarray(THRESHOLDS[np.argmax(hits, axis=1)])
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -317,6 +358,11 @@ def _fused_adamw_w1(p, exp_avg, exp_avg_sq, w2, through_x, constants):
                 p[k, i, j] = p[k, i, j] * decay + (avg * neg_step) / denom
                 exp_avg[k, i, j] = avg
                 exp_avg_sq[k, i, j] = avg_sq
+
+
+def _check_rule(rule: str) -> None:
+    if rule not in ("best", "original"):
+        raise ValueError(f"threshold_rule must be 'best' or 'original', got {rule!r}")
 
 
 def _as_features(x: np.ndarray, dim: int | None = None) -> np.ndarray:

@@ -166,11 +166,12 @@ def require_package(module: str, package: str, screener: str) -> None:
 
 # --------------------------------------------------------------------------- registry
 
-_TEXT_SCREENERS = PluginGroup(TEXT_GROUP, _BUILTINS[TEXT_GROUP], TextScreener, what="text screener",
-                              error=ScreeningError, not_found=ScreenerNotFoundError)
-_IMAGE_SCREENERS = PluginGroup(IMAGE_GROUP, _BUILTINS[IMAGE_GROUP], ImageScreener,
-                               what="image screener", error=ScreeningError,
-                               not_found=ScreenerNotFoundError)
+_TEXT_SCREENERS: PluginGroup[TextScreener] = PluginGroup(
+    TEXT_GROUP, _BUILTINS[TEXT_GROUP], TextScreener, what="text screener", error=ScreeningError,
+    not_found=ScreenerNotFoundError)
+_IMAGE_SCREENERS: PluginGroup[ImageScreener] = PluginGroup(
+    IMAGE_GROUP, _BUILTINS[IMAGE_GROUP], ImageScreener, what="image screener",
+    error=ScreeningError, not_found=ScreenerNotFoundError)
 
 
 def text_screener(name: str = DEFAULT_TEXT_SCREENER) -> TextScreener:

@@ -1,8 +1,8 @@
 """Importing the original DataPerf v0.5 data-acquisition (DAM) files.
 
 The source files are tiny (2 markets, 3 sellers, 4 features) but in exactly the original
-layout: ``marketinfo/<i>/{price/budget.txt, price/price.txt, sellerid.txt, data_buyer/20.csv,
-summary/<id>.csv.json, summary/<id>.csvsamples.csv}`` and ``features/<i>/<id>.csv``.
+layout, written as the original reads them (:mod:`acquisition_layout`): no header line in any
+CSV file, prices ``Lin,<price>`` with one line more than sellers, float64 features.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -20,30 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from acquisition_layout import AcquisitionLayout, write_acquisition_layout
 from build_harness import acquisition_schemas, official_fixtures, rows_where
 from dataperf.challenges.data_acquisition.official import import_official
 from dataperf.editions import Edition, embedding_array
 from dataperf.exceptions import SourceDataError
 
 MARKETS = ("0", "1")
-SELLERS, DIM, BUYER, SAMPLES = 3, 4, 6, 5
-LABELS = (0.0, 1.0, 2.0)
-
-
-@dataclass
-class Original:
-    root: Path
-    budgets: dict[str, float] = field(default_factory=dict)
-    prices: dict[str, list[float]] = field(default_factory=dict)
-    buyer: dict[str, np.ndarray] = field(default_factory=dict)  # rows: features..., label
-    sellers: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    samples: dict[str, list[np.ndarray]] = field(default_factory=dict)
-
-
-def _rows(rng: np.random.Generator, n: int) -> np.ndarray:
-    x = rng.normal(size=(n, DIM)).astype(np.float32).astype(np.float64)
-    y = rng.choice(LABELS, size=n)
-    return np.column_stack([x, y])
+SELLERS, DIM = 3, 4
 
 
 @contextmanager
@@ -54,60 +37,7 @@ def edited_json(path: Path) -> Iterator[dict]:
     path.write_text(json.dumps(data))
 
 
-def _summary(rows: np.ndarray) -> dict:
-    hist, correlation = {}, {}
-    for j in range(DIM):
-        counts, edges = np.histogram(rows[:, j], bins=10)
-        hist[str(j)] = {f"{b}_size": int(c) for b, c in enumerate(counts)} | {
-            f"{b}_range": float(e) for b, e in enumerate(edges)
-        }
-        correlation[str(j)] = float(np.corrcoef(rows[:, j], rows[:, -1])[0, 1])
-    return {
-        "row_number": len(rows),
-        "column_number": DIM + 1,
-        "hist": hist,
-        "label_correlation": correlation,
-    }
-
-
-def write_original(root: Path) -> Original:
-    rng = np.random.default_rng(11)
-    original = Original(root)
-    for market in MARKETS:
-        info = root / "marketinfo" / market
-        (info / "price").mkdir(parents=True)
-        (info / "data_buyer").mkdir()
-        (info / "summary").mkdir()
-        (root / "features" / market).mkdir(parents=True)
-        budget = float(rng.uniform(50, 150))
-        prices = [float(p) for p in rng.uniform(20, 100, SELLERS)]
-        original.budgets[market], original.prices[market] = budget, prices
-        (info / "price" / "budget.txt").write_text(f"{budget!r}\n")
-        (info / "price" / "price.txt").write_text("".join(f"lin,{p!r}\n" for p in prices))
-        (info / "sellerid.txt").write_text("".join(f"{float(s)!r}\n" for s in range(SELLERS)))
-        buyer = _rows(rng, BUYER)
-        original.buyer[market] = buyer
-        np.savetxt(info / "data_buyer" / "20.csv", buyer, delimiter=",")
-        original.sellers[market], original.samples[market] = [], []
-        for s in range(SELLERS):
-            rows = _rows(rng, 10 + 5 * s)
-            samples = rows[rng.choice(len(rows), SAMPLES, replace=False)]
-            original.sellers[market].append(rows)
-            original.samples[market].append(samples)
-            header = ",".join([*(f"f{j}" for j in range(DIM)), "label"])
-            np.savetxt(
-                root / "features" / market / f"{s}.csv",
-                rows,
-                delimiter=",",
-                header=header,
-                comments="",
-            )
-            np.savetxt(info / "summary" / f"{s}.csvsamples.csv", samples, delimiter=" ")
-            (info / "summary" / f"{s}.csv.json").write_text(json.dumps(_summary(rows)))
-    return original
-
-
-original, edition = official_fixtures(write_original, import_official)
+original, edition = official_fixtures(write_acquisition_layout, import_official)
 rows_of = partial(rows_where, column="market")
 
 
@@ -135,12 +65,14 @@ def test_manifest(edition: Edition) -> None:
 
 
 def test_schemas(edition: Edition) -> None:
-    for name, schema in acquisition_schemas(pa.list_(pa.float32(), DIM)).items():
+    for name, schema in acquisition_schemas(pa.list_(pa.float64(), DIM)).items():
         assert edition.read_table(name).schema.equals(schema), name
 
 
 @pytest.mark.parametrize("market", MARKETS)
-def test_budget_prices_and_buyer(original: Original, edition: Edition, market: str) -> None:
+def test_budget_prices_and_buyer(
+    original: AcquisitionLayout, edition: Edition, market: str
+) -> None:
     assert rows_of(edition, "public/markets.parquet", market)["budget"].to_pylist() == [
         original.budgets[market]
     ]
@@ -157,7 +89,9 @@ def test_budget_prices_and_buyer(original: Original, edition: Edition, market: s
 
 
 @pytest.mark.parametrize("market", MARKETS)
-def test_offers_summaries_and_samples(original: Original, edition: Edition, market: str) -> None:
+def test_offers_summaries_and_samples(
+    original: AcquisitionLayout, edition: Edition, market: str
+) -> None:
     offers = rows_of(edition, "hidden/offers.parquet", market)
     shared = embedding_array(edition.read_table("hidden/rows.parquet")["embedding"])
     summaries = rows_of(edition, "public/summaries.parquet", market)
@@ -186,7 +120,7 @@ def test_offers_summaries_and_samples(original: Original, edition: Edition, mark
     assert len(np.unique(rows)) == len(rows)
 
 
-def test_existing_output_needs_overwrite(original: Original, edition: Edition) -> None:
+def test_existing_output_needs_overwrite(original: AcquisitionLayout, edition: Edition) -> None:
     from dataperf.exceptions import EditionError
 
     with pytest.raises(EditionError, match="already exists"):
@@ -195,24 +129,22 @@ def test_existing_output_needs_overwrite(original: Original, edition: Edition) -
     assert again.content_hash == edition.content_hash
 
 
-def test_other_label_values_become_classes(original: Original, copy: Path) -> None:
+def test_other_label_values_become_classes(original: AcquisitionLayout, copy: Path) -> None:
     """Labels -1, 0, 1 map to class indices in sorted order, named as written."""
     for path in copy.rglob("*.csv"):  # data, buyer and samples files
-        lines = path.read_text().splitlines()
-        header = lines[:1] if path.parent.parent.name == "features" else []
         sep = " " if path.name.endswith("samples.csv") else ","
         shifted = []
-        for line in lines[len(header) :]:
+        for line in path.read_text().splitlines():
             fields = line.split(sep)
             shifted.append(sep.join([*fields[:-1], repr(float(fields[-1]) - 1.0)]))
-        path.write_text("\n".join(header + shifted) + "\n")
+        path.write_text("\n".join(shifted) + "\n")
     edition = import_official(copy, copy.parent / "out")
     assert edition.manifest.parameters["classes"] == ["-1", "0", "1"]
     labels = rows_of(edition, "public/buyer.parquet", "0")["label"].to_pylist()
     assert labels == original.buyer["0"][:, -1].astype(int).tolist()
 
 
-def test_cli_import(original: Original, tmp_path: Path) -> None:
+def test_cli_import(original: AcquisitionLayout, tmp_path: Path) -> None:
     from dataperf import registry
 
     if "data-acquisition" not in registry.challenges():
@@ -236,7 +168,7 @@ def test_cli_import(original: Original, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def copy(original: Original, tmp_path: Path) -> Path:
+def copy(original: AcquisitionLayout, tmp_path: Path) -> Path:
     return Path(shutil.copytree(original.root, tmp_path / "copy"))
 
 
@@ -289,13 +221,53 @@ def test_prices_must_be_linear(copy: Path) -> None:
     lines = path.read_text().splitlines()
     lines[1] = "exp,30"
     path.write_text("\n".join(lines) + "\n")
-    _fails(copy, r"price\.txt, line 2: expected lin,<price> .* got 'exp,30'")
+    _fails(
+        copy,
+        r"price\.txt, line 2: expected Lin,<price> \(linear pricing, the only one the "
+        r"original evaluator applies; lin in any case\), got 'exp,30'",
+    )
+
+
+def test_the_pricing_word_in_any_case(original: AcquisitionLayout, copy: Path) -> None:
+    # The original's files read "Lin"; its price function ignores the word.
+    path = copy / "marketinfo/0/price/price.txt"
+    words = ["lin", "LIN", " Lin "]
+    lines = [f"{w},{p}" for w, p in zip(words, original.prices["0"], strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    edition = import_official(copy, copy.parent / "out")
+    sellers = rows_of(edition, "public/sellers.parquet", "0")
+    assert sellers["max_price"].to_pylist() == original.prices["0"]
+
+
+def test_price_lines_after_the_last_seller_are_not_read(original: AcquisitionLayout) -> None:
+    # The fixture's price.txt has a line more than sellers, as the original repository's.
+    lines = (original.root / "marketinfo/0/price/price.txt").read_text().splitlines()
+    assert len(lines) == SELLERS + 1
 
 
 def test_one_price_per_seller(copy: Path) -> None:
     path = copy / "marketinfo/1/price/price.txt"
     path.write_text("\n".join(path.read_text().splitlines()[:2]) + "\n")
     _fails(copy, r"has 2 price line\(s\) but .*sellerid\.txt lists 3 seller\(s\)")
+
+
+def test_every_line_of_a_seller_file_is_a_row(
+    original: AcquisitionLayout, edition: Edition
+) -> None:
+    # The original reads features/<m>/<id>.csv with read_csv(header=None): no header line.
+    offers = rows_of(edition, "hidden/offers.parquet", "1")
+    mine = offers.filter(pc.equal(offers["seller"], 0))
+    first = mine.filter(pc.equal(mine["position"], 0))
+    shared = embedding_array(edition.read_table("hidden/rows.parquet")["embedding"])
+    assert np.array_equal(shared[first["row"][0].as_py()], original.sellers["1"][0][0, :-1])
+
+
+@pytest.mark.parametrize("relative", ["features/0/1.csv", "marketinfo/1/data_buyer/20.csv"])
+def test_a_header_line_is_refused(copy: Path, relative: str) -> None:
+    path = copy / relative
+    names = ",".join([*(f"f{j}" for j in range(DIM)), "label"])
+    path.write_text(names + "\n" + path.read_text())
+    _fails(copy, r"line 1 is not numbers; the original files have no header line")
 
 
 def test_seller_ids_must_be_0_to_s_minus_1(copy: Path) -> None:

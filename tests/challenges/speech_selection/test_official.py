@@ -188,7 +188,8 @@ def test_schemas(edition: Edition) -> None:
     assert edition.read_table("public/pool.parquet").schema.equals(pa.schema([
         ("id", pa.string()), ("embedding", embedding)]))
     assert edition.read_table("public/candidates.parquet").schema.equals(pa.schema([
-        ("task", pa.string()), ("id", pa.string()), ("label", pa.string())]))
+        ("task", pa.string()), ("id", pa.string()), ("label", pa.string()),
+        ("file_row", pa.int32())]))
     assert edition.read_table("hidden/test.parquet").schema.equals(pa.schema([
         ("task", pa.string()), ("id", pa.string()), ("embedding", embedding),
         ("label", pa.string())]))
@@ -615,3 +616,18 @@ def test_clip_id_of_two_languages_with_different_vectors(
                   [(shared, np.zeros(DIM, np.float32))])
     _fails(copy, r"1 allowed training clip ID\(s\) appear in two languages with different "
            rf"vectors: '{shared}' \(dataperf_en_data and dataperf_pt_data\)")
+
+
+def test_each_candidate_records_its_row_in_its_word_file(original: Original,
+                                                        edition: Edition) -> None:
+    """The official profile trains a word's clips in their word file's order."""
+    candidates = edition.read_table("public/candidates.parquet").to_pylist()
+    for lang in original.languages:
+        folder = original.root / f"dataperf_{lang}_data" / "train_embeddings"
+        rows = {}
+        for path in folder.glob("*.parquet"):
+            for k, clip in enumerate(pq.read_table(path).column("clip_id").to_pylist()):
+                rows.setdefault(clip, k)
+        mine = [c for c in candidates if c["task"] == f"{lang}_25"]
+        assert mine
+        assert all(c["file_row"] == rows[c["id"]] for c in mine)

@@ -4,19 +4,26 @@ The original layout (the challenge repository after unzipping ``marketinfo.zip``
 sellers' data that only the organizers had), for every market ``i`` (``0``, ``1``, ...)::
 
     marketinfo/i/price/budget.txt         the buyer's budget: one number
-    marketinfo/i/price/price.txt          one line per seller: lin,<full price>
+    marketinfo/i/price/price.txt          one line per seller: Lin,<full price> (lines
+                                          after the last seller's are not read)
     marketinfo/i/sellerid.txt             the seller IDs 0..S-1, one per line (0.0 is fine)
     marketinfo/i/data_buyer/20.csv        the buyer's rows: no header; features..., label
     marketinfo/i/summary/<id>.csv.json    {"row_number": n, "column_number": d + 1,
                                            "hist": {feature: {"0_size": .., "0_range": ..}},
                                            "label_correlation": {feature: r}}
     marketinfo/i/summary/<id>.csvsamples.csv  sample rows, space-separated: features..., label
-    features/i/<id>.csv                   the seller's rows: one header line, then
-                                          comma-separated features..., label
+    features/i/<id>.csv                   the seller's rows: no header; features..., label
+
+Every CSV file is read as the original reads it (``pandas.read_csv(path, header=None)``):
+there is no header line, and a first line of names is refused rather than taken for a row.
 
 Seller ``s`` of the edition is the seller with ID ``s``; its price is line ``s`` of
 ``price.txt`` (as the original ``Dam.getsellerinfo`` reads it) and submissions list counts in
-this order. Only linear pricing (``lin``) existed.
+this order. (The original evaluator pairs the s-th count with the s-th file its ``glob`` lists
+in ``features/i/``, which is ID order only where the file system lists files so.) Only linear
+pricing existed: the original's price function ignores the word before the comma and prices
+``max_price * k / n`` whatever it says; we accept ``lin`` in any case (the original files read
+``Lin``) and refuse other words, which would promise a pricing the original never applied.
 
 Test rows: the original evaluator trained on the bought rows and scored accuracy on the buyer's
 own rows (``data_buyer/20.csv``), so the hidden test rows of the imported edition are the
@@ -24,7 +31,8 @@ buyer's rows, and the public buyer rows are the same rows.
 
 Labels: the distinct label values of all files, sorted, become class indices 0, 1, ...; the
 class names are the values as written by ``format(value, 'g')`` (``0``, ``1``, ``2``) and are
-recorded in the manifest's parameters. Embeddings are stored as float32. Every seller's rows
+recorded in the manifest's parameters. Embeddings are stored as float64, the numbers the
+original trains on, so that the official profile reproduces it exactly. Every seller's rows
 are its own rows of the shared table (the original sellers shared none); the summaries and
 samples are imported as given (a correlation the original wrote as NaN becomes 0), after
 checking that they agree with the sellers' rows in number of rows and features.
@@ -61,7 +69,7 @@ _MARKET_NAME = re.compile(r"^[0-9]+$")
 @dataclass
 class _Seller:
     max_price: float
-    x: np.ndarray  # (n, d) float32
+    x: np.ndarray  # (n, d) float64
     y: np.ndarray  # (n,) raw label values
     counts: np.ndarray  # (d, B) int64
     edges: np.ndarray  # (d, B + 1) float64
@@ -143,7 +151,7 @@ def import_official(
         challenge="data-acquisition",
         edition="official",
         builder="dataperf.challenges.data_acquisition.official",
-        builder_version="1",
+        builder_version="2",
         tasks=names,
         sources=[SOURCE],
         tables=tables,
@@ -162,20 +170,20 @@ def _read_market(info: Path, features: Path, name: str) -> _Market:
     budget = _one_number(info / "price" / "budget.txt")
     prices = _prices(info / "price" / "price.txt")
     ids = _seller_ids(info / "sellerid.txt")
-    if len(prices) != len(ids):
+    if len(prices) < len(ids):
         raise SourceDataError(
             f"{info / 'price' / 'price.txt'} has {len(prices)} price line(s) "
             f"but {info / 'sellerid.txt'} lists {len(ids)} seller(s); "
-            "every seller needs one line lin,<price>"
+            "every seller needs one line Lin,<price>"
         )
-    buyer = _numbers(info / "data_buyer" / "20.csv", delimiter=",", header=False)
+    buyer = _numbers(info / "data_buyer" / "20.csv", delimiter=",")
     d = buyer.shape[1] - 1
     sellers = []
     for s in range(len(ids)):
         rows_path = _seller_file(features, ids[s], ".csv", "data")
-        rows = _numbers(rows_path, delimiter=",", header=True)
+        rows = _numbers(rows_path, delimiter=",")
         samples_path = _seller_file(info / "summary", ids[s], ".csvsamples.csv", "samples")
-        samples = _numbers(samples_path, delimiter=" ", header=False)
+        samples = _numbers(samples_path, delimiter=" ")
         for path, table in ((rows_path, rows), (samples_path, samples)):
             if table.shape[1] != d + 1:
                 raise SourceDataError(
@@ -188,16 +196,16 @@ def _read_market(info: Path, features: Path, name: str) -> _Market:
         sellers.append(
             _Seller(
                 max_price=prices[s],
-                x=rows[:, :-1].astype(np.float32),
+                x=rows[:, :-1],
                 y=rows[:, -1],
                 counts=counts,
                 edges=edges,
                 correlation=correlation,
-                samples_x=samples[:, :-1].astype(np.float32),
+                samples_x=samples[:, :-1],
                 samples_y=samples[:, -1],
             )
         )
-    return _Market(name, budget, buyer[:, :-1].astype(np.float32), buyer[:, -1], sellers)
+    return _Market(name, budget, buyer[:, :-1], buyer[:, -1], sellers)
 
 
 def _text(path: Path) -> str:
@@ -236,13 +244,14 @@ def _one_number(path: Path) -> float:
 
 
 def _prices(path: Path) -> list[float]:
+    """The full price of each line ``Lin,<price>`` (the word in any case)."""
     prices = []
     for number, line in enumerate(_lines(path), start=1):
         fields = [f.strip() for f in line.split(",")]
-        if len(fields) != 2 or fields[0] != "lin":
+        if len(fields) != 2 or fields[0].lower() != "lin":
             raise SourceDataError(
-                f"{path}, line {number}: expected lin,<price> (linear "
-                f"pricing, the only one of the original), got {line!r}"
+                f"{path}, line {number}: expected Lin,<price> (linear pricing, the only one "
+                f"the original evaluator applies; lin in any case), got {line!r}"
             )
         price = _float(fields[1], f"{path}, line {number}")
         if price < 0:
@@ -278,17 +287,16 @@ def _seller_file(folder: Path, written_id: str, suffix: str, what: str) -> Path:
     )
 
 
-def _numbers(path: Path, *, delimiter: str, header: bool) -> np.ndarray:
-    """A numeric CSV file as a (rows, columns) float64 array: at least one row and two
-    columns, every row with the same number of numbers."""
+def _numbers(path: Path, *, delimiter: str) -> np.ndarray:
+    """A numeric file without a header line (as the original's ``read_csv(header=None)``) as
+    a (rows, columns) float64 array: at least one row and two columns, every row with the same
+    number of numbers."""
     if not path.is_file():
         raise SourceDataError(f"{path} is missing")
     try:
         table = pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(
-                autogenerate_column_names=True, skip_rows=1 if header else 0
-            ),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
         )
     except (pa.ArrowException, OSError) as err:
@@ -299,6 +307,11 @@ def _numbers(path: Path, *, delimiter: str, header: bool) -> np.ndarray:
         raise SourceDataError(f"{path}: rows need features and a label, found one column")
     for k, column in enumerate(table.columns):
         if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+            if table.num_rows > 1 and _numeric(table.slice(1)):
+                raise SourceDataError(
+                    f"{path}: line 1 is not numbers; the original files have no header "
+                    "line (every line is a row), so remove it"
+                )
             raise SourceDataError(f"{path}: column {k + 1} holds values that are not numbers")
         if column.null_count:
             raise SourceDataError(f"{path}: column {k + 1} has {column.null_count} empty value(s)")
@@ -306,6 +319,16 @@ def _numbers(path: Path, *, delimiter: str, header: bool) -> np.ndarray:
     if not np.isfinite(array).all():
         raise SourceDataError(f"{path} holds NaN or infinite values")
     return array
+
+
+def _numeric(table: pa.Table) -> bool:
+    """Whether every column of ``table`` reads as numbers."""
+    for column in table.columns:
+        try:
+            column.cast(pa.float64())
+        except pa.ArrowException:
+            return False
+    return True
 
 
 def _summary(path: Path, n_rows: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -419,7 +442,7 @@ def _tables(markets: list[_Market], values: np.ndarray) -> dict[str, pa.Table]:
             columns["seller"] = pa.array(np.full(len(ids), seller, np.int32))
         columns |= {
             "id": pa.array(ids, pa.string()),
-            "embedding": embedding_column(x, np.float32),
+            "embedding": embedding_column(x, np.float64),
             "label": label(raw),
         }
         return pa.table(columns)
@@ -505,7 +528,7 @@ def _tables(markets: list[_Market], values: np.ndarray) -> dict[str, pa.Table]:
         "hidden/rows.parquet": pa.table(
             {
                 "row": pa.array(np.arange(len(table_rows), dtype=np.int32)),
-                "embedding": embedding_column(table_rows, np.float32),
+                "embedding": embedding_column(table_rows, np.float64),
             }
         ),
         "hidden/offers.parquet": pa.concat_tables(parts["offers"]),

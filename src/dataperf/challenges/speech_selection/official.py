@@ -21,9 +21,11 @@ Each language becomes two tasks, ``{lang}_25`` and ``{lang}_60`` (the budgets), 
 language's data:
 
     public/pool.parquet        id, embedding: every allowed training clip of every language, once
-    public/candidates.parquet  task, id, label: per task its language's allowed training clips
-                               with the word they were cut for (a target word or ``nontarget``),
-                               sorted by (task, label, id)
+    public/candidates.parquet  task, id, label, file_row: per task its language's allowed
+                               training clips with the word they were cut for (a target word
+                               or ``nontarget``) and the clip's row in its word file of
+                               ``train_embeddings/`` (the order the original evaluator trains a
+                               word's clips in), sorted by (task, label, id)
     hidden/test.parquet        task, id, embedding, label: the evaluation clips of the task's
                                language with their word, sorted by (task, label, id)
 
@@ -40,7 +42,7 @@ import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,6 +63,7 @@ from dataperf.editions import (
     write_edition,
 )
 from dataperf.exceptions import SourceDataError
+from dataperf.kinds.selection_files import nontarget_word
 
 LANGUAGES = ("en", "id", "pt")
 BUDGETS = (25, 60)
@@ -107,8 +110,8 @@ class _Clips:
 @dataclass
 class _Language:
     lang: str
-    train: dict[str, tuple[str, np.ndarray]]  # id -> (label, float32 vector)
-    test: list[tuple[str, str, np.ndarray]]  # (id, label, vector)
+    train: dict[str, tuple[str, np.ndarray, int]]  # id -> (label, float32 vector, file row)
+    test: list[tuple[str, str, np.ndarray, int]]  # (id, label, vector, file row)
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
@@ -130,12 +133,12 @@ def import_official(source: Path, out_dir: Path, *, overwrite: bool = False,
     progress("writing edition", len(folders), len(folders) + 1)
     tasks = [f"{lang.lang}_{budget}" for lang in languages for budget in BUDGETS]
     vectors = np.stack([vector for _, vector in pool])  # each YAML lists a clip: never empty
-    candidates = sorted((f"{lang.lang}_{budget}", label, clip)
+    candidates = sorted((f"{lang.lang}_{budget}", label, clip, row)
                         for lang in languages for budget in BUDGETS
-                        for clip, (label, _) in lang.train.items())
+                        for clip, (label, _, row) in lang.train.items())
     test = sorted(((f"{lang.lang}_{budget}", label, clip, vector)
                    for lang in languages for budget in BUDGETS
-                   for clip, label, vector in lang.test), key=lambda row: row[:3])
+                   for clip, label, vector, _ in lang.test), key=lambda row: row[:3])
     tables = {
         "public/pool.parquet": pa.table({
             "id": pa.array([clip for clip, _ in pool], pa.string()),
@@ -143,7 +146,8 @@ def import_official(source: Path, out_dir: Path, *, overwrite: bool = False,
         "public/candidates.parquet": pa.table({
             "task": pa.array([row[0] for row in candidates], pa.string()),
             "id": pa.array([row[2] for row in candidates], pa.string()),
-            "label": pa.array([row[1] for row in candidates], pa.string())}),
+            "label": pa.array([row[1] for row in candidates], pa.string()),
+            "file_row": pa.array([row[3] for row in candidates], pa.int32())}),
         "hidden/test.parquet": pa.table({
             "task": pa.array([row[0] for row in test], pa.string()),
             "id": pa.array([row[2] for row in test], pa.string()),
@@ -152,7 +156,7 @@ def import_official(source: Path, out_dir: Path, *, overwrite: bool = False,
     }
     edition = write_edition(
         out_dir, challenge="speech-selection", edition="official",
-        builder="dataperf.challenges.speech_selection.official", builder_version="1",
+        builder="dataperf.challenges.speech_selection.official", builder_version="2",
         tasks=tasks, sources=SOURCES, tables=tables,
         parameters={"dim": int(vectors.shape[1]), "pool_rows": len(pool),
                     "budgets": {f"{lang.lang}_{b}": b for lang in languages for b in BUDGETS},
@@ -219,9 +223,9 @@ def _read_language(lang: str, folder: Path) -> _Language:
     parameters: dict[str, Any] = {
         "targets": sorted(allowed.targets),
         "allowed_clips": len(train),
-        "allowed_nontarget_words": len({_word_of(i) for i in allowed.nontargets}),
+        "allowed_nontarget_words": len({nontarget_word(i) for i in allowed.nontargets}),
         "eval_clips": len(test),
-        "eval_nontarget_words": len({_word_of(i) for i in evaluation.nontargets}),
+        "eval_nontarget_words": len({nontarget_word(i) for i in evaluation.nontargets}),
         "eval_embeddings": eval_dir.name,
         "sha256": {
             ALLOWED: sha256_file(allowed.path),
@@ -232,7 +236,7 @@ def _read_language(lang: str, folder: Path) -> _Language:
     }
     return _Language(
         lang=lang,
-        train={clip: (label, vector) for clip, label, vector in train},
+        train={clip: (label, vector, row) for clip, label, vector, row in train},
         test=test, parameters=parameters)
 
 
@@ -258,12 +262,6 @@ def _word_problem(word: str) -> str | None:
     if not word or word in (".", "..") or any(c in word for c in "/\\\0"):
         return f"{word!r} cannot name a word file {word}.parquet inside the embeddings folder"
     return None
-
-
-def _word_of(clip: str) -> str:
-    """The word (file) of a nontarget clip: its first path component, as the original."""
-    parts = PurePosixPath(clip).parts
-    return parts[0] if parts else ""
 
 
 def _read_clips(path: Path) -> _Clips:
@@ -299,10 +297,10 @@ def _read_clips(path: Path) -> _Clips:
     _raise(problems, path)
     clips = _Clips(path, targets, nontargets)
     _check_unique(clips, problems)
-    bad = sorted({w for i in nontargets if (w := _word_of(i)) and _word_problem(w)}
-                 | {"" for i in nontargets if not _word_of(i)})
+    bad = sorted({w for i in nontargets if (w := nontarget_word(i)) and _word_problem(w)}
+                 | {"" for i in nontargets if not nontarget_word(i)})
     for word in bad:
-        examples = [i for i in nontargets if _word_of(i) == word]
+        examples = [i for i in nontargets if nontarget_word(i) == word]
         problems.append(
             f"{path}: nontarget ID(s) {_ids(examples)} name the word file {word!r}.parquet "
             "(their first path component), which is not a file name inside the embeddings "
@@ -346,17 +344,18 @@ def _check_unique(clips: _Clips, problems: list[str]) -> None:
 
 
 def _vectors(clips: _Clips, directory: Path,
-             digests: dict[str, str]) -> list[tuple[str, str, np.ndarray]]:
-    """(id, label, float32 vector) of every clip of ``clips``, in the file's order, read from
-    the word files in ``directory``; ``digests`` gets each file's sha256."""
+             digests: dict[str, str]) -> list[tuple[str, str, np.ndarray, int]]:
+    """(id, label, float32 vector, row in its word file) of every clip of ``clips``, in the
+    YAML file's order, read from the word files in ``directory``; ``digests`` gets each file's
+    sha256."""
     wanted: dict[str, list[tuple[str, str]]] = defaultdict(list)  # word file -> (id, label)
     for word, ids in clips.targets.items():
         if ids:  # a word without clips needs no file
             wanted[word].extend((i, word) for i in ids)
     for clip in clips.nontargets:
-        wanted[_word_of(clip)].append((clip, NONTARGET))
+        wanted[nontarget_word(clip)].append((clip, NONTARGET))
     problems: list[str] = []
-    found: dict[str, np.ndarray] = {}
+    found: dict[str, tuple[np.ndarray, int]] = {}
     dims: dict[int, Path] = {}
     for word, rows in sorted(wanted.items()):
         path = directory / f"{word}.parquet"
@@ -375,19 +374,19 @@ def _vectors(clips: _Clips, directory: Path,
             problems.append(f"{path} has no row for {len(missing)} clip ID(s) listed in "
                             f"{clips.path.name}: {_ids(missing)}")
             continue
-        for clip, vector in vectors.items():
-            found[clip] = vector
+        for clip, (vector, row) in vectors.items():
+            found[clip] = vector, row
             dims.setdefault(len(vector), path)
     if len(dims) > 1:
         problems.append(f"{directory}: embeddings have different lengths ("
                         + ", ".join(f"{d} in {p.name}" for d, p in sorted(dims.items()))
                         + "); every clip needs the same dimension")
     _raise(problems, directory)
-    return [(clip, label, found[clip]) for clip, label in clips.labelled()]
+    return [(clip, label, *found[clip]) for clip, label in clips.labelled()]
 
 
-def _read_word_file(path: Path, ids: list[str]) -> dict[str, np.ndarray]:
-    """The float32 vectors of those of ``ids`` that ``path`` holds."""
+def _read_word_file(path: Path, ids: list[str]) -> dict[str, tuple[np.ndarray, int]]:
+    """The float32 vector and the (first) row of those of ``ids`` that ``path`` holds."""
     table = read_parquet_columns(path, (ID_COLUMN, VECTOR_COLUMN))
     try:
         file_ids = table.column(ID_COLUMN).to_pylist()
@@ -400,7 +399,7 @@ def _read_word_file(path: Path, ids: list[str]) -> dict[str, np.ndarray]:
     take = [r for i in wanted for r in rows[i]]
     vectors = checked_embeddings(table.column(VECTOR_COLUMN).take(pa.array(take, pa.int64())),
                                  f"{path}: {VECTOR_COLUMN}").astype(np.float32)
-    result: dict[str, np.ndarray] = {}
+    result: dict[str, tuple[np.ndarray, int]] = {}
     conflicting: list[str] = []
     at = 0
     for clip in wanted:
@@ -408,7 +407,7 @@ def _read_word_file(path: Path, ids: list[str]) -> dict[str, np.ndarray]:
         first = vectors[at]
         if any(not np.array_equal(first, vectors[at + k]) for k in range(1, count)):
             conflicting.append(clip)
-        result[clip] = first
+        result[clip] = first, rows[clip][0]
         at += count
     if conflicting:
         raise SourceDataError(f"{path} has several rows with different vectors for "
@@ -435,7 +434,7 @@ def _pool(languages: list[_Language]) -> list[tuple[str, np.ndarray]]:
     seen: dict[str, tuple[str, np.ndarray]] = {}
     clashes: list[str] = []
     for language in languages:
-        for clip, (_, vector) in language.train.items():
+        for clip, (_, vector, _) in language.train.items():
             if clip in seen:
                 if not np.array_equal(seen[clip][1], vector):
                     clashes.append(f"{clip!r} (dataperf_{seen[clip][0]}_data and "
