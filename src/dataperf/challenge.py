@@ -116,22 +116,6 @@ class Submission:
     files: Mapping[str, bytes]
     warnings: tuple[str, ...] = ()
 
-    def missing_tasks(self) -> dict[str, str]:
-        """Task -> the file it needs, for each task without a file. Kinds whose tasks are
-        scored one by one accept such partial submissions for local evaluation; the others
-        refuse them while parsing (and return {} here)."""
-        return {}
-
-    def require_every_task(self) -> None:
-        """Raise SubmissionError unless every task has a file: the hosted leaderboard's rule
-        (it ranks the mean over all tasks)."""
-        missing = self.missing_tasks()
-        if missing:
-            raise SubmissionError([
-                Problem(name, "missing-task", "is missing: a leaderboard submission needs a "
-                        f"file for every task (task {task})")
-                for task, name in missing.items()])
-
 
 class Challenge(ABC):
     """A challenge: its tasks, rules, frozen model, metric and editions."""
@@ -179,6 +163,27 @@ class Challenge(ABC):
 
         Raises SubmissionError listing every broken rule; has no side effects.
         """
+
+    def missing_tasks(self, files: Mapping[str, bytes], edition: Edition) -> list[Problem]:
+        """A ``missing-task`` problem for each task without a file, in kinds whose
+        :meth:`parse_submission` accepts some tasks only (for local evaluation); the others
+        report missing tasks while parsing, and return [] here."""
+        return []
+
+    def parse_leaderboard_submission(self, files: Mapping[str, bytes],
+                                     edition: Edition) -> Submission:
+        """:meth:`parse_submission` as a leaderboard takes it: it ranks the mean over every
+        task, so every task needs a file. Every problem is reported at once."""
+        missing = self.missing_tasks(files, edition)
+        try:
+            parsed = self.parse_submission(files, edition)
+        except SubmissionError as err:
+            found = {(p.file, p.rule) for p in err.problems}
+            raise SubmissionError([*err.problems, *(p for p in missing
+                                                    if (p.file, p.rule) not in found)]) from None
+        if missing:
+            raise SubmissionError(missing)
+        return parsed
 
     @abstractmethod
     def score(

@@ -163,7 +163,7 @@ def _local_check(client: Client, challenge: str, files: dict[str, bytes]) -> str
     for path in (local.edition_dirs().values() if local else ()):
         edition = Edition.open(path, verify=False)
         if _same_public_data(edition, hosted):
-            local.parse_submission(files, edition).require_every_task()  # type: ignore[union-attr]
+            local.parse_leaderboard_submission(files, edition)  # type: ignore[union-attr]
             return f"checked locally against {edition.name}"
     return ("not checked locally (its public data is not installed here: `dataperf download "
             f"{challenge}`); the server checks it")

@@ -152,7 +152,6 @@ def test_a_partial_submission_scores_its_tasks_and_names_the_missing(challenge, 
     files = valid_files(pool_ids)
     del files["Beta.csv"]
     parsed = challenge.parse_submission(files, edition)
-    assert parsed.missing_tasks() == {"Beta": "Beta.csv"}
     assert any("no file for Beta" in w for w in parsed.warnings)
     partial = challenge.score(parsed, edition)
     full = challenge.score(challenge.parse_submission(valid_files(pool_ids), edition), edition)
@@ -162,15 +161,22 @@ def test_a_partial_submission_scores_its_tasks_and_names_the_missing(challenge, 
     assert partial.aggregate.value == pytest.approx(np.mean([s.value for s in partial.tasks]))
 
 
-def test_a_leaderboard_needs_every_task(challenge, edition, pool_ids):
+def test_a_leaderboard_needs_every_task_and_hears_every_problem_at_once(challenge, edition,
+                                                                         pool_ids):
     files = valid_files(pool_ids)
     del files["Beta.csv"]
     with pytest.raises(SubmissionError) as info:
-        challenge.parse_submission(files, edition).require_every_task()
+        challenge.parse_leaderboard_submission(files, edition)
     assert info.value.rules == {"missing-task"}
-    assert "Beta.csv: is missing: a leaderboard submission needs a file for every task" in str(
-        info.value)
-    challenge.parse_submission(valid_files(pool_ids), edition).require_every_task()
+    assert "Beta.csv: is missing: every task needs a file (task Beta)" in str(info.value)
+    files["Alpha.csv"] = b""
+    with pytest.raises(SubmissionError) as info:
+        challenge.parse_leaderboard_submission(files, edition)
+    assert info.value.rules == {"missing-task", "empty-file"}
+    with pytest.raises(SubmissionError) as info:
+        challenge.parse_leaderboard_submission({}, edition)
+    assert len(info.value.problems) == len(TASKS)  # each missing task once
+    challenge.parse_leaderboard_submission(valid_files(pool_ids), edition)
 
 
 def test_an_empty_submission_names_every_task(challenge, edition):

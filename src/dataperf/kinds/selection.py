@@ -25,7 +25,7 @@ whatever their order in the file. The official profile trains as the original ev
 
 A submission may leave tasks out: the tasks with a file are scored (each exactly as in a full
 submission) and the others are named in a warning; the platform requires every task
-(:meth:`Submission.require_every_task`).
+(:meth:`Challenge.parse_leaderboard_submission`).
 """
 
 from __future__ import annotations
@@ -150,10 +150,6 @@ class TaskSelection:
 @dataclass(frozen=True)
 class SelectionSubmission(Submission):
     selections: Mapping[str, TaskSelection] = field(default_factory=dict)
-    missing: Mapping[str, str] = field(default_factory=dict)  # task -> its file name
-
-    def missing_tasks(self) -> dict[str, str]:
-        return dict(self.missing)
 
 
 @dataclass(frozen=True)
@@ -376,8 +372,14 @@ class SelectionChallenge(Challenge):
             warnings.append(f"scored {len(selections)} of {len(edition.tasks)} tasks; no file "
                             f"for {', '.join(missing)} (the mean is over the scored tasks; a "
                             "leaderboard submission needs every task)")
-        return SelectionSubmission(self.name, dict(files_by_name), tuple(warnings), selections,
-                                   missing)
+        return SelectionSubmission(self.name, dict(files_by_name), tuple(warnings), selections)
+
+    def missing_tasks(self, files: Mapping[str, bytes], edition: Edition) -> list[Problem]:
+        problems: list[Problem] = []
+        match_files(files, edition.tasks,
+                    patterns=[self.file_name("{task}", f) for f in self.spec.formats],
+                    challenge=self.name, problems=problems)
+        return [p for p in problems if p.rule == "missing-task"]
 
     def _parse_file(self, name: str, data: bytes, classes: Sequence[str],
                     problems: list[Problem]) -> files.LabelledRows | None:

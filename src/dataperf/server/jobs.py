@@ -84,8 +84,7 @@ def run_job(job: Job, progress: Progress = no_progress) -> Outcome:
         files = job.files
         if job.baseline:
             files = challenge.run_algorithm(job.baseline, edition, progress=progress)
-        submission = challenge.parse_submission(files, edition)
-        submission.require_every_task()  # a leaderboard ranks the mean over every task
+        submission = challenge.parse_leaderboard_submission(files, edition)
         scored: dict[str, dict[str, Any]] = {}
         for part in parts(job.private_fraction):
             split = None if part == "all" else TestSplit(
