@@ -23,11 +23,10 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
 from official_layout import dataperf
+from speech_layout import write_word_file
 
 REPOSITORY = "dataperf-speech-example"
 DIM = 1024
@@ -39,17 +38,6 @@ WORDS = {  # per language: 5 target words, nontarget words of the pool, of the e
            [f"pt{i:02d}" for i in range(30)], [f"pt-eval{i:02d}" for i in range(15)]),
 }
 SCORE = re.compile(r"^Score:\s+(\S+)\s*$", re.MULTILINE)
-
-
-def write_word_file(path: Path, rows: list[tuple[str, np.ndarray]]) -> None:
-    """A word file as pandas writes it: clip_id, mswc_embedding_vector (list<float>), index."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({
-        "clip_id": pa.array([clip for clip, _ in rows], pa.string()),
-        "mswc_embedding_vector": pa.array([v.tolist() for _, v in rows],
-                                          pa.list_(pa.float32())),
-        "__index_level_0__": pa.array(range(len(rows)), pa.int64()),
-    }), path)
 
 
 def write_language(folder: Path, lang: str, rng: np.random.Generator) -> dict:

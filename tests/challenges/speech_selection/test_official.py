@@ -28,6 +28,7 @@ from build_harness import official_fixtures
 from dataperf.challenges.speech_selection.official import import_official
 from dataperf.editions import Edition, embedding_array
 from dataperf.exceptions import EditionError, SourceDataError
+from speech_layout import write_word_file
 
 DIM = 8
 WORDS = {  # per language: target words, nontarget words of the pool, nontarget words of eval only
@@ -61,17 +62,6 @@ class Language:
 class Original:
     root: Path
     languages: dict[str, Language]
-
-
-def write_vectors(path: Path, rows: list[tuple[str, np.ndarray]]) -> None:
-    """A word file as pandas writes it: clip_id, mswc_embedding_vector (list<float>), index."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({
-        "clip_id": pa.array([i for i, _ in rows], pa.string()),
-        "mswc_embedding_vector": pa.array([v.tolist() for _, v in rows],
-                                          pa.list_(pa.float32())),
-        "__index_level_0__": pa.array(range(len(rows)), pa.int64()),
-    }), path)
 
 
 def write_yaml(path: Path, data: object) -> None:
@@ -117,9 +107,9 @@ def write_language(folder: Path, lang: str, rng: np.random.Generator, *,
             train_files[word] = train_files.get(word, []) + rows
         eval_files = {}
     for word, rows in train_files.items():
-        write_vectors(folder / "train_embeddings" / f"{word}.parquet", rows)
+        write_word_file(folder / "train_embeddings" / f"{word}.parquet", rows)
     for word, rows in eval_files.items():
-        write_vectors(folder / "eval_embeddings" / f"{word}.parquet", rows)
+        write_word_file(folder / "eval_embeddings" / f"{word}.parquet", rows)
     write_yaml(folder / ALLOWED, allowed)
     write_yaml(folder / EVAL, evaluation)
     vectors = {i: v for rows in [*train_files.values(), *eval_files.values()] for i, v in rows}
@@ -288,7 +278,7 @@ def test_a_clip_id_shared_by_two_languages_with_one_vector_is_one_pool_row(
     pt_allowed = {**pt.allowed, "nontargets": [*pt.allowed["nontargets"], shared]}
     write_yaml(copy / "dataperf_pt_data" / ALLOWED, pt_allowed)
     word = shared.split("/")[0]
-    write_vectors(copy / "dataperf_pt_data" / "train_embeddings" / f"{word}.parquet",
+    write_word_file(copy / "dataperf_pt_data" / "train_embeddings" / f"{word}.parquet",
                   [(shared, en.vectors[shared])])
     imported = import_official(copy, tmp_path / "official")
     pool = imported.read_table("public/pool.parquet")["id"].to_pylist()
@@ -369,7 +359,7 @@ def test_random_words_and_ids_round_trip(words: list[str], data: st.DataObject) 
     with tempfile.TemporaryDirectory() as directory:
         folder = Path(directory) / "dataperf_id_data"
         for word, clips in files.items():
-            write_vectors(folder / "train_embeddings" / f"{word}.parquet", clips)
+            write_word_file(folder / "train_embeddings" / f"{word}.parquet", clips)
         write_yaml(folder / ALLOWED, allowed)
         write_yaml(folder / EVAL, allowed)  # evaluating on the same clips is fine here
         imported = import_official(folder, Path(directory) / "official")
@@ -405,7 +395,7 @@ def _edit_yaml(path: Path, change: Callable[[dict], object]) -> None:
     write_yaml(path, data)
 
 
-def _rewrite_vectors(path: Path, change: Callable[[list], object]) -> None:
+def _rewrite_word_file(path: Path, change: Callable[[list], object]) -> None:
     table = pq.read_table(path)
     vectors = table["mswc_embedding_vector"].to_pylist()
     change(vectors)
@@ -553,14 +543,14 @@ def test_word_file_that_is_not_parquet(copy: Path) -> None:
 
 
 def test_vectors_of_different_lengths_in_one_file(copy: Path) -> None:
-    _rewrite_vectors(copy / EN / "train_embeddings" / "left.parquet",
+    _rewrite_word_file(copy / EN / "train_embeddings" / "left.parquet",
                      lambda vectors: vectors[2].append(0.5))
     _fails(copy, r"left\.parquet: mswc_embedding_vector: embeddings have different lengths "
            r"\(from 8 to 9 values\)")
 
 
 def test_vectors_of_different_lengths_in_two_files(copy: Path) -> None:
-    _rewrite_vectors(copy / EN / "train_embeddings" / "tree.parquet",
+    _rewrite_word_file(copy / EN / "train_embeddings" / "tree.parquet",
                      lambda vectors: [v.append(0.5) for v in vectors])
     _fails(copy, r"train_embeddings: embeddings have different lengths \(8 in cat\.parquet, "
            r"9 in tree\.parquet\)")
@@ -568,14 +558,14 @@ def test_vectors_of_different_lengths_in_two_files(copy: Path) -> None:
 
 def test_eval_and_train_vectors_of_different_lengths(copy: Path) -> None:
     for path in (copy / PT / "eval_embeddings").glob("*.parquet"):
-        _rewrite_vectors(path, lambda vectors: [v.extend([0.0, 1.0]) for v in vectors])
+        _rewrite_word_file(path, lambda vectors: [v.extend([0.0, 1.0]) for v in vectors])
     _fails(copy, r"eval_embeddings: the evaluation clips' embeddings have 10 values, the "
            r"training clips' \(.*train_embeddings\) 8")
 
 
 def test_languages_with_different_lengths(copy: Path) -> None:
     for path in (copy / PT).glob("*/*.parquet"):
-        _rewrite_vectors(path, lambda vectors: [v.append(0.0) for v in vectors])
+        _rewrite_word_file(path, lambda vectors: [v.append(0.0) for v in vectors])
     _fails(copy, r"the languages' embeddings have different lengths \(dataperf_en_data: 8, "
            r"dataperf_pt_data: 9\)")
 
@@ -585,7 +575,7 @@ def test_non_finite_vectors(copy: Path, value: float) -> None:
     def spoil(vectors: list) -> None:
         vectors[0][3] = value
 
-    _rewrite_vectors(copy / EN / "eval_embeddings" / "yes.parquet", spoil)
+    _rewrite_word_file(copy / EN / "eval_embeddings" / "yes.parquet", spoil)
     _fails(copy, r"eval_embeddings/yes\.parquet: mswc_embedding_vector: some embeddings have "
            "empty, NaN or infinite values")
 
@@ -594,7 +584,7 @@ def test_missing_vector(copy: Path) -> None:
     def blank(vectors: list) -> None:
         vectors[1] = None
 
-    _rewrite_vectors(copy / PT / "eval_embeddings" / "sim.parquet", blank)
+    _rewrite_word_file(copy / PT / "eval_embeddings" / "sim.parquet", blank)
     _fails(copy, r"sim\.parquet: mswc_embedding_vector: 1 row\(s\) have no embedding")
 
 
@@ -612,7 +602,7 @@ def test_clip_id_of_two_languages_with_different_vectors(
         original: Original, copy: Path) -> None:
     shared = original.languages["en"].allowed["targets"]["go"][0]
     _edit_yaml(copy / PT / ALLOWED, lambda data: data["nontargets"].append(shared))
-    write_vectors(copy / PT / "train_embeddings" / "go.parquet",
+    write_word_file(copy / PT / "train_embeddings" / "go.parquet",
                   [(shared, np.zeros(DIM, np.float32))])
     _fails(copy, r"1 allowed training clip ID\(s\) appear in two languages with different "
            rf"vectors: '{shared}' \(dataperf_en_data and dataperf_pt_data\)")
