@@ -24,13 +24,18 @@ def _job(evaluation_id: int, files: dict[str, bytes] | None = None) -> Job:
                files=files if files is not None else challenge.run_algorithm("random", edition))
 
 
+def _key(evaluation_id: int) -> str:
+    return f"evaluations:{evaluation_id}"
+
+
 def _collect(executor: LocalExecutor, timeout: float = 120) -> dict[int, list[tuple[str, object]]]:
+    """Events by evaluation id (executors name jobs by key)."""
     events: dict[int, list[tuple[str, object]]] = {}
     deadline = time.monotonic() + timeout
     while executor.running():
         assert time.monotonic() < deadline
-        for evaluation_id, event in executor.events(0.5):
-            events.setdefault(evaluation_id, []).append(event)
+        for key, event in executor.events(0.5):
+            events.setdefault(int(key.removeprefix("evaluations:")), []).append(event)
     return events
 
 
@@ -46,7 +51,7 @@ def test_jobs_report_progress_then_the_same_outcome_as_in_process(
     good, bad = _job(1), _job(2, {"Trouser.csv": b"ImageID,Confidence\nnope,1\n"})
     executor.start(good)
     executor.start(bad)
-    assert executor.running() == {1, 2}
+    assert executor.running() == {_key(1), _key(2)}
     events = _collect(executor)
     kinds = [kind for kind, _ in events[1]]
     assert kinds[-1] == "done"
@@ -65,7 +70,7 @@ def test_jobs_report_progress_then_the_same_outcome_as_in_process(
 
 def test_stop_kills_the_job_and_frees_its_slot(executor: LocalExecutor) -> None:
     executor.start(_job(1))
-    executor.stop(1)
+    executor.stop(_key(1))
     assert executor.running() == set()
     assert executor.events(0.2) == []
     executor.start(_job(3))

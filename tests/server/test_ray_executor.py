@@ -65,7 +65,7 @@ def make_job(evaluation_id: int, files: dict[str, bytes], **extra: Any) -> Job:
 
 def task_pids(evaluation_id: int) -> list[int]:
     """Processes running the Ray task of an evaluation (Ray titles them ``ray::<task name>``)."""
-    title = f"ray::dataperf-evaluation-{evaluation_id}".encode()
+    title = f"ray::dataperf-evaluations-{evaluation_id}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -78,11 +78,11 @@ def task_pids(evaluation_id: int) -> list[int]:
     return found
 
 
-def collect(executor: RayExecutor, until: Callable[[list[tuple[int, Event]]], bool],
+def collect(executor: RayExecutor, until: Callable[[list[tuple[str, Event]]], bool],
             timeout: float = 90, watch: Callable[[], None] | None = None
-            ) -> list[tuple[int, Event]]:
+            ) -> list[tuple[str, Event]]:
     """Events until ``until(events)`` holds."""
-    events: list[tuple[int, Event]] = []
+    events: list[tuple[str, Event]] = []
     deadline = time.monotonic() + timeout
     while not until(events):
         assert time.monotonic() < deadline, f"timed out; events so far: {events}"
@@ -92,18 +92,26 @@ def collect(executor: RayExecutor, until: Callable[[list[tuple[int, Event]]], bo
     return events
 
 
-def done(*evaluation_ids: int) -> Callable[[list[tuple[int, Event]]], bool]:
-    return lambda events: {i for i, (kind, _) in events if kind == "done"} >= set(evaluation_ids)
+def key(evaluation_id: int) -> str:
+    """The executor's name of an evaluation's job."""
+    return f"evaluations:{evaluation_id}"
 
 
-def started(evaluation_id: int) -> Callable[[list[tuple[int, Event]]], bool]:
-    return lambda events: any(i == evaluation_id for i, _ in events)
+def done(*evaluation_ids: int) -> Callable[[list[tuple[str, Event]]], bool]:
+    keys = {key(i) for i in evaluation_ids}
+    return lambda events: {k for k, (kind, _) in events if kind == "done"} >= keys
 
 
-def outcomes(events: list[tuple[int, Event]]) -> dict[int, Outcome]:
+def started(evaluation_id: int) -> Callable[[list[tuple[str, Event]]], bool]:
+    return lambda events: any(k == key(evaluation_id) for k, _ in events)
+
+
+def outcomes(events: list[tuple[str, Event]]) -> dict[int, Outcome]:
+    """The outcomes by evaluation id."""
     found: dict[int, Outcome] = {}
-    for evaluation_id, (kind, payload) in events:
+    for name, (kind, payload) in events:
         if kind == "done":
+            evaluation_id = int(name.removeprefix("evaluations:"))
             assert evaluation_id not in found, f"two outcomes for {evaluation_id}"
             found[evaluation_id] = payload
     return found
@@ -114,9 +122,9 @@ def test_a_job_on_ray_scores_exactly_as_in_process(
     assert (executor.name, executor.capacity) == ("ray", 2)
     job = make_job(1, random_files)
     executor.start(job)
-    assert executor.running() == {1}
+    assert executor.running() == {key(1)}
     events = collect(executor, done(1))
-    assert {i for i, _ in events} == {1}
+    assert {k for k, _ in events} == {key(1)}
     kinds = [kind for _, (kind, _) in events]
     assert kinds[-1] == "done"
     assert kinds.count("done") == 1
@@ -151,7 +159,7 @@ def test_stop_kills_the_task_frees_its_slot_and_silences_it(
     executor.start(make_job(3, {}, baseline=SLOW_BASELINE))
     collect(executor, started(3))  # its baseline is running
     assert task_pids(3)
-    executor.stop(3)
+    executor.stop(key(3))
     assert executor.running() == set()
     deadline = time.monotonic() + 15
     while task_pids(3):
@@ -163,7 +171,7 @@ def test_stop_kills_the_task_frees_its_slot_and_silences_it(
     with pytest.raises(RuntimeError, match="no free slot"):
         executor.start(make_job(6, random_files))
     events = collect(executor, done(4, 5))
-    assert 3 not in {i for i, _ in events}
+    assert key(3) not in {k for k, _ in events}
     assert {i: o.status for i, o in outcomes(events).items()} == {4: "scored", 5: "scored"}
     assert executor.events(0.5) == []
 
@@ -173,13 +181,13 @@ def test_two_jobs_run_at_the_same_time(
     executor.start(make_job(7, {}, baseline=SLOW_BASELINE))
     collect(executor, started(7))  # 7 is running (its baseline takes seconds more) ...
     executor.start(make_job(8, random_files))
-    assert executor.running() == {7, 8}
+    assert executor.running() == {key(7), key(8)}
     events = collect(executor, done(8))
     assert task_pids(7), "7 finished first: make its job slower"  # ... and still is: 8 ran
-    assert executor.running() == {7}  # all along its run
+    assert executor.running() == {key(7)}  # all along its run
     assert {i: o.status for i, o in outcomes(events).items()} == {8: "scored"}
-    assert 8 in {i for i, (kind, _) in events if kind == "progress"}
-    executor.stop(7)
+    assert key(8) in {k for k, (kind, _) in events if kind == "progress"}
+    executor.stop(key(7))
     assert executor.running() == set()
 
 

@@ -107,7 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None, openapi_url=f"{API}/openapi.json",
                   description="Benchmarks for data: submit training sets, cleaning orders and "
                               "data purchases; get them scored on hidden test data.")
-    errors.install(app)
+    errors.install(app, lambda request, status, message:
+                   pages.error_page(request, None, status, message))
     app.add_middleware(BodyLimit, settings=settings)
     api = APIRouter(prefix=API)
     api.add_api_route("/health", _health, methods=["GET"], tags=["platform"],

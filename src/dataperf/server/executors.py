@@ -11,7 +11,7 @@ import signal
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
-from dataperf.server.jobs import Job, Outcome, run_job
+from dataperf.server.jobs import GenerationJob, Job, Outcome, run_job
 
 # ("progress", {"step": ..., "done": ..., "total": ...}) or ("done", Outcome)
 Event = tuple[str, Any]
@@ -21,10 +21,10 @@ class Executor(Protocol):
     name: str
     capacity: int
 
-    def start(self, job: Job) -> None: ...
-    def events(self, timeout: float) -> list[tuple[int, Event]]: ...
-    def stop(self, evaluation_id: int) -> None: ...
-    def running(self) -> set[int]: ...
+    def start(self, job: Job | GenerationJob) -> None: ...
+    def events(self, timeout: float) -> list[tuple[str, Event]]: ...  # by the job's key
+    def stop(self, key: str) -> None: ...
+    def running(self) -> set[str]: ...
     def close(self) -> None: ...
 
 
@@ -69,7 +69,7 @@ class _Slot:
         self.process = context.Process(target=_serve, args=(child,), daemon=True)
         self.process.start()
         child.close()
-        self.evaluation_id: int | None = None
+        self.key: str | None = None  # the running job's
 
     def kill(self) -> None:
         self.process.kill()
@@ -87,45 +87,45 @@ class LocalExecutor:
         self._context = multiprocessing.get_context("spawn")
         self._slots: list[_Slot] = []
 
-    def start(self, job: Job) -> None:
-        slot = next((s for s in self._slots if s.evaluation_id is None), None)
+    def start(self, job: Job | GenerationJob) -> None:
+        slot = next((s for s in self._slots if s.key is None), None)
         if slot is None:
             if len(self._slots) >= self.capacity:
                 raise RuntimeError("no free slot")
             slot = _Slot(self._context)
             self._slots.append(slot)
-        slot.evaluation_id = job.evaluation_id
+        slot.key = job.key
         slot.connection.send(job)
 
-    def running(self) -> set[int]:
-        return {s.evaluation_id for s in self._slots if s.evaluation_id is not None}
+    def running(self) -> set[str]:
+        return {s.key for s in self._slots if s.key is not None}
 
-    def events(self, timeout: float) -> list[tuple[int, Event]]:
-        busy = {s.connection: s for s in self._slots if s.evaluation_id is not None}
+    def events(self, timeout: float) -> list[tuple[str, Event]]:
+        busy = {s.connection: s for s in self._slots if s.key is not None}
         if not busy:
             return []
-        found: list[tuple[int, Event]] = []
+        found: list[tuple[str, Event]] = []
         for connection in wait(list(busy), timeout):
             slot = busy[connection]  # type: ignore[index]
-            evaluation_id = slot.evaluation_id
-            assert evaluation_id is not None
+            key = slot.key
+            assert key is not None
             try:
                 while slot.connection.poll():
                     kind, payload = slot.connection.recv()
-                    found.append((evaluation_id, (kind, payload)))
+                    found.append((key, (kind, payload)))
                     if kind == "done":
-                        slot.evaluation_id = None
+                        slot.key = None
                         break
             except (EOFError, OSError):  # the scoring process died (killed, out of memory)
                 self._replace(slot)
-                found.append((evaluation_id, ("done", Outcome(
+                found.append((key, ("done", Outcome(
                     "failed_platform", message="the scoring process stopped unexpectedly",
                     retry=True))))
         return found
 
-    def stop(self, evaluation_id: int) -> None:
+    def stop(self, key: str) -> None:
         for slot in self._slots:
-            if slot.evaluation_id == evaluation_id:
+            if slot.key == key:
                 self._replace(slot)
 
     def _replace(self, slot: _Slot) -> None:

@@ -1,7 +1,9 @@
-"""One evaluation job, free of any database: parse the files, score each part of the test data.
+"""The queue's jobs, free of any database. An evaluation (:class:`Job`) parses the files and
+scores each part of the test data; a generation (:class:`GenerationJob`) makes a prompt's images
+with its round's generators.
 
-Workers (a local process or a Ray task) call :func:`run_job`; it is the same parse-and-score
-path as ``dataperf evaluate``, so a score on the platform equals the local one.
+Workers (a local process or a Ray task) call :func:`run_job`; an evaluation takes the same
+parse-and-score path as ``dataperf evaluate``, so a score on the platform equals the local one.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from dataperf.exceptions import DataPerfError, EditionError, SubmissionError
 from dataperf.home import BUNDLED
 
 BUNDLED_REF = "bundled:"
-Status = Literal["scored", "failed_participant", "failed_platform"]
+Status = Literal["scored", "done", "failed_participant", "failed_platform"]
 
 
 @dataclass(frozen=True)
 class Job:
+    """Score a submission's files (or a baseline's) on the test data."""
+
     evaluation_id: int
     attempt: int
     challenge: str
@@ -31,6 +35,26 @@ class Job:
     private_fraction: float = 0.0
     split_seed: int = 0
 
+    @property
+    def key(self) -> str:
+        """The job's name among all queued jobs (the queue's ``job_key``)."""
+        return f"evaluations:{self.evaluation_id}"
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    """Make a prompt's images with a round's generators (``generators.mix.RoundGenerators``)."""
+
+    generation_id: int
+    attempt: int
+    prompt: str
+    seed: int
+    generators: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return f"generations:{self.generation_id}"
+
 
 @dataclass
 class Outcome:
@@ -40,6 +64,10 @@ class Outcome:
     message: str | None = None
     problems: list[dict[str, Any]] | None = None
     retry: bool = False  # the attempt died of something outside the job; run it again
+    # A generation's images in the order shown: {"png": a name in ``images`` or None, "model",
+    # "blocked", "test_generator"}; ``images`` holds the PNGs by name.
+    shown: list[dict[str, Any]] = field(default_factory=list)
+    images: dict[str, bytes] = field(default_factory=dict)
 
 
 def open_edition(challenge: Challenge, ref: str) -> Edition:
@@ -74,8 +102,10 @@ def parts(private_fraction: float) -> tuple[str, ...]:
     return ("public", "private") if private_fraction > 0 else ("all",)
 
 
-def run_job(job: Job, progress: Progress = no_progress) -> Outcome:
-    """Score a job. Participant mistakes and platform faults come back as failed outcomes."""
+def run_job(job: Job | GenerationJob, progress: Progress = no_progress) -> Outcome:
+    """Run a job. Participant mistakes and platform faults come back as failed outcomes."""
+    if isinstance(job, GenerationJob):
+        return run_generation(job, progress)
     from dataperf.registry import get_challenge
 
     try:
@@ -100,3 +130,35 @@ def run_job(job: Job, progress: Progress = no_progress) -> Outcome:
     except Exception as err:  # a bug or a broken environment: the platform's fault, not theirs
         return Outcome("failed_platform", message=f"internal error: {err!r}\n"
                        + "".join(traceback.format_exception(err)[-3:]))
+
+
+# Generator mixes made by this process, by their settings: a model loads once per process.
+_mixes: dict[str, Any] = {}
+
+
+def run_generation(job: GenerationJob, progress: Progress = no_progress) -> Outcome:
+    """Make the prompt's images. A generator's error is told to the participant as it is."""
+    import json
+
+    from dataperf.generators import GenerationError
+    from dataperf.generators.mix import GeneratorMix, RoundGenerators
+
+    try:
+        key = json.dumps(job.generators, sort_keys=True)
+        if key not in _mixes:
+            if len(_mixes) >= 4:
+                del _mixes[next(iter(_mixes))]
+            _mixes[key] = GeneratorMix(RoundGenerators.model_validate(job.generators))
+        progress("generate", 0, 1)
+        made = _mixes[key].generate(job.prompt, job.seed)
+        progress("generate", 1, 1)
+    except GenerationError as err:
+        return Outcome("failed_platform", message=str(err))
+    except Exception as err:  # a bug or a broken model: the platform's fault
+        return Outcome("failed_platform", message=f"internal error: {err!r}\n"
+                       + "".join(traceback.format_exception(err)[-3:]))
+    images = {str(i): image.png for i, image in enumerate(made) if image.png is not None}
+    shown = [{"png": str(i) if image.png is not None else None, "model": image.model,
+              "blocked": image.blocked, "test_generator": image.test_generator}
+             for i, image in enumerate(made)]
+    return Outcome("done", shown=shown, images=images)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
@@ -55,18 +56,20 @@ class Role(enum.StrEnum):
 
 
 class State(enum.StrEnum):
-    """An evaluation's life: queued -> running -> scored | failed_participant | failed_platform;
-    queued or running -> cancelled; running -> queued again when its worker's lease expires."""
+    """A leased job's life: queued -> running -> scored (an evaluation) | done (a generation) |
+    failed_participant | failed_platform; queued or running -> cancelled; running -> queued
+    again when its worker's lease expires."""
 
     queued = "queued"
     running = "running"
     scored = "scored"
+    done = "done"
     failed_participant = "failed_participant"
     failed_platform = "failed_platform"
     cancelled = "cancelled"
 
 
-FINAL_STATES = frozenset({State.scored, State.failed_participant, State.failed_platform,
+FINAL_STATES = frozenset({State.scored, State.done, State.failed_participant, State.failed_platform,
                           State.cancelled})
 # Submissions in these states use up quota; platform failures and cancellations do not.
 QUOTA_STATES = (State.queued, State.running, State.scored, State.failed_participant)
@@ -164,6 +167,8 @@ class Round(Base):
     split_seed: Mapped[int] = mapped_column(Integer, default=0)
     final_count: Mapped[int] = mapped_column(Integer, default=0)
     task_weights: Mapped[dict[str, Any] | None]
+    # Red-teaming: the round's image generators (``generators.mix.RoundGenerators``).
+    generators: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Bumped whenever the round's leaderboard may change (a score, a final pick, an edit).
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -201,17 +206,13 @@ class SubmissionFile(Base):
     size: Mapped[int] = mapped_column(Integer)
 
 
-class Evaluation(Base):
-    """The scoring job of a submission, and the durable queue entry for it."""
+class LeasedJob:
+    """The columns of a job on the durable leased queue (``queue.py``): its state, its lease
+    and its run. Evaluations and generations are such jobs."""
 
-    __tablename__ = "evaluations"
-    __table_args__ = (Index("ix_evaluations_state_priority_id", "state", "priority", "id"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), unique=True)
     state: Mapped[State] = mapped_column(_enum(State), default=State.queued)
-    # Lower runs first: participants' submissions (0) before baselines (BASELINE_PRIORITY).
+    # Lower runs first: participants' work (0) before baselines (BASELINE_PRIORITY).
     priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    baseline: Mapped[str | None] = mapped_column(String(64))  # algorithm to run before scoring
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer)
     lease_owner: Mapped[str | None] = mapped_column(String(120))
@@ -219,11 +220,21 @@ class Evaluation(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     progress: Mapped[dict[str, Any] | None]
     message: Mapped[str | None] = mapped_column(Text)
-    problems: Mapped[list[Any] | None]
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class Evaluation(LeasedJob, Base):
+    """The scoring job of a submission, and the durable queue entry for it."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_state_priority_id", "state", "priority", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), unique=True)
+    baseline: Mapped[str | None] = mapped_column(String(64))  # algorithm to run before scoring
+    problems: Mapped[list[Any] | None]
     scorer_version: Mapped[str | None] = mapped_column(String(120))
     submission: Mapped[Submission] = relationship(back_populates="evaluation")
 
@@ -268,3 +279,69 @@ class WorkerRow(Base):
     slots: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Consent(Base):
+    """A participant's consent to a challenge's content warning, given before first use."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("user_id", "challenge_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    challenge_id: Mapped[int] = mapped_column(ForeignKey("challenges.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Generation(LeasedJob, Base):
+    """One participant's prompt in a red-teaming round, the job that makes its images, and the
+    record of the attempt (kept like the released "attempted" data). One per (round,
+    participant, prompt): typing a prompt again shows the same images."""
+
+    __tablename__ = "generations"
+    __table_args__ = (UniqueConstraint("round_id", "user_id", "prompt_key"),
+                      Index("ix_generations_state_priority_id", "state", "priority", "id"),
+                      Index("ix_generations_user_created", "user_id", "created_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    prompt: Mapped[str] = mapped_column(Text)
+    prompt_key: Mapped[str] = mapped_column(String(64))  # sha256 of the stripped prompt
+    seed: Mapped[int] = mapped_column(BigInteger)
+    # The prompt's text screening: {"screener", "unsafe", "flagged"}, or None without one.
+    screening: Mapped[dict[str, Any] | None]
+    # The images in the order shown: {"sha256" | None, "model", "blocked", "test_generator"}.
+    images: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    round: Mapped[Round] = relationship()
+    attacks: Mapped[list[AttackRow]] = relationship(back_populates="generation",
+                                                    order_by="AttackRow.id")
+
+
+class AttackState(enum.StrEnum):
+    """An attack's life: pending (awaiting validations) -> validated; hidden or removed by
+    the organizers."""
+
+    pending = "pending"
+    validated = "validated"
+    hidden = "hidden"
+    removed = "removed"
+
+
+class AttackRow(Base):
+    """An attack a participant submitted: one generated image of a prompt, annotated with the
+    round's vocabularies."""
+
+    __tablename__ = "attacks"
+    __table_args__ = (UniqueConstraint("generation_id", "image"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generations.id"))
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    image: Mapped[int] = mapped_column(Integer)  # its position among the generation's images
+    # The claimed answers: attack_modes, harm_types, targets (lists), the *_other texts and
+    # the rewritten prompt, as the kind's attack records name them.
+    annotations: Mapped[dict[str, Any]]
+    state: Mapped[AttackState] = mapped_column(_enum(AttackState), default=AttackState.pending)
+    moderation_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    generation: Mapped[Generation] = relationship(back_populates="attacks")

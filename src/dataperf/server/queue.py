@@ -1,26 +1,31 @@
-"""The durable evaluation queue, kept in the database (the one source of truth).
+"""The durable job queue, kept in the database (the one source of truth).
 
-A worker *claims* the oldest queued evaluation with a single conditional UPDATE (plus ``FOR
-UPDATE SKIP LOCKED`` on PostgreSQL), taking a *lease* that it renews by heartbeat. Every later
-write by that worker is *fenced* by (owner, attempt): a worker whose lease was taken over can no
-longer change anything, so each evaluation is scored exactly once. A lease that runs out puts
-the job back in the queue until it has used ``max_attempts`` runs; then it fails for the
-platform (which costs the participant no quota).
+Its jobs are rows of a :class:`~dataperf.server.models.LeasedJob` table: evaluations (score a
+submission) and generations (make a prompt's images). A worker *claims* the oldest queued job
+of a table with a single conditional UPDATE (plus ``FOR UPDATE SKIP LOCKED`` on PostgreSQL),
+taking a *lease* that it renews by heartbeat. Every later write by that worker is *fenced* by
+(owner, attempt): a worker whose lease was taken over can no longer change anything, so each
+job's outcome is recorded exactly once. A lease that runs out puts the job back in the queue
+until it has used ``max_attempts`` runs; then it fails for the platform (which costs the
+participant no quota).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from dataperf.server.db import Database
-from dataperf.server.jobs import Job, Outcome
+from dataperf.server.jobs import GenerationJob, Job, Outcome
 from dataperf.server.models import (
     Evaluation,
+    Generation,
+    LeasedJob,
     ScoreRow,
     State,
     Submission,
@@ -32,39 +37,60 @@ from dataperf.server.storage import BlobStore
 
 AGGREGATE = "__aggregate__"
 BASELINE_PRIORITY = 10  # baselines fill idle time: participants' submissions go first
+#: The queued tables, in the order a worker with a free slot serves them: generations first
+#: (a participant is waiting at the screen), then evaluations.
+TABLES: tuple[type[Evaluation] | type[Generation], ...] = (Generation, Evaluation)
+Table = type[Evaluation] | type[Generation]
 
 
 @dataclass(frozen=True)
 class Lease:
-    evaluation_id: int
+    table: Table
+    job_id: int
     attempt: int
     owner: str
 
+    @property
+    def key(self) -> str:
+        """The job's name among every table's jobs (executors know jobs by it)."""
+        return job_key(self.table, self.job_id)
 
-def claim(db: Database, owner: str, lease_seconds: float) -> Lease | None:
-    """Take the first queued evaluation (by priority, then age), or None when there is none."""
+
+def job_key(table: Table, job_id: int) -> str:
+    return f"{table.__tablename__}:{job_id}"
+
+
+def claim(db: Database, owner: str, lease_seconds: float, table: Table = Evaluation
+          ) -> Lease | None:
+    """Take the first queued job of ``table`` (by priority, then age), or None."""
     now = utcnow()
-    oldest = (select(Evaluation.id).where(Evaluation.state == State.queued)
-              .order_by(Evaluation.priority, Evaluation.id).limit(1))
+    oldest = (select(table.id).where(table.state == State.queued)
+              .order_by(table.priority, table.id).limit(1))
     if not db.is_sqlite:
         oldest = oldest.with_for_update(skip_locked=True)
     with db.write() as session:
         row = session.execute(
-            update(Evaluation)
-            .where(Evaluation.id == oldest.scalar_subquery(), Evaluation.state == State.queued)
-            .values(state=State.running, lease_owner=owner, attempts=Evaluation.attempts + 1,
+            update(table)
+            .where(table.id == oldest.scalar_subquery(), table.state == State.queued)
+            .values(state=State.running, lease_owner=owner, attempts=table.attempts + 1,
                     lease_expires_at=now + timedelta(seconds=lease_seconds), started_at=now,
                     progress=None)
-            .returning(Evaluation.id, Evaluation.attempts)
+            .returning(table.id, table.attempts)
             .execution_options(synchronize_session=False)
         ).first()
-    return Lease(row[0], row[1], owner) if row else None
+    return Lease(table, row[0], row[1], owner) if row else None
 
 
-def load_job(db: Database, store: BlobStore, lease: Lease) -> Job:
-    """Everything a worker needs to score the leased evaluation, files included."""
+def load_job(db: Database, store: BlobStore, lease: Lease) -> Job | GenerationJob:
+    """Everything a worker needs to run the leased job, files included."""
+    if lease.table is Generation:
+        with db.read() as session:
+            generation = session.get_one(Generation, lease.job_id)
+            return GenerationJob(generation_id=generation.id, attempt=lease.attempt,
+                                 prompt=generation.prompt, seed=generation.seed,
+                                 generators=dict(generation.round.generators or {}))
     with db.read() as session:
-        evaluation = session.get_one(Evaluation, lease.evaluation_id)
+        evaluation = session.get_one(Evaluation, lease.job_id)
         submission = evaluation.submission
         round_ = submission.round
         challenge = round_.challenge
@@ -78,8 +104,9 @@ def load_job(db: Database, store: BlobStore, lease: Lease) -> Job:
 
 
 def _fenced(lease: Lease) -> Any:
-    return and_(Evaluation.id == lease.evaluation_id, Evaluation.state == State.running,
-                Evaluation.lease_owner == lease.owner, Evaluation.attempts == lease.attempt)
+    table = lease.table
+    return and_(table.id == lease.job_id, table.state == State.running,
+                table.lease_owner == lease.owner, table.attempts == lease.attempt)
 
 
 def heartbeat(db: Database, lease: Lease, lease_seconds: float,
@@ -89,8 +116,8 @@ def heartbeat(db: Database, lease: Lease, lease_seconds: float,
     if progress is not None:
         values["progress"] = progress
     with db.write() as session:
-        row = session.execute(update(Evaluation).where(_fenced(lease)).values(**values)
-                              .returning(Evaluation.cancel_requested)
+        row = session.execute(update(lease.table).where(_fenced(lease)).values(**values)
+                              .returning(lease.table.cancel_requested)
                               .execution_options(synchronize_session=False)).first()
     if row is None:
         return "lost"
@@ -101,45 +128,58 @@ def finish(db: Database, store: BlobStore, lease: Lease, outcome: Outcome,
            seconds: float) -> bool:
     """Record the outcome of a leased run; False (and nothing written) if the lease was lost."""
     now = utcnow()
-    for data in outcome.files.values():
+    for data in [*outcome.files.values(), *outcome.images.values()]:
         store.put(data)  # before the transaction: a stored blob without a row is harmless
     with db.write() as session:
-        evaluation = session.execute(select(Evaluation).where(_fenced(lease))
-                                     .with_for_update()).scalar_one_or_none()
-        if evaluation is None:
+        job = cast(Evaluation | Generation | None, session.execute(
+            select(lease.table).where(_fenced(lease)).with_for_update()).scalar_one_or_none())
+        if job is None:
             return False
-        if outcome.retry and evaluation.attempts < evaluation.max_attempts:
-            _requeue(evaluation)
+        if outcome.retry and job.attempts < job.max_attempts:
+            _requeue(job)
             return True
-        evaluation.state = State(outcome.status)
-        evaluation.finished_at = now
-        evaluation.seconds = seconds
-        evaluation.message = outcome.message
-        evaluation.problems = outcome.problems
-        evaluation.lease_owner = None
-        evaluation.lease_expires_at = None
-        submission = evaluation.submission
-        if outcome.files:
-            _attach_files(session, submission, outcome.files)
-        for part, score in outcome.parts.items():
-            evaluation.scorer_version = score["scorer_version"]
-            _add_scores(session, evaluation, submission.round_id, part, score)
-            submission.warnings = list(score.get("warnings", []))
-        if outcome.parts:
-            submission.round.changed_at = now
+        job.state = State(outcome.status)
+        job.finished_at = now
+        job.seconds = seconds
+        job.message = outcome.message
+        job.lease_owner = None
+        job.lease_expires_at = None
+        if isinstance(job, Generation):
+            job.images = [_stored(shown, outcome.images) for shown in outcome.shown]
+        else:
+            _record_evaluation(session, job, outcome, now)
     return True
 
 
-def _requeue(evaluation: Evaluation) -> None:
-    evaluation.state = State.queued
-    evaluation.lease_owner = None
-    evaluation.lease_expires_at = None
-    evaluation.progress = None
+def _stored(shown: dict[str, Any], images: dict[str, bytes]) -> dict[str, Any]:
+    """An image as a generation records it: its PNG by digest instead of by name."""
+    name = shown.get("png")
+    digest = hashlib.sha256(images[name]).hexdigest() if name is not None else None
+    return {"sha256": digest, **{k: v for k, v in shown.items() if k != "png"}}
+
+
+def _record_evaluation(session: Session, evaluation: Evaluation, outcome: Outcome,
+                       now: Any) -> None:
+    evaluation.problems = outcome.problems
+    submission = evaluation.submission
+    if outcome.files:
+        _attach_files(session, submission, outcome.files)
+    for part, score in outcome.parts.items():
+        evaluation.scorer_version = score["scorer_version"]
+        _add_scores(session, evaluation, submission.round_id, part, score)
+        submission.warnings = list(score.get("warnings", []))
+    if outcome.parts:
+        submission.round.changed_at = now
+
+
+def _requeue(job: LeasedJob) -> None:
+    job.state = State.queued
+    job.lease_owner = None
+    job.lease_expires_at = None
+    job.progress = None
 
 
 def _attach_files(session: Session, submission: Submission, files: dict[str, bytes]) -> None:
-    import hashlib
-
     for name, data in sorted(files.items()):
         session.add(SubmissionFile(submission_id=submission.id, name=name, size=len(data),
                                    sha256=hashlib.sha256(data).hexdigest()))
@@ -161,48 +201,62 @@ def reap(db: Database) -> int:
     """Put running jobs whose lease ran out back in the queue (or fail them after too many
     attempts, or cancel them if cancelling was asked). Returns how many were touched."""
     now = utcnow()
-    expired = and_(Evaluation.state == State.running, Evaluation.lease_expires_at < now)
     cleared = {"lease_owner": None, "lease_expires_at": None}
+    touched = 0
     with db.write() as session:
-        cancelled = session.execute(
-            update(Evaluation).where(expired, Evaluation.cancel_requested.is_(True))
-            .values(state=State.cancelled, finished_at=now, message="cancelled", **cleared)
-            .execution_options(synchronize_session=False))
-        failed = session.execute(
-            update(Evaluation).where(expired, Evaluation.attempts >= Evaluation.max_attempts)
-            .values(state=State.failed_platform, finished_at=now, **cleared,
-                    message="the evaluation was interrupted on every attempt (its worker "
-                            "stopped); this is the platform's fault and used none of your "
-                            "quota — submit again or tell the organizers")
-            .execution_options(synchronize_session=False))
-        requeued = session.execute(
-            update(Evaluation).where(expired).values(state=State.queued, progress=None, **cleared)
-            .execution_options(synchronize_session=False))
-    return int(cancelled.rowcount + failed.rowcount + requeued.rowcount)  # type: ignore[attr-defined]
+        for table in TABLES:
+            expired = and_(table.state == State.running, table.lease_expires_at < now)
+            results = [
+                session.execute(
+                    update(table).where(expired, table.cancel_requested.is_(True))
+                    .values(state=State.cancelled, finished_at=now, message="cancelled",
+                            **cleared)
+                    .execution_options(synchronize_session=False)),
+                session.execute(
+                    update(table).where(expired, table.attempts >= table.max_attempts)
+                    .values(state=State.failed_platform, finished_at=now, **cleared,
+                            message=_interrupted(table))
+                    .execution_options(synchronize_session=False)),
+                session.execute(
+                    update(table).where(expired).values(state=State.queued, progress=None,
+                                                        **cleared)
+                    .execution_options(synchronize_session=False)),
+            ]
+            touched += sum(r.rowcount for r in results)  # type: ignore[attr-defined]
+    return touched
 
 
-def cancel(session: Session, evaluation: Evaluation) -> None:
+def _interrupted(table: Table) -> str:
+    if table is Generation:
+        return ("making the images was interrupted on every attempt (its worker stopped); "
+                "type the prompt again, and tell the organizers if it happens again")
+    return ("the evaluation was interrupted on every attempt (its worker stopped); this is "
+            "the platform's fault and used none of your quota — submit again or tell the "
+            "organizers")
+
+
+def cancel(session: Session, job: LeasedJob) -> None:
     """Cancel now if queued; a running one is stopped by its worker at the next heartbeat."""
-    if evaluation.state == State.queued:
-        evaluation.state = State.cancelled
-        evaluation.finished_at = utcnow()
-        evaluation.message = "cancelled"
-    elif evaluation.state == State.running:
-        evaluation.cancel_requested = True
+    if job.state == State.queued:
+        job.state = State.cancelled
+        job.finished_at = utcnow()
+        job.message = "cancelled"
+    elif job.state == State.running:
+        job.cancel_requested = True
 
 
 def release(db: Database, lease: Lease) -> None:
     """Hand a job back untouched (its worker is shutting down): the run does not count."""
     with db.write() as session:
-        session.execute(update(Evaluation).where(_fenced(lease))
-                        .values(state=State.queued, attempts=Evaluation.attempts - 1,
+        session.execute(update(lease.table).where(_fenced(lease))
+                        .values(state=State.queued, attempts=lease.table.attempts - 1,
                                 lease_owner=None, lease_expires_at=None, progress=None)
                         .execution_options(synchronize_session=False))
 
 
 def mark_cancelled(db: Database, lease: Lease) -> None:
     with db.write() as session:
-        session.execute(update(Evaluation).where(_fenced(lease))
+        session.execute(update(lease.table).where(_fenced(lease))
                         .values(state=State.cancelled, finished_at=utcnow(), message="cancelled",
                                 lease_owner=None, lease_expires_at=None)
                         .execution_options(synchronize_session=False))
@@ -214,19 +268,24 @@ class Wait:
     seconds: float | None  # estimated wait before it starts; None without any history
 
 
-def wait_estimate(session: Session, evaluation: Evaluation, *,
+def wait_estimate(session: Session, job: Evaluation | Generation, *,
                   heartbeat_seconds: float) -> Wait:
     """Position in the queue and an estimate: the jobs ahead (and running ones, half done on
-    average) times the recent mean run time, spread over the live workers' slots."""
-    first = or_(Evaluation.priority < evaluation.priority,
-                and_(Evaluation.priority == evaluation.priority, Evaluation.id < evaluation.id))
-    ahead = session.scalar(select(func.count()).select_from(Evaluation).where(
-        Evaluation.state == State.queued, first)) or 0
-    running = session.scalar(select(func.count()).select_from(Evaluation).where(
-        Evaluation.state == State.running)) or 0
-    recent = select(Evaluation.seconds).where(Evaluation.state == State.scored,
-                                              Evaluation.seconds.is_not(None)) \
-        .order_by(Evaluation.id.desc()).limit(50).subquery()
+    average) times the recent mean run time of the job's table, spread over the live workers'
+    slots. Generations are served before evaluations, so evaluations also wait for them."""
+    table = type(job)
+    first = or_(table.priority < job.priority,
+                and_(table.priority == job.priority, table.id < job.id))
+    ahead = session.scalar(select(func.count()).select_from(table).where(
+        table.state == State.queued, first)) or 0
+    if table is Evaluation:
+        ahead += session.scalar(select(func.count()).select_from(Generation).where(
+            Generation.state == State.queued)) or 0
+    running = sum(session.scalar(select(func.count()).select_from(t).where(
+        t.state == State.running)) or 0 for t in TABLES)
+    recent = select(table.seconds).where(table.state.in_((State.scored, State.done)),
+                                         table.seconds.is_not(None)) \
+        .order_by(table.id.desc()).limit(50).subquery()
     mean = session.scalar(select(func.avg(recent.c.seconds)))
     alive_since = utcnow() - timedelta(seconds=3 * heartbeat_seconds)
     slots = session.scalar(select(func.sum(WorkerRow.slots))

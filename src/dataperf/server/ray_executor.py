@@ -44,7 +44,7 @@ import ray
 from ray import exceptions as ray_errors
 
 from dataperf.server.executors import Event
-from dataperf.server.jobs import Job, Outcome, run_job
+from dataperf.server.jobs import GenerationJob, Job, Outcome, run_job
 
 log = logging.getLogger("dataperf.worker")
 LOCAL = "local"
@@ -75,7 +75,7 @@ class _ProgressBoard:
         return events
 
 
-def _score(job: Job, run: int, board: Any) -> Outcome:
+def _score(job: Job | GenerationJob, run: int, board: Any) -> Outcome:
     """The Ray task: score ``job``, posting its progress to ``board`` as run ``run``."""
 
     def progress(step: str, done: int, total: int) -> None:
@@ -141,31 +141,31 @@ class RayExecutor:
         self.capacity = slots
         self._owns_ray = connect(slots, address)
         self._board: Any = _Board.remote()  # an ActorHandle; Ray's stubs miss async methods
-        self._runs: dict[int, _Run] = {}  # evaluation id -> its current run
+        self._runs: dict[str, _Run] = {}  # job key -> its current run
         self._next_run = 0
         self._poll: ray.ObjectRef[list[tuple[int, dict[str, Any]]]] | None = None
         self._closed = False
 
-    def start(self, job: Job) -> None:
+    def start(self, job: Job | GenerationJob) -> None:
         if len(self._runs) >= self.capacity:
             raise RuntimeError("no free slot")
-        if job.evaluation_id in self._runs:
-            raise RuntimeError(f"evaluation {job.evaluation_id} is already running")
+        if job.key in self._runs:
+            raise RuntimeError(f"job {job.key} is already running")
         self._next_run += 1
-        result = _score_task.options(name=f"dataperf-evaluation-{job.evaluation_id}").remote(
+        result = _score_task.options(name=f"dataperf-{job.key.replace(':', '-')}").remote(
             job, self._next_run, self._board)
-        self._runs[job.evaluation_id] = _Run(self._next_run, result)
+        self._runs[job.key] = _Run(self._next_run, result)
 
-    def running(self) -> set[int]:
+    def running(self) -> set[str]:
         return set(self._runs)
 
-    def events(self, timeout: float) -> list[tuple[int, Event]]:
+    def events(self, timeout: float) -> list[tuple[str, Event]]:
         deadline = time.monotonic() + timeout
         while self._runs:
             remaining = max(0.0, deadline - time.monotonic())
             if self._poll is None:
                 self._poll = self._board.take.remote(remaining)
-            results = {r.result: evaluation_id for evaluation_id, r in self._runs.items()}
+            results = {r.result: key for key, r in self._runs.items()}
             waitables: list[Any] = [*results, self._poll]
             ray.wait(waitables, num_returns=1, timeout=remaining)
             ready, _ = ray.wait(waitables, num_returns=len(waitables), timeout=0)
@@ -176,13 +176,13 @@ class RayExecutor:
                 self._poll = None
             if finished:  # their progress is on the board by now (the task synced)
                 progress += self._take(self._board.take.remote(0.0))
-            by_run = {r.run: evaluation_id for evaluation_id, r in self._runs.items()}
-            found: list[tuple[int, Event]] = [
+            by_run = {r.run: key for key, r in self._runs.items()}
+            found: list[tuple[str, Event]] = [
                 (by_run[run], ("progress", payload)) for run, payload in progress if run in by_run]
             for ref in finished:
-                evaluation_id = results[ref]
-                del self._runs[evaluation_id]
-                found.append((evaluation_id, ("done", self._outcome(ref))))
+                key = results[ref]
+                del self._runs[key]
+                found.append((key, ("done", self._outcome(ref))))
             if found or time.monotonic() >= deadline:
                 return found
         return []
@@ -206,8 +206,8 @@ class RayExecutor:
                            message=f"the Ray task returned {type(outcome).__name__}")
         return outcome
 
-    def stop(self, evaluation_id: int) -> None:
-        run = self._runs.pop(evaluation_id, None)
+    def stop(self, key: str) -> None:
+        run = self._runs.pop(key, None)
         if run is not None:
             self._cancel(run)
 

@@ -34,9 +34,10 @@ class Worker:
         self.store = BlobStore(settings.blobs_dir)
         self.executor = executor
         self.name = name or worker_name()
-        self._leases: dict[int, queue.Lease] = {}
-        self._started: dict[int, float] = {}
-        self._progress: dict[int, dict[str, Any]] = {}
+        # Running jobs by their key (``queue.job_key``): leases, start times, last progress.
+        self._leases: dict[str, queue.Lease] = {}
+        self._started: dict[str, float] = {}
+        self._progress: dict[str, dict[str, Any]] = {}
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; running jobs are then handed back to the queue."""
@@ -51,8 +52,8 @@ class Worker:
                 claimed = self._fill()
                 timeout = 0.05 if claimed else self.settings.poll_seconds
                 finished = False
-                for evaluation_id, event in self.executor.events(timeout):
-                    finished |= self._handle(evaluation_id, event)
+                for key, event in self.executor.events(timeout):
+                    finished |= self._handle(key, event)
                 if not (self._leases or claimed or finished):  # idle: the queue was empty
                     stop.wait(self.settings.poll_seconds)
         finally:
@@ -61,66 +62,74 @@ class Worker:
             queue.unregister_worker(self.db, self.name)
 
     def _fill(self) -> bool:
+        """Claim jobs for the free slots, a queued generation before a queued evaluation."""
         claimed = False
         while len(self._leases) < self.executor.capacity:
-            lease = queue.claim(self.db, self.name, self.settings.lease_seconds)
+            lease = self._claim()
             if lease is None:
                 break
             claimed = True
             try:
                 job = queue.load_job(self.db, self.store, lease)
             except Exception as err:  # a corrupt blob, say: the platform's fault
-                log.exception("could not load evaluation %s", lease.evaluation_id)
+                log.exception("could not load job %s", lease.key)
                 queue.finish(self.db, self.store, lease,
                              Outcome("failed_platform", message=f"could not load the job: {err}"),
                              0.0)
                 continue
-            self._leases[lease.evaluation_id] = lease
-            self._started[lease.evaluation_id] = time.monotonic()
+            self._leases[lease.key] = lease
+            self._started[lease.key] = time.monotonic()
             self.executor.start(job)
         return claimed
 
-    def _handle(self, evaluation_id: int, event: tuple[str, Any]) -> bool:
+    def _claim(self) -> queue.Lease | None:
+        for table in queue.TABLES:
+            lease = queue.claim(self.db, self.name, self.settings.lease_seconds, table)
+            if lease is not None:
+                return lease
+        return None
+
+    def _handle(self, key: str, event: tuple[str, Any]) -> bool:
         """Record an event; True when it ended a job (so a slot is free now)."""
         kind, payload = event
-        lease = self._leases.get(evaluation_id)
+        lease = self._leases.get(key)
         if lease is None:
             return False
         if kind == "progress":
-            self._progress[evaluation_id] = payload
+            self._progress[key] = payload
             return False
-        seconds = time.monotonic() - self._started.pop(evaluation_id)
-        del self._leases[evaluation_id]
-        self._progress.pop(evaluation_id, None)
+        seconds = time.monotonic() - self._started.pop(key)
+        del self._leases[key]
+        self._progress.pop(key, None)
         if not queue.finish(self.db, self.store, lease, payload, seconds):
-            log.warning("evaluation %s: lease lost; its outcome was discarded", evaluation_id)
+            log.warning("job %s: lease lost; its outcome was discarded", key)
         return True
 
     def _beat(self) -> None:
         """Renew every lease; stop jobs that were cancelled or taken over; re-queue dead ones."""
         queue.register_worker(self.db, self.name, self.executor.name, self.executor.capacity)
-        for evaluation_id, lease in list(self._leases.items()):
+        for key, lease in list(self._leases.items()):
             answer = queue.heartbeat(self.db, lease, self.settings.lease_seconds,
-                                     self._progress.get(evaluation_id))
+                                     self._progress.get(key))
             if answer == "ok":
                 continue
-            self.executor.stop(evaluation_id)
-            self._forget(evaluation_id)
+            self.executor.stop(key)
+            self._forget(key)
             if answer == "cancel":
                 queue.mark_cancelled(self.db, lease)
         queue.reap(self.db)
         queue.forget_dead_workers(self.db, 3 * self.settings.lease_seconds)
 
-    def _forget(self, evaluation_id: int) -> None:
-        self._leases.pop(evaluation_id, None)
-        self._started.pop(evaluation_id, None)
-        self._progress.pop(evaluation_id, None)
+    def _forget(self, key: str) -> None:
+        self._leases.pop(key, None)
+        self._started.pop(key, None)
+        self._progress.pop(key, None)
 
     def _release_all(self) -> None:
-        for evaluation_id, lease in list(self._leases.items()):
-            self.executor.stop(evaluation_id)
+        for key, lease in list(self._leases.items()):
+            self.executor.stop(key)
             queue.release(self.db, lease)
-            self._forget(evaluation_id)
+            self._forget(key)
 
 
 def start_in_thread(db: Database, settings: Settings, executor: Executor

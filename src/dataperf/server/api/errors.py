@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -49,7 +50,13 @@ _HTTP_CODES = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "
                415: "unsupported-media-type", 429: "too-many-requests"}
 
 
-def install(app: FastAPI) -> None:
+#: Renders an error for people (status, message) as a web page; the app passes the pages' one.
+PageRenderer = Callable[[Request, int, str], Response]
+
+
+def install(app: FastAPI, page: PageRenderer | None = None) -> None:
+    """JSON answers for every error; outside ``/api/`` a missing page is rendered by ``page``."""
+
     @app.exception_handler(ApiError)
     async def _api(_: Request, err: ApiError) -> JSONResponse:
         return _answer(err.status, err.code, err.message, err.problems, err.headers)
@@ -76,10 +83,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, err: StarletteHTTPException) -> Response:
-        if not request.url.path.startswith("/api/") and err.status_code == 404:
-            from dataperf.server.web.pages import error_page  # pages for people
-
-            return error_page(request, None, 404, f"there is no page at {request.url.path}")
+        if page is not None and not request.url.path.startswith("/api/") \
+                and err.status_code == 404:
+            return page(request, 404, f"there is no page at {request.url.path}")
         code = _HTTP_CODES.get(err.status_code, "error")
         return _answer(err.status_code, code, str(err.detail),
                        headers=dict(err.headers) if err.headers else None)
