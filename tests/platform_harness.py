@@ -110,6 +110,28 @@ class LiveServer:
             db.dispose()
         return token
 
+    def host(self, challenge: str, name: str, owner_email: str | None = None) -> None:
+        """Host a registered challenge's bundled offline edition as ``name`` (directly in the
+        database: also kinds the organize API does not host yet)."""
+        from sqlalchemy import select
+
+        from dataperf.editions import Edition
+        from dataperf.home import BUNDLED
+        from dataperf.registry import get_challenge
+        from dataperf.server import hosting
+        from dataperf.server.db import Database
+        from dataperf.server.jobs import BUNDLED_REF
+        from dataperf.server.models import User
+
+        db = Database(self.settings.sqlalchemy_url)
+        with db.write() as session:
+            owner = session.scalar(select(User.id).where(User.email == owner_email)) \
+                if owner_email else None
+            hosting.host(session, get_challenge(challenge),
+                         Edition.open(BUNDLED / challenge / "offline"), BUNDLED_REF + "offline",
+                         name=name, owner_id=owner, settings=self.settings)
+        db.dispose()
+
     def wait(self, token: str, submission_id: int, timeout: float = 180) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         with self.api(token) as client:

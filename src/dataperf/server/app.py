@@ -21,7 +21,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dataperf import __version__
 from dataperf.server import hosting
-from dataperf.server.api import accounts, challenges, data, errors, organize, submissions
+from dataperf.server.api import (
+    accounts,
+    challenges,
+    data,
+    errors,
+    organize,
+    studio,
+    submissions,
+)
 from dataperf.server.db import Database
 from dataperf.server.executors import LocalExecutor
 from dataperf.server.platform import Platform
@@ -113,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix=API)
     api.add_api_route("/health", _health, methods=["GET"], tags=["platform"],
                       summary="Liveness and database reachability")
-    for module in (accounts, challenges, data, submissions, organize):
+    for module in (accounts, challenges, data, submissions, organize, studio):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(pages.router)

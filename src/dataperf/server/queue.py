@@ -81,14 +81,17 @@ def claim(db: Database, owner: str, lease_seconds: float, table: Table = Evaluat
     return Lease(table, row[0], row[1], owner) if row else None
 
 
-def load_job(db: Database, store: BlobStore, lease: Lease) -> Job | GenerationJob:
-    """Everything a worker needs to run the leased job, files included."""
+def load_job(db: Database, store: BlobStore, lease: Lease,
+             default_generators: dict[str, Any] | None = None) -> Job | GenerationJob:
+    """Everything a worker needs to run the leased job, files included; a generation of a
+    round without generators of its own uses ``default_generators`` (the operator's)."""
     if lease.table is Generation:
         with db.read() as session:
             generation = session.get_one(Generation, lease.job_id)
             return GenerationJob(generation_id=generation.id, attempt=lease.attempt,
                                  prompt=generation.prompt, seed=generation.seed,
-                                 generators=dict(generation.round.generators or {}))
+                                 generators=dict(generation.round.generators
+                                                 or default_generators or {}))
     with db.read() as session:
         evaluation = session.get_one(Evaluation, lease.job_id)
         submission = evaluation.submission

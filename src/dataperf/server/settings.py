@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,16 @@ class Settings(BaseSettings):
         default=("random", "pseudo-label", "noise-aware", "knn-shapley", "uniform",
                  "sample-value"),
         description="built-in algorithms queued as baseline entries (those a challenge has)")
+
+    generators: dict[str, Any] = Field(
+        default={"generators": [{"name": "tiny"}], "images_per_prompt": 4},
+        description="red-teaming rounds' image generators unless a round sets its own (JSON: "
+                    "generators.mix.RoundGenerators); the default `tiny` is a test generator")
+    generations_per_minute: int = Field(default=10, ge=1,
+                                        description="prompts one participant may send a minute")
+    text_screener: str | None = Field(
+        default="profanity-check",
+        description="screens red-teaming prompts (a flag for raters, never a refusal); none: off")
 
     @property
     def sqlalchemy_url(self) -> str:

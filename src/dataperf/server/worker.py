@@ -70,7 +70,7 @@ class Worker:
                 break
             claimed = True
             try:
-                job = queue.load_job(self.db, self.store, lease)
+                job = queue.load_job(self.db, self.store, lease, self.settings.generators)
             except Exception as err:  # a corrupt blob, say: the platform's fault
                 log.exception("could not load job %s", lease.key)
                 queue.finish(self.db, self.store, lease,

@@ -280,3 +280,75 @@ class WorkerOut(Out):
     slots: int
     started_at: datetime
     heartbeat_at: datetime
+
+
+# Red-teaming studio ------------------------------------------------------------------------
+
+
+class StudioOut(BaseModel):
+    """What a participant needs to attack a red-teaming challenge's current round."""
+
+    challenge: str
+    round: int
+    content_warning: str
+    consented: bool = Field(description="the content warning was accepted (needed to generate)")
+    images_per_prompt: int
+    test_generator: bool = Field(description="the round's images come from a test generator "
+                                             "(noise), not a real model")
+    prompts_per_minute: int
+    screener: str | None = Field(description="the automatic screening of prompts (a flag for "
+                                             "raters, never a refusal)")
+    vocabularies: dict[str, list[str]] = Field(description="the allowed annotation values of "
+                                                           "each question")
+
+
+class PromptIn(BaseModel):
+    prompt: str = Field(max_length=20_000)
+
+
+class ImageOut(BaseModel):
+    index: int
+    blocked: str | None = Field(description="why the model blocked it; no picture then")
+    url: str | None = Field(description="the picture, blurred; add ?reveal=true for the clear "
+                                        "one")
+    test_generator: bool
+    submitted: bool
+
+
+class GenerationOut(BaseModel):
+    """One prompt's attempt: its screening and, once made, its images (models not named)."""
+
+    id: int
+    challenge: str
+    round: int
+    prompt: str
+    created_at: datetime
+    state: State
+    position: int | None = Field(description="jobs ahead in the queue (queued only)")
+    wait_seconds: float | None = Field(description="estimated wait before making starts")
+    message: str | None
+    screening: dict[str, Any] | None
+    images: list[ImageOut]
+
+
+class AttackIn(BaseModel):
+    image: int = Field(ge=0, le=100, description="the image's index in its generation")
+    attack_modes: list[str] = Field(default_factory=list, max_length=64)
+    harm_types: list[str] = Field(default_factory=list, max_length=64)
+    targets: list[str] = Field(default_factory=list, max_length=64)
+    rewritten_prompt: str = Field(default="", max_length=4000)
+    attack_mode_other: str = Field(default="", max_length=4000)
+    harm_type_other: str = Field(default="", max_length=4000)
+    target_other: str = Field(default="", max_length=4000)
+
+
+class AttackOut(BaseModel):
+    id: int
+    challenge: str
+    round: int
+    generation: int
+    image: int
+    prompt: str
+    created_at: datetime
+    state: str = Field(description="pending (awaiting validations), validated, hidden, removed")
+    annotations: dict[str, Any]
