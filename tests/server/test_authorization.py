@@ -3,7 +3,9 @@ PostgreSQL), with real IDs in its path and a valid body.
 
 ``WALK`` is the table: one row per route (some routes twice, on challenges with other owners),
 one expected status per caller. Refusals are 401 without a valid token, 403 for a missing role
-and 404 for someone else's submission or token (they must look non-existent). A guard test
+and 404 for someone else's submission, token or red-teaming prompt (they must look
+non-existent); only a prompt's writer may submit its images as attacks, even its challenge's
+managers may not (403), so that row is the one the admin is refused. A guard test
 fails when the app has a route under /api/v1 that the table does not list, so no new route
 skips the walk. Hidden edition files are never served: no route template can address files
 except the static folders (Swagger UI, the web pages' assets), and traversal out of them finds
@@ -27,6 +29,11 @@ import pytest
 
 from dataperf.home import BUNDLED
 from dataperf.registry import get_challenge
+from dataperf.server import queue
+from dataperf.server.db import Database
+from dataperf.server.jobs import run_job
+from dataperf.server.models import Generation
+from dataperf.server.storage import BlobStore
 from platform_harness import (
     BACKENDS,
     PASSWORD,
@@ -40,6 +47,9 @@ API = "/api/v1"
 CHALLENGE = "vision-selection"  # the bundled one, hosted at start, owned by no organizer
 COPY = "vs-copy"  # hosted by the "owner" organizer
 SPLIT = "vs-split"  # hosted by the "owner" too, with private test rows (revealed after deadline)
+NIBBLER = "walk-nibbler"  # the red-teaming studio, hosted for the "owner"
+HARM = "image_failure_violent"  # a harm type of its vocabulary
+STUDIO_ROUTES = ("studio", "consent", "generations", "attacks")  # under /challenges/{name}/
 # anonymous, a made-up token, participant of team A, participant of team B, rater, organizer
 # owning COPY, organizer owning nothing, admin
 CALLERS = ("anon", "bad", "a", "b", "rater", "owner", "other", "admin")
@@ -66,6 +76,8 @@ class World:
     sub_a: int = 0  # a submission of team A to COPY
     victim: int = 0  # a user whose role the walk sets
     join_code: str = ""  # of the team "Joinable"
+    generation_a: int = 0  # a prompt of A's in NIBBLER, its images made
+    image_a: int = 0  # the index of one of its images that has a picture
     _count: Iterator[int] = field(default_factory=itertools.count)
 
     def unique(self) -> int:
@@ -118,6 +130,7 @@ class Call:
     body: Params = none  # further httpx request arguments: json, files, data, params
     fresh: bool = False  # as a new user of the caller's role (the request changes its caller)
     on: str = ""  # tells rows of one route apart
+    writer_only: bool = False  # only the writer of what it acts on may: the admin is refused
 
     def expected(self, caller: str) -> int:
         statuses = self.expect.split()
@@ -131,6 +144,14 @@ class Call:
 
 def sub_a(world: World, caller: str) -> dict[str, Any]:
     return {"submission_id": world.sub_a}
+
+
+def generation_a(world: World, caller: str) -> dict[str, Any]:
+    return {"generation_id": world.generation_a}
+
+
+def image_a(world: World, caller: str) -> dict[str, Any]:
+    return {"generation_id": world.generation_a, "index": world.image_a}
 
 WALK = [
     # expected statuses: anon bad a b rater owner other admin (see CALLERS)
@@ -213,7 +234,33 @@ WALK = [
     Call("PATCH", "/admin/users/{user_id}", "401 401 403 403 403 403 403 200",
          params=lambda w, c: {"user_id": w.victim}, body=static(json={"role": "participant"})),
     Call("GET", "/admin/workers", "401 401 403 403 403 403 403 200"),
+    # the red-teaming studio: every caller with an account accepted NIBBLER's content warning;
+    # a prompt and its images are seen by their writer and the challenge's managers only
+    Call("GET", "/challenges/{name}/studio", "401 401 200 200 200 200 200 200",
+         static(name=NIBBLER)),
+    Call("POST", "/challenges/{name}/consent", "401 401 200 200 200 200 200 200",
+         static(name=NIBBLER)),
+    Call("POST", "/challenges/{name}/generations", "401 401 201 201 201 201 201 201",
+         static(name=NIBBLER),
+         body=lambda w, c: {"json": {"prompt": f"a walk by {c} {w.unique()}"}}),
+    Call("GET", "/challenges/{name}/generations", "401 401 200 200 200 200 200 200",
+         static(name=NIBBLER)),
+    Call("GET", "/generations/{generation_id}", "401 401 200 404 404 200 404 200",
+         generation_a),
+    Call("GET", "/generations/{generation_id}/images/{index}",
+         "401 401 200 404 404 200 404 200", image_a),
+    Call("GET", "/generations/{generation_id}/images/{index}",
+         "401 401 200 404 404 200 404 200", image_a, body=static(params={"reveal": "true"}),
+         on="revealed"),
+    Call("POST", "/generations/{generation_id}/attacks", "401 401 201 404 404 403 404 403",
+         generation_a, writer_only=True,
+         body=lambda w, c: {"json": {"image": w.image_a, "harm_types": [HARM]}}),
+    Call("GET", "/challenges/{name}/attacks", "401 401 200 200 200 200 200 200",
+         static(name=NIBBLER)),
 ]
+#: The studio's rows that name a challenge (the others name a generation).
+STUDIO_OF_A_CHALLENGE = [r for r in WALK if r.template.startswith("/challenges/{name}/")
+                         and r.template.rsplit("/", 1)[1] in STUDIO_ROUTES]
 
 
 # Fixtures ----------------------------------------------------------------------------------
@@ -278,7 +325,39 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             team = api.post("/teams", json={"name": "Joinable"})
             assert team.status_code == 201, team.text
             world.join_code = team.json()["join_code"]
+        host_studio(world)
         yield world
+
+
+def host_studio(world: World) -> None:
+    """NIBBLER hosted for the owner, its content warning accepted by every account, and a
+    prompt of A's made into images here, as a worker makes them (the server has none): claimed
+    off the queue, run and finished."""
+    server, settings = world.server, world.server.settings
+    server.host("adversarial-nibbler", NIBBLER, owner_email=world.emails["owner"])
+    for caller in ROLES:
+        with server.api(world.tokens[caller]) as api:
+            consented = api.post(f"/challenges/{NIBBLER}/consent")
+        assert consented.status_code == 200, consented.text
+    with server.api(world.tokens["a"]) as api:
+        sent = api.post(f"/challenges/{NIBBLER}/generations",
+                        json={"prompt": "a walk in the woods"})
+    assert sent.status_code == 201, sent.text
+    world.generation_a = int(sent.json()["id"])
+    db, store = Database(settings.sqlalchemy_url), BlobStore(settings.blobs_dir)
+    try:
+        lease = queue.claim(db, "walk-worker", 600, Generation)
+        assert lease is not None
+        assert lease.job_id == world.generation_a
+        outcome = run_job(queue.load_job(db, store, lease, settings.generators))
+        assert outcome.status == "done", outcome.message
+        assert queue.finish(db, store, lease, outcome, seconds=1.0)
+    finally:
+        db.dispose()
+    with server.api(world.tokens["a"]) as api:
+        made = api.get(f"/generations/{world.generation_a}").json()
+    assert made["state"] == "done", made
+    world.image_a = next(image["index"] for image in made["images"] if image["url"])
 
 
 # The walk ----------------------------------------------------------------------------------
@@ -358,7 +437,10 @@ def test_every_row_expects_a_status_per_caller() -> None:
     for row in WALK:
         statuses = [row.expected(c) for c in CALLERS]
         assert all(s in (200, 201, 202, 401, 403, 404) for s in statuses), row.id
-        assert row.expected("admin") < 300, row.id
+        if row.writer_only:  # the managers see what it acts on, and are refused
+            assert row.expected("admin") == row.expected("owner") == 403, row.id
+        else:
+            assert row.expected("admin") < 300, row.id
 
 
 # Tokens and ownership ----------------------------------------------------------------------
@@ -400,6 +482,68 @@ def test_other_teams_submissions_look_nonexistent(world: World, row: Call) -> No
     assert mine.status_code == absent.status_code == 404
     assert mine.json()["error"]["message"].replace(str(world.sub_a), "N") == \
         absent.json()["error"]["message"].replace(str(missing), "N")
+
+
+@pytest.mark.parametrize("caller", ["b", "rater", "other"])
+@pytest.mark.parametrize("row", [r for r in WALK if "{generation_id}" in r.template],
+                         ids=lambda r: r.id)
+def test_other_peoples_prompts_look_nonexistent(world: World, row: Call, caller: str) -> None:
+    """Someone else's prompt (neither theirs nor one of a challenge they manage) gets exactly
+    the answer for a prompt that does not exist, its images and attacks too."""
+    missing = 10**9
+    answers = {}
+    for generation_id in (world.generation_a, missing):
+        path = row.template.format(generation_id=generation_id, index=world.image_a)
+        with world.server.api(world.tokens[caller]) as api:
+            answers[generation_id] = api.request(row.method, path, **row.body(world, caller))
+    mine, absent = answers[world.generation_a], answers[missing]
+    assert mine.status_code == absent.status_code == 404
+    assert mine.json()["error"]["message"].replace(str(world.generation_a), "N") == \
+        absent.json()["error"]["message"].replace(str(missing), "N")
+
+
+def test_managers_see_a_prompts_images_but_may_not_submit_them(world: World) -> None:
+    path = f"/generations/{world.generation_a}/images/{world.image_a}"
+    seen = {}
+    for caller in ("a", "owner", "admin"):
+        with world.server.api(world.tokens[caller]) as api:
+            seen[caller] = api.get(path, params={"reveal": "true"}).content
+            refused = api.post(f"/generations/{world.generation_a}/attacks",
+                               json={"image": world.image_a, "harm_types": [HARM]})
+        if caller != "a":
+            assert refused.status_code == 403, refused.text
+            assert "only the participant who wrote" in refused.json()["error"]["message"]
+    assert seen["owner"] == seen["admin"] == seen["a"]
+    assert seen["a"].startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("role", sorted(set(ROLES.values())))
+def test_prompts_need_the_content_warning_accepted(world: World, role: str) -> None:
+    """Whatever the role, the admin's included: no images before accepting the warning."""
+    token = world.server.user(f"unwarned{world.unique()}-{role}@walk.example.org", role)
+    with world.server.api(token) as api:
+        refused = api.post(f"/challenges/{NIBBLER}/generations", json={"prompt": "a walk"})
+        studio = api.get(f"/challenges/{NIBBLER}/studio")
+    assert refused.status_code == 403, refused.text
+    assert_error_shape(refused)
+    assert refused.json()["error"]["code"] == "consent-needed"
+    assert studio.json()["consented"] is False
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("row", STUDIO_OF_A_CHALLENGE, ids=lambda r: r.id)
+def test_a_challenge_of_another_kind_has_no_studio(world: World, row: Call,
+                                                   caller: str) -> None:
+    """The studio's routes on a challenge that is not a red-teaming one: not found, for its
+    managers too (after the 401 of a caller without a valid token)."""
+    path = row.template.format(name=COPY)
+    with world.server.api(world.caller_token(caller)) as api:
+        answer = api.request(row.method, path, **row.body(world, caller))
+    expected = 401 if caller in ("anon", "bad") else 404
+    assert answer.status_code == expected, answer.text
+    assert_error_shape(answer)
+    if expected == 404:
+        assert "not a red-teaming challenge" in answer.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("edition", [str(EDITION_DIR), "../offline", "/etc", ".hidden"])
@@ -460,6 +604,7 @@ def test_no_route_serves_files_but_static_folders(app: Any, tmp_path: Path) -> N
             continue
         assert route.path in STATIC_MOUNTS, f"{route.path} is mounted: add it to STATIC_MOUNTS"
         assert isinstance(route.app, StaticFiles), route.path
+        assert route.app.directory is not None, route.path
         directory = Path(route.app.directory).resolve()
         for data in (BUNDLED.resolve(), tmp_path.resolve()):  # editions, the server's home
             assert not data.is_relative_to(directory), (route.path, data)
