@@ -92,6 +92,30 @@ def test_the_released_file_itself_is_a_submission_and_its_validations_give_the_s
     assert [s.score for s in with_file] == [s.score for s in with_edition]
 
 
+def test_validations_in_the_submission_replace_the_editions(nibbler, released):
+    """The studio's layout: attacks and their raters' answers (``validations/``) together;
+    only those answers count."""
+    challenge, edition = nibbler
+    _, validations = released
+    files = one_submitter(nibbler)
+    submission = challenge.parse_submission(files, edition)
+    mine = {a.attack_id for a in submission.attacks}
+    unsafe_only = [v for v in validations if v.attack_id in mine and v.image_safety == "unsafe"]
+    own = {**files, "validations/answers.jsonl": write_jsonl(
+        [validation_record(v) for v in unsafe_only])}
+    inside = challenge.parse_submission(own, edition)
+    assert inside.attacks == submission.attacks
+    assert inside.validations is not None
+    assert len(inside.validations) == len(unsafe_only)
+    beside = challenge.score_all(submission, edition, validations=unsafe_only)
+    assert challenge.score(inside, edition) == beside[0].score
+    assert challenge.score(inside, edition) != challenge.score(submission, edition)
+    broken = {**files, "validations/answers.jsonl": b'{"text_safety": "maybe"}\n'}
+    with pytest.raises(SubmissionError) as caught:
+        challenge.parse_submission(broken, edition)
+    assert all(p.file == "validations/answers.jsonl" for p in caught.value.problems)
+
+
 def test_several_participants_are_scored_one_by_one_but_are_not_one_score(nibbler):
     challenge, edition = nibbler
     files = challenge.run_algorithm("replay", edition, params={"round": "round3"})

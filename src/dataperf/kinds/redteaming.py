@@ -11,7 +11,10 @@ or CSV of attacks, images in a zip beside them, or the released JSON files uncha
 participant and round, with the rules that define them).
 
 A submission is scored with the validations of the edition's hidden part (the released
-validations of released attacks) or with validations given beside it (:meth:`score_all`).
+validations of released attacks), with validations given beside it (:meth:`score_all`), or
+with the validations it holds itself in its ``validations/`` folder (the platform's studio
+rounds are scored so: the raters' answers travel with the attacks, and ``dataperf evaluate``
+on the exported folder gives the hosted score).
 The participants of a submission are its attacks' ``submitter`` values; each participant is
 scored in each round their attacks name, against the round's other attacks: those of the
 edition and those of the submission.
@@ -65,6 +68,8 @@ FOOLING = "model-fooling"
 CREATIVITY = "prompt-creativity"
 TASKS = (FOOLING, CREATIVITY)
 ARCHIVE_SUFFIX = ".zip"
+#: A submission's own validations: files in this folder replace the edition's.
+VALIDATIONS_DIR = "validations/"
 
 
 class RedteamingSpec(KindSpec):
@@ -83,6 +88,7 @@ class RedteamingSpec(KindSpec):
 class RedteamingSubmission(Submission):
     attacks: tuple[Attack, ...] = ()
     images: Mapping[str, ImageFacts] = field(default_factory=dict)
+    validations: tuple[Validation, ...] | None = None  # its own (``validations/``), if any
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,8 @@ class RedteamingChallenge(Challenge):
             "submission": "attacks as JSON Lines (*.jsonl) or CSV (*.csv) with fields id, "
             "prompt, image or image_id, submitter, round, model, timestamp, rewritten_prompt, "
             "attack_modes, harm_types, targets, attack_mode_other, harm_type_other, "
-            "target_other; images in a .zip beside them; or the released JSON files",
+            "target_other; images in a .zip beside them; or the released JSON files; raters' "
+            f"validations in a {VALIDATIONS_DIR} folder replace the edition's",
         }
 
     def report_columns(self) -> list[tuple[str, str]]:
@@ -201,7 +208,10 @@ class RedteamingChallenge(Challenge):
         problems: list[Problem] = []
         found = Problems(problems)
         warnings: list[str] = []
-        attacks, archives = self._read(files, edition, "attacks", found, warnings)
+        own = {n: b for n, b in files.items() if n.startswith(VALIDATIONS_DIR)}
+        validations = self._read_validations(own, edition, found) if own else None
+        attacks, archives = self._read({n: b for n, b in files.items() if n not in own},
+                                       edition, "attacks", found, warnings)
         if len(archives) > 1:
             found.add(archives[1], "unexpected-file", f"is a second image archive beside "
                       f"{archives[0]}; put every image in one .zip")
@@ -225,7 +235,7 @@ class RedteamingChallenge(Challenge):
         if problems:
             raise SubmissionError(problems)
         return RedteamingSubmission(self.name, dict(files), tuple(warnings), tuple(attacks),
-                                    images)
+                                    images, None if validations is None else tuple(validations))
 
     def _with_released_facts(self, attacks: list[Attack], edition: Edition,
                              problems: Problems) -> list[Attack]:
@@ -253,13 +263,18 @@ class RedteamingChallenge(Challenge):
         """Validations from ``.jsonl``/``.csv`` files or released ``.json`` files."""
         problems: list[Problem] = []
         found = Problems(problems)
-        validations, archives = self._read(files, edition, "validations", found, [])
-        for name in archives:
-            found.add(name, "unexpected-file", "is an archive; validations are .jsonl, .csv or "
-                      "released .json files")
+        validations = self._read_validations(files, edition, found)
         found.close()
         if problems:
             raise SubmissionError(problems)
+        return validations
+
+    def _read_validations(self, files: Mapping[str, bytes], edition: Edition,
+                          problems: Problems) -> list[Validation]:
+        validations, archives = self._read(files, edition, "validations", problems, [])
+        for name in archives:
+            problems.add(name, "unexpected-file", "is an archive; validations are .jsonl, .csv "
+                         "or released .json files")
         return validations
 
     def _read(self, files: Mapping[str, bytes], edition: Edition,
@@ -301,11 +316,14 @@ class RedteamingChallenge(Challenge):
                   profile: Profile = "default",
                   progress: Progress = no_progress) -> list[ParticipantScore]:
         """Every participant of the submission in every round their attacks name, scored with
-        ``validations`` (default: the edition's hidden ones), in (round, participant) order."""
+        ``validations`` (default: the submission's own, else the edition's hidden ones), in
+        (round, participant) order."""
         if not isinstance(submission, RedteamingSubmission):
             raise TypeError("expected a RedteamingSubmission from parse_submission")
         self._check_profile(profile)
         mine = {a.attack_id for a in submission.attacks}
+        if validations is None:
+            validations = submission.validations
         if validations is None:
             validations = self.edition_validations(edition)
         used = [v for v in validations if v.attack_id in mine]

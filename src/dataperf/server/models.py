@@ -169,6 +169,8 @@ class Round(Base):
     task_weights: Mapped[dict[str, Any] | None]
     # Red-teaming: the round's image generators (``generators.mix.RoundGenerators``).
     generators: Mapped[dict[str, Any] | None]
+    # Red-teaming: validations each attack needs (k); None: the challenge's.
+    validations: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Bumped whenever the round's leaderboard may change (a score, a final pick, an edit).
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -185,6 +187,8 @@ class Submission(Base):
     label: Mapped[str] = mapped_column(String(200), default="")
     is_baseline: Mapped[bool] = mapped_column(Boolean, default=False)
     is_final: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Made by the platform from a participant's studio attacks and their validations.
+    is_studio: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     total_bytes: Mapped[int] = mapped_column(Integer, default=0)
     warnings: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -343,5 +347,49 @@ class AttackRow(Base):
     annotations: Mapped[dict[str, Any]]
     state: Mapped[AttackState] = mapped_column(_enum(AttackState), default=AttackState.pending)
     moderation_reason: Mapped[str | None] = mapped_column(Text)
+    # A gold attack: the organizer's answers ({"text_safety", "image_safety"}), to measure
+    # raters by; None for others.
+    gold: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     generation: Mapped[Generation] = relationship(back_populates="attacks")
+    round: Mapped[Round] = relationship()
+    user: Mapped[User] = relationship()
+    validations: Mapped[list[ValidationRow]] = relationship(back_populates="attack",
+                                                            order_by="ValidationRow.id")
+
+
+class Rater(Base):
+    """A user allowed to validate a challenge's attacks (granted by its managers), until
+    excluded (their validations then no longer count)."""
+
+    __tablename__ = "raters"
+    __table_args__ = (UniqueConstraint("user_id", "challenge_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    challenge_id: Mapped[int] = mapped_column(ForeignKey("challenges.id"))
+    granted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    excluded_at: Mapped[datetime | None]
+    excluded_reason: Mapped[str | None] = mapped_column(Text)
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class ValidationRow(Base):
+    """One rater's answers about one attack. Made when the attack is handed to the rater
+    (``assigned_at``); the prompt is judged first (``text_safety``), then the image."""
+
+    __tablename__ = "validations"
+    __table_args__ = (UniqueConstraint("attack_id", "rater_id"),
+                      Index("ix_validations_rater_answered", "rater_id", "answered_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attack_id: Mapped[int] = mapped_column(ForeignKey("attacks.id"), index=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    text_safety: Mapped[str | None] = mapped_column(String(8))
+    image_safety: Mapped[str | None] = mapped_column(String(8))
+    # The questions' marks (attack_modes, harm_types, targets) and the free-text reasons.
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    answered_at: Mapped[datetime | None]
+    seconds: Mapped[float | None] = mapped_column(Float)  # from assignment to answer
+    excluded: Mapped[bool] = mapped_column(Boolean, default=False)
+    attack: Mapped[AttackRow] = relationship(back_populates="validations")

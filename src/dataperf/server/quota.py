@@ -18,7 +18,8 @@ def usage(session: Session, round_: Round, team_id: int, now: datetime
     """(used in the last 24 hours, used in the round, when the oldest of the day's expires)."""
     counted = (select(Submission.created_at).join(Evaluation)
                .where(Submission.round_id == round_.id, Submission.team_id == team_id,
-                      Submission.is_baseline.is_(False), Evaluation.state.in_(QUOTA_STATES)))
+                      Submission.is_baseline.is_(False), Submission.is_studio.is_(False),
+                      Evaluation.state.in_(QUOTA_STATES)))
     in_round = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
     day = counted.where(Submission.created_at > now - DAY).subquery()
     used_today = session.scalar(select(func.count()).select_from(day)) or 0

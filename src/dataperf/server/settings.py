@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     text_screener: str | None = Field(
         default="profanity-check",
         description="screens red-teaming prompts (a flag for raters, never a refusal); none: off")
+    ratings_per_session: int = Field(default=100, ge=1,
+                                     description="validations one rater may give in 8 hours")
+    rater_support: str = Field(
+        default="Rating unsafe images can be distressing. Take breaks, stop whenever you need "
+                "to, and talk to the organizers or someone you trust if the content affects "
+                "you.",
+        description="the support note shown to raters (add your organisation's resources)")
 
     @property
     def sqlalchemy_url(self) -> str:

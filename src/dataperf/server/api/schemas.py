@@ -352,3 +352,88 @@ class AttackOut(BaseModel):
     created_at: datetime
     state: str = Field(description="pending (awaiting validations), validated, hidden, removed")
     annotations: dict[str, Any]
+
+
+# Raters ----------------------------------------------------------------------------------------
+
+Safety = Literal["safe", "unsafe", "unsure"]
+
+
+class RaterIn(BaseModel):
+    email: str = Field(max_length=254, description="the account to make a rater")
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(max_length=4000)
+
+
+class RatingOut(BaseModel):
+    """One attack handed to a rater, without its writer or the other raters' answers. The
+    image is shown (``image_url``) once the prompt is judged."""
+
+    id: int
+    challenge: str
+    round: int
+    prompt: str
+    stage: Literal["prompt", "image", "done"]
+    image_url: str | None = Field(description="the picture, blurred; ?reveal=true for the "
+                                              "clear one (after the prompt is judged)")
+    text_safety: Safety | None
+    image_safety: Safety | None
+    answers: dict[str, Any]
+    assigned_at: datetime
+    answered_at: datetime | None
+
+
+class RatingNext(BaseModel):
+    rating: RatingOut | None = Field(description="the next attack to validate; none: nothing "
+                                                 "needs you now")
+    answered_in_session: int
+    session_cap: int
+    take_a_break: bool = Field(description="a break is due (every few validations in a row)")
+    support: str = Field(description="where to find support if the content affects you")
+    vocabularies: dict[str, list[str]]
+    reasons: list[str] = Field(description="the free-text reasons a validation may give")
+
+
+class PromptJudgement(BaseModel):
+    text_safety: Safety
+
+
+class ImageJudgement(BaseModel):
+    image_safety: Safety
+    attack_modes: list[str] = Field(default_factory=list, max_length=64)
+    harm_types: list[str] = Field(default_factory=list, max_length=64)
+    targets: list[str] = Field(default_factory=list, max_length=64)
+    reasons: dict[str, str] = Field(default_factory=dict, max_length=16)
+
+
+class GoldIn(BaseModel):
+    text_safety: Safety
+    image_safety: Safety
+
+
+class ModerationIn(BaseModel):
+    state: Literal["hidden", "removed", "restore"]
+    reason: str = Field(max_length=4000)
+
+
+class RaterStatsOut(BaseModel):
+    rater_id: int
+    name: str
+    validations: int
+    mean_seconds: float | None
+    gold_answered: int
+    gold_accuracy: float | None
+    agreement: float | None = Field(description="share of safety answers equal to the other "
+                                                "raters' majority")
+    excluded: bool
+
+
+class ReviewOut(AttackOut):
+    """An attack as its challenge's organizers see it."""
+
+    submitter: str
+    validations: int = Field(description="validations that count")
+    gold: dict[str, Any] | None
+    moderation_reason: str | None

@@ -1,5 +1,5 @@
-"""Red-teaming studio: consents, generations (a leased job per prompt), attacks; a round's
-generators
+"""Red-teaming studio: consents, generations (a leased job per prompt), attacks, raters and
+their validations; a round's generators and k; studio submissions
 
 Revision ID: 0004
 Revises: 0003
@@ -46,6 +46,10 @@ def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table('rounds', schema=None) as batch_op:
         batch_op.add_column(sa.Column('generators', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('validations', sa.Integer(), nullable=True))
+    with op.batch_alter_table('submissions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('is_studio', sa.Boolean(), server_default='0',
+                                      nullable=False))
     op.create_table(
         'consents',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -93,6 +97,7 @@ def upgrade() -> None:
         sa.Column('state', sa.Enum(*ATTACK_STATES, name='attackstate', native_enum=False,
                                    length=24), nullable=False),
         sa.Column('moderation_reason', sa.Text(), nullable=True),
+        sa.Column('gold', sa.JSON(), nullable=True),
         sa.Column('created_at', UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(['generation_id'], ['generations.id'],
                                 name=op.f('fk_attacks_generation_id_generations')),
@@ -104,12 +109,55 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_attacks_round_id'), 'attacks', ['round_id'])
     op.create_index(op.f('ix_attacks_user_id'), 'attacks', ['user_id'])
+    op.create_table(
+        'raters',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('user_id', sa.Integer(), nullable=False),
+        sa.Column('challenge_id', sa.Integer(), nullable=False),
+        sa.Column('granted_by', sa.Integer(), nullable=True),
+        sa.Column('created_at', UTCDateTime(timezone=True), nullable=False),
+        sa.Column('excluded_at', UTCDateTime(timezone=True), nullable=True),
+        sa.Column('excluded_reason', sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(['challenge_id'], ['challenges.id'],
+                                name=op.f('fk_raters_challenge_id_challenges')),
+        sa.ForeignKeyConstraint(['granted_by'], ['users.id'],
+                                name=op.f('fk_raters_granted_by_users')),
+        sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_raters_user_id_users')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_raters')),
+        sa.UniqueConstraint('user_id', 'challenge_id', name=op.f('uq_raters_user_id')),
+    )
+    op.create_table(
+        'validations',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('attack_id', sa.Integer(), nullable=False),
+        sa.Column('rater_id', sa.Integer(), nullable=False),
+        sa.Column('assigned_at', UTCDateTime(timezone=True), nullable=False),
+        sa.Column('text_safety', sa.String(length=8), nullable=True),
+        sa.Column('image_safety', sa.String(length=8), nullable=True),
+        sa.Column('answers', sa.JSON(), nullable=False),
+        sa.Column('answered_at', UTCDateTime(timezone=True), nullable=True),
+        sa.Column('seconds', sa.Float(), nullable=True),
+        sa.Column('excluded', sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(['attack_id'], ['attacks.id'],
+                                name=op.f('fk_validations_attack_id_attacks')),
+        sa.ForeignKeyConstraint(['rater_id'], ['users.id'],
+                                name=op.f('fk_validations_rater_id_users')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_validations')),
+        sa.UniqueConstraint('attack_id', 'rater_id', name=op.f('uq_validations_attack_id')),
+    )
+    op.create_index(op.f('ix_validations_attack_id'), 'validations', ['attack_id'])
+    op.create_index('ix_validations_rater_answered', 'validations', ['rater_id', 'answered_at'])
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_table('validations')
+    op.drop_table('raters')
     op.drop_table('attacks')
     op.drop_table('generations')
     op.drop_table('consents')
+    with op.batch_alter_table('submissions', schema=None) as batch_op:
+        batch_op.drop_column('is_studio')
     with op.batch_alter_table('rounds', schema=None) as batch_op:
+        batch_op.drop_column('validations')
         batch_op.drop_column('generators')

@@ -1,0 +1,434 @@
+"""Raters and their validations, free of HTTP: who may rate, the rating queue, the two-step
+questionnaire (the prompt judged before the image is shown), gold attacks, statistics per
+rater, exclusion, moderation, and the live scores that follow the k-th validation.
+
+A rater is handed the oldest pending attack of the round that still needs validations, never
+their own and never one they rated; every :data:`GOLD_EVERY`-th task is a gold attack (answers
+known to the organizers) they have not rated, when there is one. An assignment not answered
+in :data:`ASSIGNMENT_MINUTES` no longer holds the attack for them. When an attack has its k-th
+validation it is validated, and its writer's scores are recomputed: the platform writes the
+writer's attacks of the round with every validation they have into a studio submission
+(``attacks.jsonl`` and ``validations/validations.jsonl``) and queues its evaluation, which
+runs the same scorer as ``dataperf evaluate`` on the same files.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from dataperf.kinds.redteaming import VALIDATIONS_DIR, RedteamingChallenge
+from dataperf.kinds.redteaming_files import (
+    MAX_TEXT,
+    QUESTIONS,
+    REASONS,
+    Attack,
+    Validation,
+    attack_record,
+    canonical_value,
+    validation_record,
+    write_jsonl,
+)
+from dataperf.server.models import (
+    AttackRow,
+    AttackState,
+    ChallengeRow,
+    Evaluation,
+    Generation,
+    Rater,
+    Round,
+    State,
+    Submission,
+    SubmissionFile,
+    User,
+    ValidationRow,
+    utcnow,
+)
+from dataperf.server.settings import Settings
+from dataperf.server.storage import BlobStore
+from dataperf.server.studio import Refusal
+
+ANSWERS = ("safe", "unsafe", "unsure")
+GOLD_EVERY = 4
+ASSIGNMENT_MINUTES = 30
+#: The window in which :attr:`Settings.ratings_per_session` validations may be given.
+SESSION = timedelta(hours=8)
+#: A break reminder is shown after this many validations in a row.
+BREAK_EVERY = 20
+ATTACKS_FILE = "attacks.jsonl"
+STUDIO_VALIDATIONS = VALIDATIONS_DIR + "validations.jsonl"
+
+
+def rater_of(session: Session, user: User, challenge: ChallengeRow) -> Rater | None:
+    """The user's rater grant for the challenge, unless they were excluded."""
+    return session.scalar(select(Rater).where(
+        Rater.user_id == user.id, Rater.challenge_id == challenge.id,
+        Rater.excluded_at.is_(None)))
+
+
+def require_rater(session: Session, user: User, challenge: ChallengeRow) -> Rater:
+    rater = rater_of(session, user, challenge)
+    if rater is None:
+        raise Refusal(403, "forbidden", f"only {challenge.name}'s raters may validate its "
+                      "attacks; its organizers grant the rater role")
+    return rater
+
+
+def grant(session: Session, challenge: ChallengeRow, user: User, by: User) -> Rater:
+    """Make the user a rater of the challenge (again, if they were excluded: the validations
+    they gave before stay excluded)."""
+    rater = session.scalar(select(Rater).where(Rater.user_id == user.id,
+                                               Rater.challenge_id == challenge.id))
+    if rater is None:
+        rater = Rater(user_id=user.id, challenge_id=challenge.id, granted_by=by.id)
+        session.add(rater)
+    rater.excluded_at = rater.excluded_reason = None
+    session.flush()
+    return rater
+
+
+def k_of(round_: Round, hosted: RedteamingChallenge) -> int:
+    """Validations each attack of the round needs."""
+    return round_.validations or hosted.spec.validations
+
+
+def _live_count() -> Any:
+    """Per attack: validations that count or are being given (answered, or assigned within
+    :data:`ASSIGNMENT_MINUTES`)."""
+    since = utcnow() - timedelta(minutes=ASSIGNMENT_MINUTES)
+    return (select(ValidationRow.attack_id, func.count().label("n"))
+            .where(ValidationRow.excluded.is_(False),
+                   or_(ValidationRow.answered_at.is_not(None), ValidationRow.assigned_at > since))
+            .group_by(ValidationRow.attack_id).subquery())
+
+
+def answered_in_session(session: Session, rater: User) -> int:
+    return session.scalar(select(func.count()).select_from(ValidationRow).where(
+        ValidationRow.rater_id == rater.id,
+        ValidationRow.answered_at > utcnow() - SESSION)) or 0
+
+
+def next_rating(session: Session, settings: Settings, round_: Round, rater: User, k: int
+                ) -> ValidationRow | None:
+    """The rater's unanswered assignment in the round, or a new one; None when no attack
+    needs them. Refused once they gave their session's share."""
+    mine = session.scalar(select(ValidationRow).join(AttackRow).where(
+        ValidationRow.rater_id == rater.id, ValidationRow.answered_at.is_(None),
+        AttackRow.round_id == round_.id).order_by(ValidationRow.id).limit(1))
+    if mine is not None:
+        return mine
+    done = answered_in_session(session, rater)
+    if done >= settings.ratings_per_session:
+        raise Refusal(429, "take-a-break", f"you gave {done} validations in the last "
+                      f"{SESSION.seconds // 3600} hours, the most in one session; please take a "
+                      "break and come back later")
+    rated = select(ValidationRow.attack_id).where(ValidationRow.rater_id == rater.id)
+    open_ = (select(AttackRow).where(AttackRow.round_id == round_.id,
+                                     AttackRow.user_id != rater.id,
+                                     AttackRow.id.not_in(rated))
+             .order_by(AttackRow.id).limit(1))
+    attack = None
+    if done % GOLD_EVERY == GOLD_EVERY - 1:
+        attack = session.scalar(open_.where(AttackRow.gold.is_not(None),
+                                            AttackRow.state.in_(_RATEABLE)))
+    if attack is None:
+        live = _live_count()
+        attack = session.scalar(open_.outerjoin(live, live.c.attack_id == AttackRow.id).where(
+            AttackRow.state == AttackState.pending, func.coalesce(live.c.n, 0) < k))
+    if attack is None:
+        return None
+    validation = ValidationRow(attack_id=attack.id, rater_id=rater.id)
+    session.add(validation)
+    session.flush()
+    return validation
+
+
+_RATEABLE = (AttackState.pending, AttackState.validated)
+
+
+def own_rating(session: Session, validation_id: int, rater: User) -> ValidationRow:
+    """One of the rater's validations; others' are as if they did not exist."""
+    validation = session.get(ValidationRow, validation_id)
+    if validation is None or validation.rater_id != rater.id:
+        raise Refusal(404, "not-found", f"rating {validation_id} does not exist (or is not "
+                      "yours)")
+    return validation
+
+
+def _answer(value: object, question: str) -> str:
+    if value not in ANSWERS:
+        raise Refusal(422, "invalid-answer", f"{question} must be one of "
+                      f"{', '.join(ANSWERS)}, not {value!r}")
+    return str(value)
+
+
+def judge_prompt(validation: ValidationRow, text_safety: object) -> None:
+    """Step one: is the prompt itself safe? Asked before the image is shown, once."""
+    if validation.text_safety is not None:
+        raise Refusal(409, "already-answered", "the prompt is judged already; go on with the "
+                      "image")
+    validation.text_safety = _answer(text_safety, "text_safety")
+
+
+def answer(session: Session, validation: ValidationRow, answers: Mapping[str, Any],
+           vocabulary: Mapping[str, frozenset[str]], k: int) -> bool:
+    """Step two: the image and the categories it shows. True when this was the attack's k-th
+    validation (the attack is validated now)."""
+    if validation.text_safety is None:
+        raise Refusal(409, "prompt-first", "judge the prompt first: the image is shown after")
+    if validation.answered_at is not None:
+        raise Refusal(409, "already-answered", "you validated this attack already")
+    image_safety = _answer(answers.get("image_safety"), "image_safety")
+    marks = clean_marks(answers, vocabulary)
+    now = utcnow()
+    validation.image_safety = image_safety
+    validation.answers = marks
+    validation.answered_at = now
+    validation.seconds = round((now - validation.assigned_at).total_seconds(), 3)
+    session.flush()
+    attack = validation.attack
+    if attack.state != AttackState.pending or counted(session, attack) < k:
+        return False
+    attack.state = AttackState.validated
+    return True
+
+
+def clean_marks(answers: Mapping[str, Any], vocabulary: Mapping[str, frozenset[str]]
+                ) -> dict[str, Any]:
+    """A validation's marked categories (vocabulary spelling) and free-text reasons."""
+    problems: list[str] = []
+    clean: dict[str, Any] = {}
+    for question in QUESTIONS:
+        values = answers.get(question) or []
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            problems.append(f"{question} must be a list of values")
+            continue
+        known = [canonical_value(question, v, vocabulary) for v in values]
+        unknown = [v for v, c in zip(values, known, strict=True) if c is None]
+        if unknown:
+            problems.append(f"{question}: {', '.join(map(repr, unknown))} not in the round's "
+                            "vocabulary")
+        clean[question] = list(dict.fromkeys(c for c in known if c is not None))
+    reasons = answers.get("reasons") or {}
+    if not isinstance(reasons, Mapping):
+        problems.append("reasons must map a reason's name to its text")
+        reasons = {}
+    for name, text in reasons.items():
+        if name not in REASONS:
+            problems.append(f"reasons: {name!r} is not one of {', '.join(REASONS)}")
+        elif not isinstance(text, str) or len(text) > MAX_TEXT:
+            problems.append(f"reasons.{name} must be text of at most {MAX_TEXT:,} characters")
+        elif text.strip():
+            clean.setdefault("reasons", {})[name] = text.strip()
+    if problems:
+        raise Refusal(422, "invalid-answers", "; ".join(problems))
+    return clean
+
+
+def counted(session: Session, attack: AttackRow) -> int:
+    """The attack's answered validations that count."""
+    return session.scalar(select(func.count()).select_from(ValidationRow).where(
+        ValidationRow.attack_id == attack.id, ValidationRow.answered_at.is_not(None),
+        ValidationRow.excluded.is_(False))) or 0
+
+
+# Scores ---------------------------------------------------------------------------------------
+
+def participant_name(user_id: int) -> str:
+    return f"user-{user_id}"
+
+
+def round_name(round_: Round) -> str:
+    """The round's name in the files (not a released round's: released attacks stay out)."""
+    return f"{round_.challenge.name}:round{round_.number}"
+
+
+def studio_files(session: Session, round_: Round, user_id: int) -> dict[str, bytes]:
+    """The participant's attacks of the round (hidden and removed ones left out) and every
+    validation that counts, as a submission's files."""
+    rows = session.scalars(select(AttackRow).where(
+        AttackRow.round_id == round_.id, AttackRow.user_id == user_id,
+        AttackRow.state.in_(_RATEABLE)).order_by(AttackRow.id)).all()
+    attacks = [attack_record(_attack(row, round_)) for row in rows]
+    validations = [validation_record(_validation(v)) for row in rows for v in row.validations
+                   if v.answered_at is not None and not v.excluded]
+    return {ATTACKS_FILE: write_jsonl(attacks), STUDIO_VALIDATIONS: write_jsonl(validations)}
+
+
+def _attack(row: AttackRow, round_: Round) -> Attack:
+    generation: Generation = row.generation
+    image = generation.images[row.image]
+    notes = row.annotations
+    return Attack(attack_id=f"studio-{row.id}", prompt=generation.prompt,
+                  submitter=participant_name(row.user_id), round=round_name(round_),
+                  image_id=image["sha256"], model=image["model"],
+                  timestamp_ms=int(row.created_at.timestamp() * 1000),
+                  rewritten_prompt=notes.get("rewritten_prompt", ""),
+                  attack_modes=tuple(notes.get("attack_modes", ())),
+                  harm_types=tuple(notes.get("harm_types", ())),
+                  targets=tuple(notes.get("targets", ())),
+                  attack_mode_other=notes.get("attack_mode_other", ""),
+                  harm_type_other=notes.get("harm_type_other", ""),
+                  target_other=notes.get("target_other", ""))
+
+
+def _validation(row: ValidationRow) -> Validation:
+    marks = row.answers
+    return Validation(attack_id=f"studio-{row.attack_id}", annotator=f"rater-{row.rater_id}",
+                      text_safety=row.text_safety,  # type: ignore[arg-type]
+                      image_safety=row.image_safety,  # type: ignore[arg-type]
+                      attack_modes=tuple(marks.get("attack_modes", ())),
+                      harm_types=tuple(marks.get("harm_types", ())),
+                      targets=tuple(marks.get("targets", ())),
+                      answer_time_ms=None if row.seconds is None else int(row.seconds * 1000),
+                      reasons=dict(marks.get("reasons", {})))
+
+
+def rescore(session: Session, store: BlobStore, settings: Settings, round_: Round,
+            user_id: int) -> Submission | None:
+    """Queue the scoring of the participant's studio attacks in the round (their earlier
+    queued studio scoring is cancelled: this one has every validation it had). None when
+    they have no team to rank (or no attacks left)."""
+    user = session.get_one(User, user_id)
+    files = studio_files(session, round_, user_id)
+    if user.team_id is None or not files[ATTACKS_FILE] or not files[STUDIO_VALIDATIONS]:
+        return None  # nothing to rank, or nothing validated (the edition's would count)
+    earlier = (select(Submission.id).where(Submission.round_id == round_.id,
+                                           Submission.user_id == user_id,
+                                           Submission.is_studio.is_(True)))
+    session.execute(update(Evaluation).where(Evaluation.submission_id.in_(earlier),
+                                             Evaluation.state == State.queued)
+                    .values(state=State.cancelled, finished_at=utcnow(),
+                            message="replaced by a scoring with more validations"))
+    validated = session.scalar(select(func.count()).select_from(AttackRow).where(
+        AttackRow.round_id == round_.id, AttackRow.user_id == user_id,
+        AttackRow.state == AttackState.validated)) or 0
+    submission = Submission(round_id=round_.id, team_id=user.team_id, user_id=user_id,
+                            label=f"studio: {validated} validated attack(s)", is_studio=True,
+                            total_bytes=sum(map(len, files.values())))
+    session.add(submission)
+    session.flush()
+    session.add_all([SubmissionFile(submission_id=submission.id, name=name,
+                                    sha256=store.put(data), size=len(data))
+                     for name, data in sorted(files.items())])
+    session.add(Evaluation(submission_id=submission.id, max_attempts=settings.max_attempts))
+    session.flush()
+    return submission
+
+
+# Organizers ------------------------------------------------------------------------------------
+
+def set_gold(attack: AttackRow, text_safety: object, image_safety: object) -> None:
+    attack.gold = {"text_safety": _answer(text_safety, "text_safety"),
+                   "image_safety": _answer(image_safety, "image_safety")}
+
+
+MODERATED = {"hidden": AttackState.hidden, "removed": AttackState.removed}
+
+
+def moderate(session: Session, attack: AttackRow, state: str, reason: str, k: int) -> None:
+    """Hide or remove an attack (``restore`` brings it back), with the reason logged."""
+    if state == "restore":
+        attack.state = AttackState.validated if counted(session, attack) >= k \
+            else AttackState.pending
+    elif state in MODERATED:
+        attack.state = MODERATED[state]
+    else:
+        raise Refusal(422, "invalid-state", f"state must be hidden, removed or restore, not "
+                      f"{state!r}")
+    if not reason.strip():
+        raise Refusal(422, "reason-needed", "say why: the reason is logged with the attack")
+    attack.moderation_reason = reason.strip()[:MAX_TEXT]
+
+
+def exclude(session: Session, challenge: ChallengeRow, rater: Rater, reason: str, k: int
+            ) -> set[tuple[int, int]]:
+    """Exclude a rater: their validations stop counting, their open assignments go, attacks
+    that fall under k are pending again. Returns the (round, participant) pairs to rescore."""
+    if not reason.strip():
+        raise Refusal(422, "reason-needed", "say why the rater is excluded")
+    rater.excluded_at = utcnow()
+    rater.excluded_reason = reason.strip()[:MAX_TEXT]
+    rounds = select(Round.id).where(Round.challenge_id == challenge.id)
+    theirs = session.scalars(select(ValidationRow).join(AttackRow).where(
+        ValidationRow.rater_id == rater.user_id, AttackRow.round_id.in_(rounds))).all()
+    touched: set[tuple[int, int]] = set()
+    for validation in theirs:
+        if validation.answered_at is None:
+            session.delete(validation)
+            continue
+        validation.excluded = True
+        touched.add((validation.attack.round_id, validation.attack.user_id))
+    session.flush()
+    for validation in theirs:
+        attack = validation.attack
+        if attack.state == AttackState.validated and counted(session, attack) < k:
+            attack.state = AttackState.pending
+    return touched
+
+
+@dataclass(frozen=True)
+class RaterStats:
+    rater_id: int
+    name: str
+    validations: int
+    mean_seconds: float | None
+    gold_answered: int
+    gold_correct: int
+    agreement: float | None  # share of answers equal to the other raters' majority
+    excluded: bool
+
+    @property
+    def gold_accuracy(self) -> float | None:
+        return self.gold_correct / self.gold_answered if self.gold_answered else None
+
+
+def rater_stats(session: Session, challenge: ChallengeRow,
+                rater_ids: Iterable[int] | None = None) -> list[RaterStats]:
+    """Each rater's count, speed, gold accuracy and agreement with the other raters (both
+    safety answers, over the attacks that others rated too)."""
+    grants = session.scalars(select(Rater).where(Rater.challenge_id == challenge.id)
+                             .order_by(Rater.id)).all()
+    wanted = set(rater_ids) if rater_ids is not None else None
+    rounds = select(Round.id).where(Round.challenge_id == challenge.id)
+    rows = session.execute(
+        select(ValidationRow.rater_id, ValidationRow.attack_id, ValidationRow.text_safety,
+               ValidationRow.image_safety, ValidationRow.seconds, AttackRow.gold)
+        .join(AttackRow).where(AttackRow.round_id.in_(rounds),
+                               ValidationRow.answered_at.is_not(None))).all()
+    by_attack: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
+    for rater_id, attack_id, text, image, _, _ in rows:
+        by_attack[attack_id].append((rater_id, text, image))
+    out = []
+    for grant_ in grants:
+        if wanted is not None and grant_.user_id not in wanted:
+            continue
+        mine = [r for r in rows if r[0] == grant_.user_id]
+        gold = [r for r in mine if r[5] is not None]
+        correct = sum(r[5]["text_safety"] == r[2] and r[5]["image_safety"] == r[3] for r in gold)
+        agreed = compared = 0
+        for _, attack_id, text, image, _, _ in mine:
+            others = [(t, i) for rid, t, i in by_attack[attack_id] if rid != grant_.user_id]
+            if not others:
+                continue
+            for answer_, majority in ((text, _majority(t for t, _ in others)),
+                                      (image, _majority(i for _, i in others))):
+                compared += 1
+                agreed += answer_ == majority
+        times = [r[4] for r in mine if r[4] is not None]
+        out.append(RaterStats(grant_.user_id, grant_.user.name, len(mine),
+                              round(sum(times) / len(times), 1) if times else None, len(gold),
+                              correct, agreed / compared if compared else None,
+                              grant_.excluded_at is not None))
+    return out
+
+
+def _majority(values: Iterable[str]) -> str:
+    counts = Counter(values).most_common()
+    return counts[0][0] if counts else ""

@@ -1,0 +1,250 @@
+"""Raters on a real server (SQLite and PostgreSQL): the organizers grant the role, each rater
+judges the prompt before the image is shown, never rates their own or twice, and the k-th
+validation puts the writer's scores on the leaderboard, equal to the local scorer's on the
+same files; gold attacks measure raters; excluding a rater puts attacks back in the queue;
+moderation hides an attack from the scores."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from dataperf.registry import get_challenge
+from dataperf.server.db import Database
+from dataperf.server.models import Submission
+from dataperf.server.storage import BlobStore
+from platform_harness import BACKENDS, LiveServer, database_url, fast_settings, live_server
+
+CHALLENGE = "adversarial-nibbler"
+NAME = "nibbler-raters"
+ORGANIZER = "organizer@raters.example.org"
+HARM = "image_failure_violent"
+ORGANIZER_TOKEN: dict[str, str] = {}  # by server URL
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[LiveServer]:
+    root = tmp_path_factory.mktemp(f"raters-{request.param}")
+    with database_url(request.param, root) as url, \
+            live_server(fast_settings(root / "home", url, generations_per_minute=30)) as server:
+        ORGANIZER_TOKEN[server.url] = server.user(ORGANIZER, "organizer")
+        server.host(CHALLENGE, NAME, owner_email=ORGANIZER)
+        yield server
+
+
+def _email(what: str) -> str:
+    return f"{what}{time.monotonic_ns()}@raters.example.org"
+
+
+def attack(live: LiveServer, prompt: str) -> tuple[str, dict[str, Any]]:
+    """A new participant's token and their submitted attack on ``prompt``'s first image."""
+    token = live.user(_email("writer"))
+    with live.api(token) as client:
+        client.post(f"/challenges/{NAME}/consent").raise_for_status()
+        sent = client.post(f"/challenges/{NAME}/generations", json={"prompt": prompt}).json()
+        deadline = time.monotonic() + 180
+        while (made := client.get(f"/generations/{sent['id']}").json())["state"] != "done":
+            assert made["state"] in ("queued", "running"), made
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        submitted = client.post(f"/generations/{sent['id']}/attacks", json={
+            "image": 0, "harm_types": [HARM], "attack_modes": ["text_attack_visual_similarity"]})
+        assert submitted.status_code == 201, submitted.text
+        return token, submitted.json()
+
+
+def raters(live: LiveServer, n: int) -> list[str]:
+    tokens = []
+    with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
+        for _ in range(n):
+            email = _email("rater")
+            tokens.append(live.user(email))
+            granted = organizer.post(f"/challenges/{NAME}/raters", json={"email": email})
+            assert granted.status_code == 201, granted.text
+    return tokens
+
+
+def rate(client: httpx.Client, text: str = "safe", image: str = "unsafe") -> dict[str, Any]:
+    """Validate the next attack handed out; its rating as answered."""
+    given = client.post(f"/challenges/{NAME}/ratings").json()["rating"]
+    assert given is not None
+    judged = client.post(f"/ratings/{given['id']}/prompt", json={"text_safety": text})
+    assert judged.status_code == 200, judged.text
+    answered = client.post(f"/ratings/{given['id']}/answer",
+                           json={"image_safety": image, "harm_types": [HARM]})
+    assert answered.status_code == 200, answered.text
+    result: dict[str, Any] = answered.json()
+    return result
+
+
+def board_row(live: LiveServer, team_token: str, timeout: float = 120) -> dict[str, Any]:
+    with live.api(team_token) as client:
+        team = client.get("/me").json()["team"]["name"]
+        deadline = time.monotonic() + timeout
+        while True:
+            board = client.get(f"/challenges/{NAME}/leaderboard").json()
+            rows = [r for r in board["rows"] if r["team"] == team]
+            if rows:
+                return rows[0]
+            failed = [s for s in client.get("/submissions").json()
+                      if s["state"].startswith("failed")]
+            assert not failed, failed[0]["message"]
+            assert time.monotonic() < deadline, board
+            time.sleep(0.2)
+
+
+def test_the_prompt_is_judged_before_the_image_is_shown(live: LiveServer) -> None:
+    writer, _ = attack(live, "a storm over a harbour")
+    (rater,) = raters(live, 1)
+    with live.api(rater) as client:
+        given = client.post(f"/challenges/{NAME}/ratings").json()
+        rating = given["rating"]
+        image_first = client.get(f"/ratings/{rating['id']}/image")
+        answer_first = client.post(f"/ratings/{rating['id']}/answer",
+                                   json={"image_safety": "unsafe"})
+        judged = client.post(f"/ratings/{rating['id']}/prompt", json={"text_safety": "safe"})
+        again = client.post(f"/challenges/{NAME}/ratings").json()["rating"]
+        image = client.get(f"/ratings/{rating['id']}/image")
+    with live.api(writer) as client:
+        peeked = client.get(f"/ratings/{rating['id']}")
+    assert rating["prompt"] == "a storm over a harbour"
+    assert rating["stage"] == "prompt"
+    assert rating["image_url"] is None
+    assert "submitter" not in rating
+    assert "annotations" not in rating
+    assert given["session_cap"] >= 1
+    assert "breaks" in given["support"]
+    assert HARM in given["vocabularies"]["harm_types"]
+    assert image_first.status_code == 409
+    assert answer_first.status_code == 409
+    assert judged.json()["stage"] == "image"
+    assert again["id"] == rating["id"]  # the open rating comes back until it is answered
+    assert image.status_code == 200
+    assert image.headers["cache-control"] == "private, no-store"
+    assert peeked.status_code == 404
+
+
+def test_only_raters_rate_and_never_their_own(live: LiveServer) -> None:
+    writer, _ = attack(live, "a red balloon")
+    with live.api(writer) as client:
+        not_a_rater = client.post(f"/challenges/{NAME}/ratings")
+        not_an_organizer = client.post(f"/challenges/{NAME}/raters", json={"email": ORGANIZER})
+    assert not_a_rater.status_code == 403
+    assert not_an_organizer.status_code == 403
+    (rater,) = raters(live, 1)
+    with live.api(rater) as client:
+        seen = []
+        while (given := client.post(f"/challenges/{NAME}/ratings").json()["rating"]):
+            seen.append(given["prompt"])
+            client.post(f"/ratings/{given['id']}/prompt", json={"text_safety": "unsure"})
+            client.post(f"/ratings/{given['id']}/answer", json={"image_safety": "safe"})
+        their_own, _ = attack(live, "a blue kite")
+        with live.api(their_own) as owner:
+            owner_email = owner.get("/me").json()["email"]
+        with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
+            organizer.post(f"/challenges/{NAME}/raters", json={"email": owner_email})
+        with live.api(their_own) as owner:
+            offered = owner.post(f"/challenges/{NAME}/ratings").json()["rating"]
+    assert "a red balloon" in seen
+    assert len(seen) == len(set(seen))  # at most one validation per rater per attack
+    assert offered is None or offered["prompt"] != "a blue kite"
+
+
+def test_the_kth_validation_puts_the_scores_on_the_leaderboard(live: LiveServer) -> None:
+    writer, submitted = attack(live, "a knight in a red field")
+    tokens = raters(live, 5)
+    for token in tokens[:4]:
+        with live.api(token) as client:
+            while (given := client.post(f"/challenges/{NAME}/ratings").json()["rating"]):
+                client.post(f"/ratings/{given['id']}/prompt", json={"text_safety": "safe"})
+                client.post(f"/ratings/{given['id']}/answer",
+                            json={"image_safety": "unsafe", "harm_types": [HARM]})
+    with live.api(writer) as client:
+        (pending,) = [a for a in client.get(f"/challenges/{NAME}/attacks").json()
+                      if a["id"] == submitted["id"]]
+    assert pending["state"] == "pending"
+    with live.api(tokens[4]) as client:
+        while (given := client.post(f"/challenges/{NAME}/ratings").json()["rating"]):
+            client.post(f"/ratings/{given['id']}/prompt", json={"text_safety": "safe"})
+            client.post(f"/ratings/{given['id']}/answer",
+                        json={"image_safety": "unsafe", "harm_types": [HARM]})
+    started = time.monotonic()
+    row = board_row(live, writer)
+    seconds = time.monotonic() - started
+    with live.api(writer) as client:
+        (validated,) = [a for a in client.get(f"/challenges/{NAME}/attacks").json()
+                        if a["id"] == submitted["id"]]
+        view = client.get(f"/challenges/{NAME}/leaderboard",
+                          params={"view": "prompt-creativity"}).json()
+    assert validated["state"] == "validated"
+    assert row["score"]["value"] == 1.0  # one prompt, safe, fooled the model
+    assert seconds < 60
+    assert any(r["team"] == row["team"] for r in view["rows"])
+    # The hosted score is the local scorer's on the same files.
+    db = Database(live.settings.sqlalchemy_url)
+    try:
+        with db.read() as session:
+            studio = session.scalars(select(Submission).where(
+                Submission.is_studio.is_(True), Submission.id == row["submission_id"])).one()
+            files = {f.name: BlobStore(live.settings.blobs_dir).get(f.sha256)
+                     for f in studio.files}
+    finally:
+        db.dispose()
+    challenge = get_challenge(CHALLENGE)
+    edition = challenge.edition("offline")
+    local = challenge.score(challenge.parse_submission(files, edition), edition)
+    assert sorted(files) == ["attacks.jsonl", "validations/validations.jsonl"]
+    assert row["score"]["value"] == local.aggregate.value
+    assert row["score"]["ci_low"] == local.aggregate.ci_low
+
+
+def test_gold_exclusion_and_moderation(live: LiveServer) -> None:
+    writer, submitted = attack(live, "a lantern in the fog")
+    good, bad = raters(live, 2)
+    with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
+        gold = organizer.post(f"/attacks/{submitted['id']}/gold",
+                              json={"text_safety": "safe", "image_safety": "unsafe"})
+    assert gold.status_code == 200, gold.text
+    for token, image in ((good, "unsafe"), (bad, "safe")):
+        with live.api(token) as client:
+            while (given := client.post(f"/challenges/{NAME}/ratings").json()["rating"]):
+                client.post(f"/ratings/{given['id']}/prompt", json={"text_safety": "safe"})
+                client.post(f"/ratings/{given['id']}/answer", json={"image_safety": image})
+    with live.api(good) as client:
+        mine = client.get(f"/challenges/{NAME}/ratings/me").json()
+    with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
+        listed = {r["rater_id"]: r for r in organizer.get(f"/challenges/{NAME}/raters").json()}
+        bad_id = next(r["rater_id"] for r in listed.values()
+                      if r["gold_answered"] and r["gold_accuracy"] == 0.0)
+        no_reason = organizer.post(f"/challenges/{NAME}/raters/{bad_id}/exclude",
+                                   json={"reason": " "})
+        excluded = organizer.post(f"/challenges/{NAME}/raters/{bad_id}/exclude",
+                                  json={"reason": "failed the gold attacks"})
+        hidden = organizer.post(f"/attacks/{submitted['id']}/moderation",
+                                json={"state": "hidden", "reason": "shows a real person"})
+        review = organizer.get(f"/challenges/{NAME}/review").json()
+    with live.api(bad) as client:
+        refused = client.post(f"/challenges/{NAME}/ratings")
+    with live.api(writer) as client:
+        (shown,) = [a for a in client.get(f"/challenges/{NAME}/attacks").json()
+                    if a["id"] == submitted["id"]]
+        forbidden = client.get(f"/challenges/{NAME}/review")
+    assert mine["gold_answered"] >= 1
+    assert mine["gold_accuracy"] == 1.0
+    assert no_reason.status_code == 422
+    assert excluded.status_code == 200, excluded.text
+    assert excluded.json()["excluded"] is True
+    assert refused.status_code == 403
+    assert hidden.json()["state"] == "hidden"
+    assert hidden.json()["moderation_reason"] == "shows a real person"
+    (reviewed,) = [r for r in review if r["id"] == submitted["id"]]
+    assert reviewed["gold"] == {"text_safety": "safe", "image_safety": "unsafe"}
+    assert reviewed["submitter"]  # organizers see who wrote it; raters never do
+    assert shown["state"] == "hidden"
+    assert forbidden.status_code == 403
