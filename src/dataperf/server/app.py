@@ -27,6 +27,7 @@ from dataperf.server.api import (
     data,
     errors,
     organize,
+    rating,
     studio,
     submissions,
 )
@@ -121,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix=API)
     api.add_api_route("/health", _health, methods=["GET"], tags=["platform"],
                       summary="Liveness and database reachability")
-    for module in (accounts, challenges, data, submissions, organize, studio):
+    for module in (accounts, challenges, data, submissions, organize, studio, rating):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(pages.router)
