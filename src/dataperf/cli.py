@@ -450,5 +450,6 @@ def main() -> None:
             raise SystemExit(error.exit_code) from None  # type: ignore[attr-defined]
         raise
 
-# The platform commands (serve, worker, login, submit, ...) live in their own module.
-from dataperf import cli_platform  # noqa: E402, F401
+# The platform commands (serve, worker, login, submit, ..., and the red-teaming studio's) live
+# in their own modules.
+from dataperf import cli_platform, cli_studio  # noqa: E402, F401

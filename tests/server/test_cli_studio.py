@@ -1,0 +1,171 @@
+"""`dataperf studio` against a real server (SQLite and PostgreSQL) with the `tiny` generator, as
+a participant runs it: read the content warning and accept it, send a prompt, save its images
+(blurred, then clear), submit one as an attack, find it listed; refusals are the platform's
+messages in plain words, with a non-zero exit."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from official_layout import CliResult, dataperf
+from platform_harness import (
+    BACKENDS,
+    PASSWORD,
+    LiveServer,
+    database_url,
+    fast_settings,
+    live_server,
+)
+
+CHALLENGE = "adversarial-nibbler"
+NAME = "cli-nibbler"
+OTHER_KIND = "vision-selection"  # hosted at start: not a red-teaming challenge
+PROMPT = "a knight in a red field"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[LiveServer]:
+    root = tmp_path_factory.mktemp(f"cli-studio-{request.param}")
+    with database_url(request.param, root) as url, \
+            live_server(fast_settings(root / "home", url)) as server:
+        server.user("organizer@cli-studio.example.org", "organizer")
+        server.host(CHALLENGE, NAME, owner_email="organizer@cli-studio.example.org")
+        yield server
+
+
+def ok(result: CliResult) -> CliResult:
+    assert result.returncode == 0, result
+    return result
+
+
+def refused(result: CliResult) -> CliResult:
+    assert result.returncode == 2, result
+    assert result.err.startswith("error: "), result
+    assert "Traceback" not in result.stderr, result
+    return result
+
+
+def participant(live: LiveServer, home: Path) -> str:
+    """A new participant logged in with `dataperf login` in ``home``; their API token."""
+    email = f"p{time.monotonic_ns()}@cli-studio.example.org"
+    token = live.user(email)
+    ok(dataperf("login", "--server", live.url, "--email", email, "--password-stdin",
+                home=home, input=PASSWORD + "\n"))
+    return token
+
+
+def generation_of(result: CliResult) -> int:
+    found = re.search(r"generation (\d+)", result.err)
+    assert found, result
+    return int(found.group(1))
+
+
+def test_consent_prompt_attack_and_listed(live: LiveServer, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    token = participant(live, home)
+
+    shown = ok(dataperf("studio", "show", NAME, home=home))
+    assert shown.stdout.startswith("content warning:")
+    assert "offensive" in shown.out
+    assert "not accepted yet (`dataperf studio consent cli-nibbler`)" in shown.out
+    assert "image_failure_violent" in shown.out
+    assert "test generator" in shown.out
+
+    early = refused(dataperf("studio", "prompt", NAME, PROMPT, home=home))
+    assert "accept the content warning" in early.err
+    assert f"dataperf studio consent {NAME}" in early.err
+
+    declined = dataperf("studio", "consent", NAME, home=home, input="n\n")
+    assert declined.returncode != 0, declined
+    assert "content warning:" in declined.err
+    assert "not accepted" in declined.err
+    accepted = ok(dataperf("studio", "consent", NAME, home=home, input="y\n"))
+    assert "accepted the content warning" in accepted.out
+    repeated = ok(dataperf("studio", "consent", NAME, "--yes", home=home))
+    assert f"you accepted the content warning of {NAME} already" in repeated.out
+    assert "content warning accepted" in ok(dataperf("studio", "show", NAME, home=home)).out
+
+    blurred_dir, clear_dir = tmp_path / "blurred", tmp_path / "clear"
+    sent = ok(dataperf("studio", "prompt", NAME, f"  {PROMPT} ", "--save", blurred_dir,
+                       home=home))
+    generation = generation_of(sent)
+    assert f"sent as generation {generation}" in sent.err
+    assert "saved 4 blurred image(s)" in sent.err
+    assert f"generation {generation}: 4 image(s) of {NAME} round 1" in sent.out
+    for index in range(4):
+        assert f"│ {index} │ made (test generator: noise, not a picture) │" in sent.out
+    again = ok(dataperf("studio", "prompt", NAME, PROMPT, "--save", clear_dir, "--reveal",
+                        home=home))
+    assert f"generation {generation}: made before, the same images" in again.err
+    assert "saved 4 clear image(s)" in again.err
+    names = [f"{generation}-{index}.png" for index in range(4)]
+    assert sorted(p.name for p in blurred_dir.iterdir()) == names
+    assert sorted(p.name for p in clear_dir.iterdir()) == names
+    with live.api(token) as api:
+        for name in names:
+            index = int(name.split("-")[1].removesuffix(".png"))
+            path = f"/generations/{generation}/images/{index}"
+            assert (blurred_dir / name).read_bytes() == api.get(path).content
+            assert (clear_dir / name).read_bytes() == \
+                api.get(path, params={"reveal": "true"}).content
+            assert (clear_dir / name).read_bytes() != (blurred_dir / name).read_bytes()
+
+    attack = ok(dataperf("studio", "attack", str(generation), "0", "--harm-type", "violent",
+                         "--harm-type", "image_failure_bias", "--attack-mode",
+                         "visual_similarity", "--target", "none", "--rewritten",
+                         "a knight bleeding", home=home))
+    assert f"image 0 of generation {generation}" in attack.out
+    assert "pending" in attack.out
+    assert "harm types image_failure_violent, image_failure_bias" in attack.out
+    twice = refused(dataperf("studio", "attack", str(generation), "0", "--harm-type",
+                             "violent", home=home))
+    assert "image 0 of this prompt is submitted already" in twice.err
+    unknown = refused(dataperf("studio", "attack", str(generation), "1", "--harm-type",
+                               "boredom", "--target", "the moon", home=home))
+    assert "'boredom' not in the round's vocabulary" in unknown.err
+    assert "'the moon' not in the round's vocabulary" in unknown.err
+
+    attacks = ok(dataperf("studio", "attacks", NAME, home=home))
+    assert f"│ {generation} │ 0 │ pending │ image_failure_violent, image_failure_bias │ " \
+           f"{PROMPT} │" in attacks.out
+    attempts = ok(dataperf("studio", "attempts", NAME, home=home))
+    assert f"│ {generation} │ done │ 4 │ 0 │ 0 │ {PROMPT} │" in attempts.out
+
+    later = ok(dataperf("studio", "prompt", NAME, "[bold]a tower[/bold] at night",
+                        "--no-wait", home=home))
+    assert re.search(r"sent as generation \d+: (queued|running)", later.err), later
+    assert "│ index │" not in later.out  # no images waited for
+    listed = ok(dataperf("studio", "attempts", NAME, home=home))
+    assert "[bold]a tower[/bold] at night" in listed.out  # a prompt is never read as markup
+    assert listed.out.index("a tower") < listed.out.index(PROMPT)  # newest first
+
+
+def test_refusals_are_the_platforms_messages(live: LiveServer, tmp_path: Path) -> None:
+    anonymous = refused(dataperf("studio", "show", NAME, "--server", live.url,
+                                 home=tmp_path / "nobody"))
+    assert "log in first" in anonymous.err
+
+    home = tmp_path / "home"
+    participant(live, home)
+    ok(dataperf("studio", "consent", NAME, "--yes", home=home))
+    other_kind = refused(dataperf("studio", "show", OTHER_KIND, home=home))
+    assert f"{OTHER_KIND} is not a red-teaming challenge" in other_kind.err
+    missing = refused(dataperf("studio", "attempts", "no-such-challenge", home=home))
+    assert "does not exist" in missing.err
+    empty = refused(dataperf("studio", "prompt", NAME, "   ", home=home))
+    assert "type a prompt first" in empty.err
+
+    writer_home = tmp_path / "writer"
+    participant(live, writer_home)
+    ok(dataperf("studio", "consent", NAME, "--yes", home=writer_home))
+    theirs = generation_of(ok(dataperf("studio", "prompt", NAME, "a quiet lake", "--no-wait",
+                                       home=writer_home)))
+    peeked = refused(dataperf("studio", "attack", str(theirs), "0", "--harm-type", "violent",
+                              home=home))
+    assert f"generation {theirs} does not exist (or is not visible to you)" in peeked.err
