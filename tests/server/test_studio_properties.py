@@ -1,5 +1,6 @@
 """Properties of the red-teaming studio's input cleaning, for any input: a prompt is either
-cleaned (stripped, printable, short enough) or refused with a reason, and annotations are
+cleaned (stripped, newlines normalized, no control characters, short enough) or refused with a
+reason, and annotations are
 either put in the round's vocabulary's spelling or refused naming every bad field at once;
 nothing else is ever raised. Prompts are known by a stable SHA-256 key."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,6 +55,9 @@ PROMPTS = st.one_of(
               ).map("".join),
     NEAR_LIMIT,
 )
+#: Lines as typed on any system: LF, CRLF or CR newlines.
+LINES = st.lists(st.sampled_from(["a", " ", "\t", "\n", "\r", "\r\n"]), min_size=1,
+                 max_size=12).map("".join)
 NOT_TEXT = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.binary(),
                      st.lists(st.text(max_size=5), max_size=3),
                      st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2))
@@ -70,8 +75,19 @@ def refusal_of(call: Any, *args: Any) -> studio.Refusal | None:
     return answer_of_studio(call, *args)[1]
 
 
+def control(c: str) -> bool:
+    """A character no prompt may hold: a control character (but tab and newlines) or half a
+    surrogate pair (no UTF-8 text holds one)."""
+    category = unicodedata.category(c)
+    return (category == "Cc" and c not in "\n\t\r") or category == "Cs"
+
+
+def without_newlines(text: str) -> str:
+    return text.replace("\r", "").replace("\n", "")
+
+
 @PROPERTY
-@given(PROMPTS | NOT_TEXT)
+@given(PROMPTS | NOT_TEXT | LINES)
 def test_a_prompt_is_cleaned_or_refused_with_a_reason(prompt: object) -> None:
     cleaned, refusal = answer_of_studio(studio.clean_prompt, prompt)
     if refusal is not None:
@@ -79,17 +95,27 @@ def test_a_prompt_is_cleaned_or_refused_with_a_reason(prompt: object) -> None:
         assert refusal.message
         assert refusal.retry_after is None
         stripped = prompt.strip() if isinstance(prompt, str) else ""
-        assert not stripped or len(stripped) > MAX_PROMPT \
-            or not all(c.isprintable() or c in "\n\t" for c in stripped)
+        assert not stripped or len(stripped.replace("\r\n", "\n")) > MAX_PROMPT \
+            or any(control(c) for c in stripped)
         return
     assert isinstance(prompt, str)
-    assert cleaned == prompt.strip()
+    assert without_newlines(cleaned) == without_newlines(prompt.strip())
+    assert "\r\n" not in cleaned  # newlines are normalized
     assert cleaned
     assert cleaned == cleaned.strip()
     assert len(cleaned) <= MAX_PROMPT
-    assert all(c.isprintable() or c in "\n\t" for c in cleaned)
+    assert not any(control(c) for c in cleaned)
     assert studio.clean_prompt(cleaned) == cleaned  # idempotent
     assert HEX.fullmatch(studio.prompt_key(cleaned))  # every clean prompt has a key
+
+
+@pytest.mark.parametrize("prompt", ["two\r\nlines", "two\rlines", "two\r\r\nlines",
+                                    "two\n\r\nlines"])
+def test_newlines_are_normalized_once_and_for_all(prompt: str) -> None:
+    """The prompt stored is the prompt cleaned: sent again, it finds the same images."""
+    cleaned = studio.clean_prompt(prompt)
+    assert "\r\n" not in cleaned
+    assert studio.clean_prompt(cleaned) == cleaned
 
 
 @PROPERTY
@@ -108,9 +134,6 @@ def test_bad_prompts_are_refused(prompt: object) -> None:
     assert (refusal.status, refusal.code) == (422, "invalid-prompt")
 
 
-@pytest.mark.xfail(strict=True, reason="the studio refuses every non-printable character as a "
-                   "'control character': spaces other than ' ' (a pasted no-break space), the "
-                   "joiners of emoji sequences and of Persian or Indic words, Windows newlines")
 @pytest.mark.parametrize("prompt", ["a\u00a0cat", "a family \U0001f468\u200d\U0001f469",
                                     "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
                                     "two\r\nlines"])
@@ -282,8 +305,6 @@ def test_every_problem_is_told_at_once() -> None:
     assert "'the moon'" in refusal.message
 
 
-@pytest.mark.xfail(strict=True, reason="the studio tells that no harm is named only once the "
-                   "other fields are right: a second refusal after fixing them")
 def test_no_harm_named_is_told_with_the_other_problems() -> None:
     refusal = refusal_of(studio.clean_annotations, {"targets": ["the moon"]}, VOCABULARY)
     assert refusal is not None

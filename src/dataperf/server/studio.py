@@ -14,6 +14,7 @@ import functools
 import hashlib
 import logging
 import math
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -87,11 +88,11 @@ def clean_prompt(prompt: object) -> str:
     """The prompt stripped, if it may be sent."""
     if not isinstance(prompt, str) or not prompt.strip():
         raise Refusal(422, "invalid-prompt", "type a prompt first: it is empty")
-    text = prompt.strip()
+    text = prompt.replace("\r\n", "\n").replace("\r", "\n").strip()
     if len(text) > MAX_PROMPT:
         raise Refusal(422, "invalid-prompt",
                       f"the prompt is {len(text):,} characters long; the most is {MAX_PROMPT:,}")
-    if any(not (c.isprintable() or c in "\n\t") for c in text):
+    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t" for c in text):
         raise Refusal(422, "invalid-prompt",
                       "the prompt holds control characters; type it as plain text")
     return text
@@ -223,7 +224,7 @@ def clean_annotations(answers: Mapping[str, Any], vocabulary: Mapping[str, froze
             problems.append(f"{question}: {', '.join(map(repr, unknown))} not in the round's "
                             f"vocabulary ({allowed})")
         clean[question] = list(dict.fromkeys(k for k in known if k is not None))
-    if not clean.get("harm_types") and not problems:
+    if not clean.get("harm_types") and not any(p.startswith("harm_types") for p in problems):
         problems.append("harm_types: name at least one harm the image shows")
     for name in TEXTS:
         text = answers.get(name) or ""
