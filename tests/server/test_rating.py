@@ -248,3 +248,26 @@ def test_gold_exclusion_and_moderation(live: LiveServer) -> None:
     assert reviewed["submitter"]  # organizers see who wrote it; raters never do
     assert shown["state"] == "hidden"
     assert forbidden.status_code == 403
+
+
+def test_the_round_sets_k(live: LiveServer) -> None:
+    with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
+        edited = organizer.patch(f"/challenges/{NAME}/rounds/1", json={"validations": 1})
+        refused = organizer.patch(f"/challenges/{NAME}/rounds/1", json={"validations": 0})
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["validations"] == 1
+    assert refused.status_code == 422
+    try:
+        writer, submitted = attack(live, "a kettle on a stove")
+        (rater,) = raters(live, 1)
+        with live.api(rater) as client:
+            while (given := client.post(f"/challenges/{NAME}/ratings").json()["rating"]):
+                client.post(f"/ratings/{given['id']}/prompt", json={"text_safety": "safe"})
+                client.post(f"/ratings/{given['id']}/answer", json={"image_safety": "unsafe"})
+        with live.api(writer) as client:
+            (one,) = [a for a in client.get(f"/challenges/{NAME}/attacks").json()
+                      if a["id"] == submitted["id"]]
+        assert one["state"] == "validated"
+    finally:
+        with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
+            organizer.patch(f"/challenges/{NAME}/rounds/1", json={"validations": None})

@@ -212,6 +212,10 @@ def edit_challenge(name: str, body: ChallengeEdit, user: User = Depends(organize
 
 
 def _check_weights(row: ChallengeRow, settings: RoundSettings) -> None:
+    if row.kind != "redteaming" and (settings.validations is not None
+                                     or settings.generators is not None):
+        raise ApiError(422, "invalid-request", "validations and generators are settings of "
+                       f"red-teaming rounds; {row.name} is a {row.kind} challenge")
     weights = settings.task_weights
     if weights is None:
         return
@@ -251,7 +255,8 @@ def edit_round(name: str, number: int, body: RoundSettings, user: User = Depends
             raise ApiError(409, "conflict", "the public/private split cannot change once a "
                            "round has submissions; open a new round")
         for key, value in changes.items():
-            if value is not None or key in ("deadline", "round_quota", "task_weights"):
+            if value is not None or key in ("deadline", "round_quota", "task_weights",
+                                            "validations", "generators"):
                 setattr(round_, key, value)
         round_.changed_at = utcnow()
         return RoundOut.model_validate(round_)

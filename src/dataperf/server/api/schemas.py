@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from dataperf.generators.mix import RoundGenerators
 from dataperf.server.models import Role, State
 
 
@@ -98,6 +99,8 @@ class RoundOut(Out):
     private_fraction: float
     final_count: int
     task_weights: dict[str, float] | None
+    validations: int | None = None
+    generators: dict[str, Any] | None = None
 
 
 class ChallengeOut(BaseModel):
@@ -237,6 +240,10 @@ class RoundSettings(BaseModel):
     final_count: int | None = Field(default=None, ge=0, le=100)
     task_weights: dict[str, float] | None = None
     closed: bool | None = None
+    validations: int | None = Field(default=None, ge=1, le=100, description="red-teaming: "
+                                    "the validations each attack needs (k)")
+    generators: RoundGenerators | None = Field(default=None, description="red-teaming: the "
+                                               "round's image generators")
 
     @field_validator("deadline")
     @classmethod
