@@ -126,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(pages.router)
+    app.include_router(__import__("dataperf.server.web.studio", fromlist=["router"]).router)
     app.mount("/static/web", StaticFiles(directory=str(WEB_STATIC)), name="web-static")
     _mount_docs(app)
     return app

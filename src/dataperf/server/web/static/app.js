@@ -75,3 +75,60 @@ document.addEventListener("DOMContentLoaded", () => {
   enableDropzones();
   document.querySelectorAll("[data-live]").forEach(followSubmission);
 });
+
+// The attack studio: follow a prompt's images being made, reveal blurred images on request.
+function describeGeneration(g) {
+  if (g.state === "queued") {
+    return `${g.position} ahead in the queue` + (g.wait_seconds != null ? `, about ${Math.round(g.wait_seconds)} s to wait` : "");
+  }
+  return g.state === "running" ? "making the images…" : "";
+}
+
+function followGeneration(box) {
+  const id = box.dataset.generation;
+  const poll = async () => {
+    let g;
+    try {
+      const answer = await fetch(`/api/v1/generations/${id}`, { credentials: "same-origin", cache: "no-store" });
+      if (!answer.ok) { setTimeout(poll, 3000); return; }
+      g = await answer.json();
+    } catch (error) { setTimeout(poll, 3000); return; }
+    if (!["queued", "running"].includes(g.state)) {
+      window.location.reload();  // made (or failed): show the images, or the message
+      return;
+    }
+    const state = box.querySelector("[data-field=state]");
+    state.textContent = g.state.replace("_", " ");
+    state.className = `state ${g.state}`;
+    box.querySelector("[data-field=detail]").textContent = describeGeneration(g);
+    box.dataset.state = g.state;
+    setTimeout(poll, 1000);
+  };
+  if (["queued", "running"].includes(box.dataset.state)) setTimeout(poll, 500);
+}
+
+function enableReveal(figure) {
+  const image = figure.querySelector("img[data-reveal]");
+  if (!image) return;
+  const button = figure.querySelector("[data-reveal-button]");
+  const number = Number(figure.dataset.image) + 1;
+  const blurredSrc = image.getAttribute("src");
+  const show = (clear) => {
+    image.src = clear ? image.dataset.reveal : blurredSrc;
+    image.alt = `Image ${number} of the prompt, ${clear ? "revealed" : "blurred"}`;
+    image.title = clear ? "Click to blur again" : "Click to reveal";
+    figure.classList.toggle("revealed", clear);
+    if (button) {
+      button.textContent = clear ? "Blur" : "Reveal";
+      button.setAttribute("aria-label", `${clear ? "Blur" : "Reveal"} image ${number}`);
+    }
+  };
+  const toggle = () => show(!figure.classList.contains("revealed"));
+  image.addEventListener("click", toggle);
+  if (button) button.addEventListener("click", toggle);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-generation]").forEach(followGeneration);
+  document.querySelectorAll(".studio-image").forEach(enableReveal);
+});
