@@ -134,8 +134,6 @@ class Challenge(ABC):
     # ``import_official(source, out_dir)`` reading the original files; None where there is none.
     builder: str | None = None
     importer: str | None = None
-    #: Whether the platform hosts this challenge (seeding it on first start).
-    hosted: bool = True
     #: Shown before anything else of a challenge whose data holds harmful content.
     content_warning: str = ""
 

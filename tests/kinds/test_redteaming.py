@@ -227,7 +227,6 @@ def test_replay_parameters(nibbler):
         challenge.run_algorithm("random", edition)
 
 
-def test_the_platform_does_not_host_it_yet(nibbler):
+def test_it_warns_of_its_content(nibbler):
     challenge, _ = nibbler
-    assert challenge.hosted is False
     assert "offensive" in challenge.content_warning

@@ -86,8 +86,9 @@ def test_serve_on_an_empty_home_shows_scored_baselines(tmp_path: Path) -> None:
     assert [r["submission_id"] for r in again["rows"]] == \
         [r["submission_id"] for r in board["rows"]]
     assert [c["name"] for c in challenges] == [  # the bundled ones
-        "data-acquisition", "speech-selection", "vision-cleaning", CHALLENGE]
-    assert [[r["number"] for r in c["rounds"]] for c in challenges] == [[1], [1], [1], [1]]
+        "adversarial-nibbler", "data-acquisition", "speech-selection", "vision-cleaning",
+        CHALLENGE]
+    assert [[r["number"] for r in c["rounds"]] for c in challenges] == [[1]] * 5
 
 
 def test_a_new_scorer_version_opens_a_new_round_with_fresh_baselines(
@@ -97,8 +98,8 @@ def test_a_new_scorer_version_opens_a_new_round_with_fresh_baselines(
     db.migrate()
     with db.write() as session:
         assert hosting.seed(session, settings) == [
-            "hosted data-acquisition", "hosted speech-selection", "hosted vision-cleaning",
-            f"hosted {CHALLENGE}"]
+            "hosted adversarial-nibbler", "hosted data-acquisition", "hosted speech-selection",
+            "hosted vision-cleaning", f"hosted {CHALLENGE}"]
     with db.write() as session:
         assert hosting.seed(session, settings) == []
     monkeypatch.setattr(SelectionChallenge, "scorer_version", "selection-2")

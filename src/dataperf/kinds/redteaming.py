@@ -105,8 +105,6 @@ class RedteamingChallenge(Challenge):
     kind = "redteaming"
     scorer_version = SCORER_VERSION
     baseline_algorithm = "replay"
-    #: The platform does not host human-in-the-loop challenges yet (generation, raters).
-    hosted = False
 
     def __init__(self, spec: RedteamingSpec, *, builder: str | None = None,
                  importer: str | None = None):

@@ -97,8 +97,7 @@ def add_baselines(session: Session, round_: Round, challenge: Challenge,
 
 
 def seed(session: Session, settings: Settings) -> list[str]:
-    """Host every registered challenge that ships a bundled offline edition and that the
-    platform hosts (``Challenge.hosted``), with baselines;
+    """Host every registered challenge that ships a bundled offline edition, with baselines;
     open a new round (with fresh baselines) wherever a challenge's scorer or bundled edition
     changed. Returns what changed."""
     changed, hosted_now = [], set()
@@ -106,7 +105,7 @@ def seed(session: Session, settings: Settings) -> list[str]:
     for name, challenge in sorted(registered.items()):
         bundled = BUNDLED / name / "offline"
         exists = session.scalar(select(ChallengeRow.id).where(ChallengeRow.name == name))
-        if exists is None and challenge.hosted and (bundled / "manifest.json").is_file():
+        if exists is None and (bundled / "manifest.json").is_file():
             host(session, challenge, Edition.open(bundled), BUNDLED_REF + "offline",
                  name=name, owner_id=None, settings=settings)
             changed.append(f"hosted {name}")

@@ -173,10 +173,6 @@ def upload_edition(file: UploadFile = File(...), user: User = Depends(organizer)
 def create_challenge(body: NewChallenge, user: User = Depends(organizer),
                      platform: Platform = Depends(get_platform)) -> ChallengeOut:
     challenge = get_challenge(body.challenge)
-    if not challenge.hosted:
-        raise ApiError(422, "not-hostable", f"the platform does not host {challenge.kind} "
-                       f"challenges yet ({challenge.name} needs image generation and raters); "
-                       f"score it locally with `dataperf evaluate {challenge.name}`")
     if not SAFE_NAME.match(body.edition):  # a name, never a path on the server
         raise ApiError(422, "invalid-request", f"edition {body.edition!r} must be the name of "
                        "a bundled or uploaded edition")
