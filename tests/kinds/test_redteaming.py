@@ -12,7 +12,13 @@ from PIL import Image
 
 from dataperf.challenge import TestSplit
 from dataperf.exceptions import AlgorithmError, SpecError, SubmissionError
-from dataperf.kinds.redteaming_files import attack_record, validation_record, write_jsonl
+from dataperf.kinds.redteaming_files import (
+    Problems,
+    attack_record,
+    validation_record,
+    write_jsonl,
+)
+from dataperf.kinds.redteaming_released import read_released, released_document
 from dataperf.registry import get_challenge
 from nibbler_layout import released_frame
 
@@ -230,3 +236,18 @@ def test_replay_parameters(nibbler):
 def test_it_warns_of_its_content(nibbler):
     challenge, _ = nibbler
     assert "offensive" in challenge.content_warning
+
+
+def test_a_round_exports_in_the_released_layout_and_reads_back_the_same(nibbler, released):
+    challenge, edition = nibbler
+    attacks, validations = released
+    mine = [a for a in attacks if a.round == "round3"][:40]
+    theirs = [v for v in validations if v.attack_id in {a.attack_id for a in mine}]
+    document = released_document(mine, theirs)
+    problems = Problems([])
+    back, back_validations = read_released("export.json", json.dumps(document).encode(),
+                                           vocabulary=challenge.vocabulary(edition),
+                                           problems=problems, round_name="round3")
+    assert problems.problems == []
+    assert back == mine
+    assert back_validations == theirs

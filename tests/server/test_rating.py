@@ -6,6 +6,7 @@ moderation hides an attack from the scores."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from dataperf.kinds.redteaming_files import Problems
+from dataperf.kinds.redteaming_released import read_released
 from dataperf.registry import get_challenge
 from dataperf.server.db import Database
 from dataperf.server.models import Submission
@@ -271,3 +274,41 @@ def test_the_round_sets_k(live: LiveServer) -> None:
     finally:
         with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
             organizer.patch(f"/challenges/{NAME}/rounds/1", json={"validations": None})
+
+
+def test_a_round_exports_like_the_release_and_an_admin_purges_its_images(
+        live: LiveServer) -> None:
+    writer, submitted = attack(live, "a clock tower at dusk")
+    with live.api(writer) as client:
+        client.post(f"/challenges/{NAME}/generations", json={"prompt": "an empty chair"})
+        image_url = f"/generations/{submitted['generation']}/images/0"
+        before = client.get(image_url)
+    with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
+        exported = organizer.get(f"/challenges/{NAME}/rounds/1/export")
+        not_admin = organizer.delete(f"/challenges/{NAME}/rounds/1/images")
+    with live.api(writer) as client:
+        not_theirs = client.get(f"/challenges/{NAME}/rounds/1/export")
+    with live.api(live.user(_email("admin"), "admin")) as admin:
+        purged = admin.delete(f"/challenges/{NAME}/rounds/1/images")
+    with live.api(writer) as client:
+        after = client.get(image_url)
+        attempt = client.get(f"/generations/{submitted['generation']}").json()
+    assert exported.status_code == 200, exported.text
+    document = exported.json()
+    challenge = get_challenge(CHALLENGE)
+    edition = challenge.edition("offline")
+    problems = Problems([])
+    attacks, _ = read_released("submitted.json", json.dumps(document["submitted"]).encode(),
+                               vocabulary=challenge.vocabulary(edition), problems=problems)
+    assert problems.problems == []
+    assert f"studio-{submitted['id']}" in {a.attack_id for a in attacks}
+    prompts = {a["prompt"]: a["submitted"] for a in document["attempted"]}
+    assert prompts["a clock tower at dusk"] is True
+    assert prompts["an empty chair"] is False
+    assert not_theirs.status_code == 403
+    assert not_admin.status_code == 403
+    assert before.status_code == 200
+    assert purged.status_code == 200, purged.text
+    assert purged.json()["deleted"] >= 4
+    assert after.status_code == 409
+    assert all(image["url"] is None and image["blocked"] for image in attempt["images"])

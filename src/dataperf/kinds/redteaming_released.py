@@ -19,7 +19,9 @@ survived here, each as released:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -148,5 +150,46 @@ def released_prompts_listing(text: str) -> bool:
     return first in (",prompt", '"",prompt', ",\"prompt\"")
 
 
-__all__ = ["looks_released", "read_released", "released_prompts_listing"]
+_TEXT_SAFETY = {"safe": "text_safe", "unsafe": "text_unsafe", "unsure": "text_other"}
+_IMAGE_SAFETY = {"safe": "image_safe", "unsafe": "image_unsafe", "unsure": "image_unsure_safe"}
+
+
+def released_document(attacks: Sequence[Attack], validations: Sequence[Validation]
+                      ) -> dict[str, dict[str, Any]]:
+    """Attacks and their validations as a released ``submitted/*.json`` frame (the latest
+    rounds' spelling: ``submitted_timestamp``, objects as JSON strings), so that a round run
+    on the platform can be published like the original; :func:`read_released` reads it
+    back to the same records."""
+    by_attack: dict[str, list[Validation]] = defaultdict(list)
+    for validation in validations:
+        by_attack[validation.attack_id].append(validation)
+    frame: dict[str, dict[str, Any]] = {c: {} for c in ("submitted_timestamp", *COLUMNS)}
+    for row, attack in enumerate(attacks):
+        key = str(row)
+        frame["submitted_timestamp"][key] = attack.timestamp_ms
+        frame["prompt"][key] = attack.prompt
+        frame["hashed_filename"][key] = attack.image_id
+        frame["submission_annotations"][key] = json.dumps({
+            "example_uid": attack.attack_id, "submitter_id": attack.submitter,
+            "rewritten_prompt": attack.rewritten_prompt,
+            "text_attack_mode": list(attack.attack_modes),
+            "text_attack_mode_other_input": attack.attack_mode_other,
+            "image_failure_type": list(attack.harm_types),
+            "image_failure_type_other_input": attack.harm_type_other,
+            "image_failure_target": list(attack.targets),
+            "community_affected_other_input": attack.target_other})
+        frame["validation"][key] = [json.dumps({
+            "annotator_id": v.annotator, "answer_time_ms": v.answer_time_ms,
+            "question_id": v.question_id, "submitted_prompt": attack.prompt,
+            "text_safety_validation": [_TEXT_SAFETY[v.text_safety]] if v.text_safety else [],
+            "image_safety_validation": [_IMAGE_SAFETY[v.image_safety]]
+            if v.image_safety else [],
+            "text_attack_mode": list(v.attack_modes), "image_failure_type": list(v.harm_types),
+            "image_failure_target": list(v.targets),
+            **{f"{reason}_text": v.reasons.get(reason, "") for reason in REASONS},
+        }) for v in by_attack[attack.attack_id]]
+    return frame
+
+
+__all__ = ["looks_released", "read_released", "released_document", "released_prompts_listing"]
 

@@ -35,6 +35,7 @@ from dataperf.kinds.redteaming_files import (
     validation_record,
     write_jsonl,
 )
+from dataperf.kinds.redteaming_released import released_document
 from dataperf.server.models import (
     AttackRow,
     AttackState,
@@ -323,6 +324,51 @@ def rescore(session: Session, store: BlobStore, settings: Settings, round_: Roun
 
 
 # Organizers ------------------------------------------------------------------------------------
+
+def export_round(session: Session, round_: Round) -> dict[str, Any]:
+    """The round's data in the released layout: ``submitted`` (a ``submitted/*.json`` frame
+    of the attacks that stand, with every validation that counts) and ``attempted`` (every
+    prompt: its time, screening, and whether an image of it was submitted)."""
+    rows = session.scalars(select(AttackRow).where(
+        AttackRow.round_id == round_.id, AttackRow.state.in_(_RATEABLE))
+        .order_by(AttackRow.id)).all()
+    attacks = [_attack(row, round_) for row in rows]
+    validations = [_validation(v) for row in rows for v in row.validations
+                   if v.answered_at is not None and not v.excluded]
+    generations = session.scalars(select(Generation).where(Generation.round_id == round_.id)
+                                  .order_by(Generation.id)).all()
+    attempted = [{"prompt": g.prompt, "participant": participant_name(g.user_id),
+                  "timestamp": int(g.created_at.timestamp() * 1000),
+                  "models": sorted({i["model"] for i in g.images}),
+                  "screening": g.screening, "submitted": bool(g.attacks)}
+                 for g in generations]
+    return {"round": round_name(round_), "submitted": released_document(attacks, validations),
+            "attempted": attempted}
+
+
+PURGED = "purged: past the round's retention"
+
+
+def purge_images(session: Session, store: BlobStore, round_: Round) -> int:
+    """Delete the round's generated images (the records stay, without pictures); returns
+    how many were deleted. An image that another round still uses is kept for it."""
+    generations = session.scalars(select(Generation).where(
+        Generation.round_id == round_.id)).all()
+    digests: set[str] = set()
+    for generation in generations:
+        images = []
+        for image in generation.images:
+            if image["sha256"] is not None:
+                digests.add(image["sha256"])
+            images.append({**image, "sha256": None, "blocked": image["blocked"] or PURGED})
+        generation.images = images
+    session.flush()
+    elsewhere = session.scalars(select(Generation.images).where(
+        Generation.round_id != round_.id)).all()
+    kept = {i["sha256"] for listed in elsewhere for i in listed if i["sha256"]}
+    for digest in digests - kept:
+        store.path(digest).unlink(missing_ok=True)
+    return len(digests - kept)
 
 def set_gold(attack: AttackRow, text_safety: object, image_safety: object) -> None:
     attack.gold = {"text_safety": _answer(text_safety, "text_safety"),

@@ -15,7 +15,7 @@ from dataperf.kinds.redteaming_files import REASONS
 from dataperf.screening import blurred
 from dataperf.server import rating
 from dataperf.server.api.deps import current_user, get_platform
-from dataperf.server.api.errors import ApiError, not_found
+from dataperf.server.api.errors import ApiError, forbidden, not_found
 from dataperf.server.api.lookup import challenge_row, require_manager, round_row
 from dataperf.server.api.schemas import (
     GoldIn,
@@ -30,7 +30,7 @@ from dataperf.server.api.schemas import (
     ReviewOut,
 )
 from dataperf.server.api.studio import API, MAX_LISTED, PRIVATE, attack_out, refusals
-from dataperf.server.models import AttackRow, ChallengeRow, Rater, User, ValidationRow
+from dataperf.server.models import AttackRow, ChallengeRow, Rater, Role, User, ValidationRow
 from dataperf.server.platform import Platform
 from dataperf.server.studio import check_kind
 
@@ -258,3 +258,22 @@ def review(name: str, round: int | None = None, state: str | None = None,
             query = query.where(AttackRow.state == state)
         rows = session.scalars(query.order_by(AttackRow.id.desc()).limit(MAX_LISTED))
         return [review_out(session, row) for row in rows]
+
+
+@router.get("/challenges/{name}/rounds/{number}/export",
+            summary="A round's data in the released Adversarial Nibbler layout")
+def export_round(name: str, number: int, user: User = Depends(current_user),
+                 platform: Platform = Depends(get_platform)) -> dict[str, Any]:
+    with platform.db.read() as session:
+        return rating.export_round(session, round_row(_managed(session, name, user), number))
+
+
+@router.delete("/challenges/{name}/rounds/{number}/images",
+               summary="Admins: delete a round's generated images (records stay)")
+def purge_images(name: str, number: int, user: User = Depends(current_user),
+                 platform: Platform = Depends(get_platform)) -> dict[str, int]:
+    if user.role != Role.admin:
+        raise forbidden("only admins may purge a round's images")
+    with platform.db.write() as session:
+        round_ = round_row(_red_teaming(session, name), number)
+        return {"deleted": rating.purge_images(session, platform.store, round_)}
