@@ -50,6 +50,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/bench_acquisition_scorer.py --markets 1
 	$(BIN)/python bench/bench_speech_scorer.py
 	$(BIN)/python bench/bench_redteaming_scorer.py
+	$(BIN)/python bench/bench_studio.py
 
 results: $(VENV)/.core
 	$(BIN)/dataperf compare $(CHALLENGE) --markdown docs/results/$(CHALLENGE).md
