@@ -5,7 +5,12 @@ PostgreSQL), with real IDs in its path and a valid body.
 one expected status per caller. Refusals are 401 without a valid token, 403 for a missing role
 and 404 for someone else's submission, token or red-teaming prompt (they must look
 non-existent); only a prompt's writer may submit its images as attacks, even its challenge's
-managers may not (403), so that row is the one the admin is refused. A guard test
+managers may not (403), so that row is the one the admin is refused. The raters' queue is
+for the challenge's raters only (403 for everyone else, its organizers and admins too) and a
+rating, its image included, is its rater's only (404 for everyone else, the admin too); the
+raters' management (granting, excluding, the review of who submitted what, gold attacks,
+moderation, a round's export) is for the challenge's owning organizer and admins, the purge of
+a round's images for admins only. A guard test
 fails when the app has a route under /api/v1 that the table does not list, so no new route
 skips the walk. Hidden edition files are never served: no route template can address files
 except the static folders (Swagger UI, the web pages' assets), and traversal out of them finds
@@ -48,10 +53,14 @@ CHALLENGE = "vision-selection"  # the bundled one, hosted at start, owned by no 
 COPY = "vs-copy"  # hosted by the "owner" organizer
 SPLIT = "vs-split"  # hosted by the "owner" too, with private test rows (revealed after deadline)
 NIBBLER = "walk-nibbler"  # the red-teaming studio, hosted for the "owner"
+PURGED = "walk-purged"  # red-teaming too, for the "owner": the walk purges its images (none)
 HARM = "image_failure_violent"  # a harm type of its vocabulary
-STUDIO_ROUTES = ("studio", "consent", "generations", "attacks")  # under /challenges/{name}/
-# anonymous, a made-up token, participant of team A, participant of team B, rater, organizer
-# owning COPY, organizer owning nothing, admin
+# The studio's and the raters' routes under /challenges/{name}/, by their last segment
+RED_TEAMING_ROUTES = ("studio", "consent", "generations", "attacks", "raters", "exclude",
+                      "ratings", "me", "review", "export")
+ANSWER = {"image_safety": "unsafe", "harm_types": [HARM]}  # a rating's step two
+# anonymous, a made-up token, participant of team A, participant of team B, rater (of NIBBLER,
+# granted by its owner), organizer owning COPY and NIBBLER, organizer owning nothing, admin
 CALLERS = ("anon", "bad", "a", "b", "rater", "owner", "other", "admin")
 ROLES = {"a": "participant", "b": "participant", "rater": "rater", "owner": "organizer",
          "other": "organizer", "admin": "admin"}
@@ -77,7 +86,10 @@ class World:
     victim: int = 0  # a user whose role the walk sets
     join_code: str = ""  # of the team "Joinable"
     generation_a: int = 0  # a prompt of A's in NIBBLER, its images made
-    image_a: int = 0  # the index of one of its images that has a picture
+    image_a: int = 0  # the index of one of its images that has a picture (submitted in the walk)
+    attack: int = 0  # an attack of A's in NIBBLER (made gold in the walk)
+    moderated: int = 0  # another one, the walk's moderation hides
+    rating: int = 0  # the rater's rating of an attack, its prompt judged (so its image shown)
     _count: Iterator[int] = field(default_factory=itertools.count)
 
     def unique(self) -> int:
@@ -112,6 +124,41 @@ class World:
         assert answer.status_code == 202, answer.text
         return int(answer.json()["id"])
 
+    def new_account(self) -> str:
+        """The email of a new participant's account."""
+        email = f"candidate{self.unique()}@walk.example.org"
+        self.server.register(email)
+        return email
+
+    def granted_rater(self) -> int:
+        """The user id of a new account the owner just made a rater of NIBBLER."""
+        with self.server.api(self.tokens["owner"]) as api:
+            granted = api.post(f"/challenges/{NIBBLER}/raters",
+                               json={"email": self.new_account()})
+        assert granted.status_code == 201, granted.text
+        return int(granted.json()["rater_id"])
+
+    def rating_at(self, stage: str) -> int:
+        """The id of the rater's open rating in NIBBLER at ``stage``: "prompt" (its prompt not
+        judged yet) or "image" (judged, its image not answered). The queue hands out one at a
+        time, the open one first: one short of the stage is judged, one past it answered (and
+        the next one taken), so a row finds the rating it needs whatever ran before."""
+        with self.server.api(self.tokens["rater"]) as api:
+            while True:
+                given = api.post(f"/challenges/{NIBBLER}/ratings")
+                assert given.status_code == 200, given.text
+                rating = given.json()["rating"]
+                assert rating is not None, "the rater rated every attack: host_studio needs more"
+                if rating["stage"] == stage:
+                    return int(rating["id"])
+                if stage == "image":
+                    step = api.post(f"/ratings/{rating['id']}/prompt",
+                                    json={"text_safety": "safe"})
+                    assert step.status_code == 200, step.text
+                    return int(rating["id"])
+                step = api.post(f"/ratings/{rating['id']}/answer", json=ANSWER)
+                assert step.status_code == 200, step.text
+
 
 def static(**values: Any) -> Params:
     return lambda world, caller: values
@@ -131,6 +178,8 @@ class Call:
     fresh: bool = False  # as a new user of the caller's role (the request changes its caller)
     on: str = ""  # tells rows of one route apart
     writer_only: bool = False  # only the writer of what it acts on may: the admin is refused
+    rater_only: bool = False  # only the challenge's raters (a rating's: its rater) may: the
+    # admin is refused too
 
     def expected(self, caller: str) -> int:
         statuses = self.expect.split()
@@ -152,6 +201,11 @@ def generation_a(world: World, caller: str) -> dict[str, Any]:
 
 def image_a(world: World, caller: str) -> dict[str, Any]:
     return {"generation_id": world.generation_a, "index": world.image_a}
+
+
+def rating_id(world: World, caller: str) -> dict[str, Any]:
+    return {"rating_id": world.rating}
+
 
 WALK = [
     # expected statuses: anon bad a b rater owner other admin (see CALLERS)
@@ -257,10 +311,51 @@ WALK = [
          body=lambda w, c: {"json": {"image": w.image_a, "harm_types": [HARM]}}),
     Call("GET", "/challenges/{name}/attacks", "401 401 200 200 200 200 200 200",
          static(name=NIBBLER)),
+    # raters: NIBBLER's owner grants the role (each row acts on accounts of its own); the queue
+    # is for its raters only; a rating is seen by its rater only, its writer never named
+    Call("GET", "/challenges/{name}/raters", "401 401 403 403 403 200 403 200",
+         static(name=NIBBLER)),
+    Call("POST", "/challenges/{name}/raters", "401 401 403 403 403 201 403 201",
+         static(name=NIBBLER), body=lambda w, c: {"json": {"email": w.new_account()}}),
+    Call("POST", "/challenges/{name}/raters/{rater_id}/exclude",
+         "401 401 403 403 403 200 403 200",
+         params=lambda w, c: {"name": NIBBLER, "rater_id": w.granted_rater()},
+         body=static(json={"reason": "walked out"})),
+    Call("POST", "/challenges/{name}/ratings", "401 401 403 403 200 403 403 403",
+         static(name=NIBBLER), rater_only=True),
+    Call("GET", "/challenges/{name}/ratings/me", "401 401 403 403 200 403 403 403",
+         static(name=NIBBLER), rater_only=True),
+    Call("GET", "/ratings/{rating_id}", "401 401 404 404 200 404 404 404", rating_id,
+         rater_only=True),
+    Call("GET", "/ratings/{rating_id}/image", "401 401 404 404 200 404 404 404", rating_id,
+         rater_only=True),
+    Call("GET", "/ratings/{rating_id}/image", "401 401 404 404 200 404 404 404", rating_id,
+         body=static(params={"reveal": "true"}), on="revealed", rater_only=True),
+    Call("POST", "/ratings/{rating_id}/prompt", "401 401 404 404 200 404 404 404",
+         params=lambda w, c: {"rating_id": w.rating_at("prompt")},
+         body=static(json={"text_safety": "safe"}), rater_only=True),
+    Call("POST", "/ratings/{rating_id}/answer", "401 401 404 404 200 404 404 404",
+         params=lambda w, c: {"rating_id": w.rating_at("image")}, body=static(json=ANSWER),
+         rater_only=True),
+    # ... and its organizers (and admins) review who submitted what and act on attacks
+    Call("GET", "/challenges/{name}/review", "401 401 403 403 403 200 403 200",
+         static(name=NIBBLER)),
+    Call("POST", "/attacks/{attack_id}/gold", "401 401 403 403 403 200 403 200",
+         params=lambda w, c: {"attack_id": w.attack},
+         body=static(json={"text_safety": "safe", "image_safety": "unsafe"})),
+    Call("POST", "/attacks/{attack_id}/moderation", "401 401 403 403 403 200 403 200",
+         params=lambda w, c: {"attack_id": w.moderated},
+         body=static(json={"state": "hidden", "reason": "walked"})),
+    Call("GET", "/challenges/{name}/rounds/{number}/export", "401 401 403 403 403 200 403 200",
+         static(name=NIBBLER, number=1)),
+    # a round's images are purged by admins only, not even by the challenge's organizer
+    Call("DELETE", "/challenges/{name}/rounds/{number}/images",
+         "401 401 403 403 403 403 403 200", static(name=PURGED, number=1)),
 ]
-#: The studio's rows that name a challenge (the others name a generation).
-STUDIO_OF_A_CHALLENGE = [r for r in WALK if r.template.startswith("/challenges/{name}/")
-                         and r.template.rsplit("/", 1)[1] in STUDIO_ROUTES]
+#: The studio's and the raters' rows that name a challenge (the others name a generation, a
+#: rating or an attack).
+RED_TEAMING_OF_A_CHALLENGE = [r for r in WALK if r.template.startswith("/challenges/{name}/")
+                              and r.template.rsplit("/", 1)[1] in RED_TEAMING_ROUTES]
 
 
 # Fixtures ----------------------------------------------------------------------------------
@@ -330,34 +425,62 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 def host_studio(world: World) -> None:
-    """NIBBLER hosted for the owner, its content warning accepted by every account, and a
-    prompt of A's made into images here, as a worker makes them (the server has none): claimed
-    off the queue, run and finished."""
+    """NIBBLER hosted for the owner, its content warning accepted by every account, and two
+    prompts of A's made into images here, as a worker makes them (the server has none): claimed
+    off the queue, run and finished. Every picture but ``image_a`` (the walk submits it) is
+    submitted as an attack, the last one for the walk to moderate; the owner grants the rater
+    the role, and the rater takes the oldest attack off the queue and judges its prompt."""
     server, settings = world.server, world.server.settings
     server.host("adversarial-nibbler", NIBBLER, owner_email=world.emails["owner"])
+    server.host("adversarial-nibbler", PURGED, owner_email=world.emails["owner"])
     for caller in ROLES:
         with server.api(world.tokens[caller]) as api:
             consented = api.post(f"/challenges/{NIBBLER}/consent")
         assert consented.status_code == 200, consented.text
+    generations = []
     with server.api(world.tokens["a"]) as api:
-        sent = api.post(f"/challenges/{NIBBLER}/generations",
-                        json={"prompt": "a walk in the woods"})
-    assert sent.status_code == 201, sent.text
-    world.generation_a = int(sent.json()["id"])
+        for prompt in ("a walk in the woods", "a lantern by the river"):
+            sent = api.post(f"/challenges/{NIBBLER}/generations", json={"prompt": prompt})
+            assert sent.status_code == 201, sent.text
+            generations.append(int(sent.json()["id"]))
+    world.generation_a = generations[0]
     db, store = Database(settings.sqlalchemy_url), BlobStore(settings.blobs_dir)
     try:
-        lease = queue.claim(db, "walk-worker", 600, Generation)
-        assert lease is not None
-        assert lease.job_id == world.generation_a
-        outcome = run_job(queue.load_job(db, store, lease, settings.generators))
-        assert outcome.status == "done", outcome.message
-        assert queue.finish(db, store, lease, outcome, seconds=1.0)
+        for generation_id in generations:
+            lease = queue.claim(db, "walk-worker", 600, Generation)
+            assert lease is not None
+            assert lease.job_id == generation_id
+            outcome = run_job(queue.load_job(db, store, lease, settings.generators))
+            assert outcome.status == "done", outcome.message
+            assert queue.finish(db, store, lease, outcome, seconds=1.0)
     finally:
         db.dispose()
+    attacks = []
     with server.api(world.tokens["a"]) as api:
-        made = api.get(f"/generations/{world.generation_a}").json()
-    assert made["state"] == "done", made
-    world.image_a = next(image["index"] for image in made["images"] if image["url"])
+        for generation_id in generations:
+            made = api.get(f"/generations/{generation_id}").json()
+            assert made["state"] == "done", made
+            pictured = [image["index"] for image in made["images"] if image["url"]]
+            if generation_id == world.generation_a:
+                world.image_a = pictured.pop(0)
+            for index in pictured:
+                submitted = api.post(f"/generations/{generation_id}/attacks",
+                                     json={"image": index, "harm_types": [HARM]})
+                assert submitted.status_code == 201, submitted.text
+                attacks.append(int(submitted.json()["id"]))
+    # the walk's rater needs a few to rate (rating_at), besides the one moderated
+    assert len(attacks) >= 5, attacks
+    world.attack, world.moderated = attacks[0], attacks[-1]
+    with server.api(world.tokens["owner"]) as api:
+        granted = api.post(f"/challenges/{NIBBLER}/raters", json={"email": world.emails["rater"]})
+    assert granted.status_code == 201, granted.text
+    with server.api(world.tokens["rater"]) as api:
+        given = api.post(f"/challenges/{NIBBLER}/ratings")
+        assert given.status_code == 200, given.text
+        world.rating = int(given.json()["rating"]["id"])
+        judged = api.post(f"/ratings/{world.rating}/prompt", json={"text_safety": "safe"})
+    assert judged.status_code == 200, judged.text
+    assert judged.json()["stage"] == "image"
 
 
 # The walk ----------------------------------------------------------------------------------
@@ -439,6 +562,9 @@ def test_every_row_expects_a_status_per_caller() -> None:
         assert all(s in (200, 201, 202, 401, 403, 404) for s in statuses), row.id
         if row.writer_only:  # the managers see what it acts on, and are refused
             assert row.expected("admin") == row.expected("owner") == 403, row.id
+        elif row.rater_only:  # refused (a rating looks non-existent) unless one's own
+            assert row.expected("admin") == row.expected("owner") in (403, 404), row.id
+            assert row.expected("rater") < 300, row.id
         else:
             assert row.expected("admin") < 300, row.id
 
@@ -531,12 +657,12 @@ def test_prompts_need_the_content_warning_accepted(world: World, role: str) -> N
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-@pytest.mark.parametrize("row", STUDIO_OF_A_CHALLENGE, ids=lambda r: r.id)
+@pytest.mark.parametrize("row", RED_TEAMING_OF_A_CHALLENGE, ids=lambda r: r.id)
 def test_a_challenge_of_another_kind_has_no_studio(world: World, row: Call,
                                                    caller: str) -> None:
-    """The studio's routes on a challenge that is not a red-teaming one: not found, for its
-    managers too (after the 401 of a caller without a valid token)."""
-    path = row.template.format(name=COPY)
+    """The studio's and the raters' routes on a challenge that is not a red-teaming one: not
+    found, for its managers too (after the 401 of a caller without a valid token)."""
+    path = row.template.format(**row.params(world, caller) | {"name": COPY})
     with world.server.api(world.caller_token(caller)) as api:
         answer = api.request(row.method, path, **row.body(world, caller))
     expected = 401 if caller in ("anon", "bad") else 404
@@ -544,6 +670,111 @@ def test_a_challenge_of_another_kind_has_no_studio(world: World, row: Call,
     assert_error_shape(answer)
     if expected == 404:
         assert "not a red-teaming challenge" in answer.json()["error"]["message"]
+
+
+# Raters --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("caller", ["a", "b", "owner", "other", "admin"])
+@pytest.mark.parametrize("row", [r for r in WALK if "{rating_id}" in r.template],
+                         ids=lambda r: r.id)
+def test_other_peoples_ratings_look_nonexistent(world: World, row: Call, caller: str) -> None:
+    """The rater's rating, its image too, gets from anyone else (the writer of the attack, its
+    challenge's organizer, the admin) exactly the answer for a rating that does not exist."""
+    missing = 10**9
+    answers = {}
+    for rating in (world.rating, missing):
+        with world.server.api(world.tokens[caller]) as api:
+            answers[rating] = api.request(row.method, row.template.format(rating_id=rating),
+                                          **row.body(world, caller))
+    mine, absent = answers[world.rating], answers[missing]
+    assert mine.status_code == absent.status_code == 404
+    assert mine.json()["error"]["message"].replace(str(world.rating), "N") == \
+        absent.json()["error"]["message"].replace(str(missing), "N")
+
+
+@pytest.mark.parametrize("caller", ["a", "b", "rater", "owner", "other", "admin"])
+@pytest.mark.parametrize("row", [r for r in WALK if "{attack_id}" in r.template],
+                         ids=lambda r: r.id)
+def test_acting_on_an_attack_that_does_not_exist(world: World, row: Call, caller: str) -> None:
+    with world.server.api(world.tokens[caller]) as api:
+        answer = api.request(row.method, row.template.format(attack_id=10**9),
+                             **row.body(world, caller))
+    assert answer.status_code == 404, answer.text
+    assert_error_shape(answer)
+
+
+def test_participants_do_not_rate_and_raters_do_not_see_who_submitted(world: World) -> None:
+    with world.server.api(world.tokens["b"]) as api:
+        rate = api.post(f"/challenges/{NIBBLER}/ratings")
+        peeked = [api.get(f"/ratings/{world.rating}"),
+                  api.get(f"/ratings/{world.rating}/image", params={"reveal": "true"})]
+    assert rate.status_code == 403, rate.text
+    assert f"only {NIBBLER}'s raters" in rate.json()["error"]["message"]
+    assert [answer.status_code for answer in peeked] == [404, 404]
+    with world.server.api(world.tokens["rater"]) as api:
+        review = api.get(f"/challenges/{NIBBLER}/review")
+        seen = api.get(f"/ratings/{world.rating}")
+        queued = api.post(f"/challenges/{NIBBLER}/ratings")
+    assert review.status_code == 403, review.text
+    assert_error_shape(review)
+    assert seen.status_code == queued.status_code == 200
+    handed = queued.json()["rating"]
+    for shown in (seen.json(), handed):
+        assert shown is not None
+        assert not [key for key in shown
+                    if any(word in key for word in ("submit", "user", "writer", "team"))]
+    for text in (seen.text, queued.text):  # nor anything else that tells who wrote it
+        assert world.emails["a"] not in text
+        assert "Team A" not in text
+    with world.server.api(world.tokens["owner"]) as api:  # the control: its organizer sees it
+        reviewed = {row["id"]: row for row in api.get(f"/challenges/{NIBBLER}/review").json()}
+    assert reviewed[world.attack]["submitter"] == "a"  # the name of a@walk.example.org
+
+
+def test_the_image_waits_for_the_prompt_and_excluded_raters_lose_the_queue(
+        world: World) -> None:
+    email = world.new_account()
+    with world.server.api() as api:
+        token = api.post("/auth/token", json={"email": email, "password": PASSWORD}).json()
+    with world.server.api(world.tokens["owner"]) as api:
+        granted = api.post(f"/challenges/{NIBBLER}/raters", json={"email": email})
+    assert granted.status_code == 201, granted.text
+    rater_id = granted.json()["rater_id"]
+    with world.server.api(token["token"]) as api:
+        api.post(f"/challenges/{NIBBLER}/consent").raise_for_status()
+        first = api.post(f"/challenges/{NIBBLER}/ratings").json()["rating"]
+        early = api.get(f"/ratings/{first['id']}/image")
+        judged = api.post(f"/ratings/{first['id']}/prompt", json={"text_safety": "unsure"})
+        image = api.get(f"/ratings/{first['id']}/image")
+        answered = api.post(f"/ratings/{first['id']}/answer", json=ANSWER)
+        second = api.post(f"/challenges/{NIBBLER}/ratings").json()["rating"]
+    assert first["stage"] == "prompt"
+    assert first["image_url"] is None
+    assert early.status_code == 409, early.text
+    assert early.json()["error"]["code"] == "prompt-first"
+    assert judged.status_code == 200, judged.text
+    assert image.status_code == 200, image.text
+    assert image.content.startswith(b"\x89PNG")
+    assert answered.status_code == 200, answered.text
+    assert second is not None
+    assert second["id"] != first["id"]
+    with world.server.api(world.tokens["owner"]) as api:
+        excluded = api.post(f"/challenges/{NIBBLER}/raters/{rater_id}/exclude",
+                            json={"reason": "walked out"})
+    assert excluded.status_code == 200, excluded.text
+    with world.server.api(token["token"]) as api:
+        refused = [api.post(f"/challenges/{NIBBLER}/ratings"),
+                   api.get(f"/challenges/{NIBBLER}/ratings/me"),
+                   api.get(f"/ratings/{first['id']}"),  # answered: kept, but not theirs to use
+                   api.get(f"/ratings/{first['id']}/image")]
+        dropped = api.get(f"/ratings/{second['id']}")  # open: given back to the queue
+    assert [answer.status_code for answer in refused] == [403] * 4, [a.text for a in refused]
+    assert dropped.status_code == 404, dropped.text
+    with world.server.api(world.tokens["owner"]) as api:  # granted again: back in the queue
+        api.post(f"/challenges/{NIBBLER}/raters", json={"email": email}).raise_for_status()
+    with world.server.api(token["token"]) as api:
+        assert api.post(f"/challenges/{NIBBLER}/ratings").status_code == 200
 
 
 @pytest.mark.parametrize("edition", [str(EDITION_DIR), "../offline", "/etc", ".hidden"])
@@ -555,15 +786,22 @@ def test_organizers_host_editions_by_name_not_by_path(world: World, edition: str
     assert "name" in answer.json()["error"]["message"]
 
 
-def test_a_challenge_the_platform_does_not_host_yet_is_refused(world: World) -> None:
-    with world.server.api(world.tokens["owner"]) as api:
-        answer = api.post("/challenges", json={"challenge": "adversarial-nibbler",
-                                               "name": f"nibbler-{world.unique()}"})
-        listed = [c["name"] for c in api.get("/challenges").json()]
-    assert answer.status_code == 422, answer.text
-    assert answer.json()["error"]["code"] == "not-hostable"
-    assert "raters" in answer.json()["error"]["message"]
-    assert "adversarial-nibbler" not in listed  # not seeded on first start either
+def test_an_organizer_hosts_a_red_teaming_challenge_and_manages_it_alone(world: World) -> None:
+    """Every kind is hosted now: the organizer who hosts a red-teaming challenge is its owner,
+    the one who manages its raters (with the admins), not the platform's other organizers."""
+    host = world.server.user(f"host{world.unique()}@walk.example.org", "organizer")
+    name = f"nibbler-{world.unique()}"
+    with world.server.api(host) as api:
+        hosted = api.post("/challenges", json={"challenge": "adversarial-nibbler",
+                                               "name": name})
+    assert hosted.status_code == 201, hosted.text
+    assert hosted.json()["kind"] == "redteaming"
+    raters = {}
+    for caller, token in (("host", host), ("owner", world.tokens["owner"]),
+                          ("admin", world.tokens["admin"])):
+        with world.server.api(token) as api:
+            raters[caller] = api.get(f"/challenges/{name}/raters").status_code
+    assert raters == {"host": 200, "owner": 403, "admin": 200}
 
 
 # Hidden files are never served -------------------------------------------------------------
