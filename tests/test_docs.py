@@ -38,7 +38,8 @@ ILLUSTRATION = "# illustration"
 SETUP = ("pip install", "make ", "python3 -m venv")
 # Commands that need a running server (everything the platform module adds to the CLI).
 PLATFORM_COMMANDS = frozenset(
-    {"serve", "worker", "admin", "login", "submit", "status", "leaderboard", "organize"})
+    {"serve", "worker", "admin", "login", "submit", "status", "leaderboard", "organize",
+     "studio"})
 # Guides whose examples run against a server: all their blocks, or only the server blocks.
 SERVER_GUIDES = {"operator-guide.md": "all", "organizer-guide.md": "all",
                  "user-guide.md": "server"}
