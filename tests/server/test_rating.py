@@ -202,7 +202,8 @@ def test_the_kth_validation_puts_the_scores_on_the_leaderboard(live: LiveServer)
     challenge = get_challenge(CHALLENGE)
     edition = challenge.edition("offline")
     local = challenge.score(challenge.parse_submission(files, edition), edition)
-    assert sorted(files) == ["attacks.jsonl", "validations/validations.jsonl"]
+    assert sorted(files) == ["attacks.jsonl", "validations/rounds.json",
+                             "validations/validations.jsonl"]
     assert row["score"]["value"] == local.aggregate.value
     assert row["score"]["ci_low"] == local.aggregate.ci_low
 
@@ -271,6 +272,7 @@ def test_the_round_sets_k(live: LiveServer) -> None:
             (one,) = [a for a in client.get(f"/challenges/{NAME}/attacks").json()
                       if a["id"] == submitted["id"]]
         assert one["state"] == "validated"
+        assert board_row(live, writer)["score"]["value"] == 1.0  # scored with k = 1
     finally:
         with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
             organizer.patch(f"/challenges/{NAME}/rounds/1", json={"validations": None})

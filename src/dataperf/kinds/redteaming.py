@@ -22,6 +22,7 @@ edition and those of the submission.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -70,6 +71,8 @@ TASKS = (FOOLING, CREATIVITY)
 ARCHIVE_SUFFIX = ".zip"
 #: A submission's own validations: files in this folder replace the edition's.
 VALIDATIONS_DIR = "validations/"
+#: Beside them, k of rounds the edition does not know: ``{"round name": k}``.
+ROUNDS_FILE = VALIDATIONS_DIR + "rounds.json"
 
 
 class RedteamingSpec(KindSpec):
@@ -89,6 +92,7 @@ class RedteamingSubmission(Submission):
     attacks: tuple[Attack, ...] = ()
     images: Mapping[str, ImageFacts] = field(default_factory=dict)
     validations: tuple[Validation, ...] | None = None  # its own (``validations/``), if any
+    round_validations: Mapping[str, int] = field(default_factory=dict)  # ROUNDS_FILE
 
 
 @dataclass(frozen=True)
@@ -207,8 +211,10 @@ class RedteamingChallenge(Challenge):
         found = Problems(problems)
         warnings: list[str] = []
         own = {n: b for n, b in files.items() if n.startswith(VALIDATIONS_DIR)}
+        round_k = _round_validations(own.pop(ROUNDS_FILE, None), found)
         validations = self._read_validations(own, edition, found) if own else None
-        attacks, archives = self._read({n: b for n, b in files.items() if n not in own},
+        attacks, archives = self._read({n: b for n, b in files.items()
+                                        if not n.startswith(VALIDATIONS_DIR)},
                                        edition, "attacks", found, warnings)
         if len(archives) > 1:
             found.add(archives[1], "unexpected-file", f"is a second image archive beside "
@@ -233,7 +239,8 @@ class RedteamingChallenge(Challenge):
         if problems:
             raise SubmissionError(problems)
         return RedteamingSubmission(self.name, dict(files), tuple(warnings), tuple(attacks),
-                                    images, None if validations is None else tuple(validations))
+                                    images, None if validations is None else tuple(validations),
+                                    round_k)
 
     def _with_released_facts(self, attacks: list[Attack], edition: Edition,
                              problems: Problems) -> list[Attack]:
@@ -331,7 +338,7 @@ class RedteamingChallenge(Challenge):
                                            "of the submitted attacks (matched by attack id)")])
         rounds = sorted({a.round for a in submission.attacks}, key=lambda r: r or "")
         released = [a for a in self.edition_attacks(edition) if a.attack_id not in mine]
-        k_of = self.round_validations(edition)
+        k_of = {**submission.round_validations, **self.round_validations(edition)}
         vocabularies = self.vocabularies(edition)
         embed = self.embedder(edition)
         total = len({(a.round, participant_of(a)) for a in submission.attacks})
@@ -420,6 +427,24 @@ class RedteamingChallenge(Challenge):
                                      f"its submitters with most attacks: {listing}")
         progress("replay", 1, 1)
         return {"attacks.jsonl": write_jsonl([attack_record(a) for a in chosen])}
+
+
+def _round_validations(data: bytes | None, problems: Problems) -> dict[str, int]:
+    """:data:`ROUNDS_FILE`'s k per round name (1 to 100)."""
+    if data is None:
+        return {}
+    try:
+        found = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as err:
+        problems.add(ROUNDS_FILE, "bad-json", f"is not JSON: {err}")
+        return {}
+    if not isinstance(found, dict) or not all(
+            isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= 100
+            for k in found.values()):
+        problems.add(ROUNDS_FILE, "bad-json-shape", 'must map round names to k, 1 to 100: '
+                     '{"round name": 5}')
+        return {}
+    return dict(found)
 
 
 def _roles(files: Mapping[str, bytes], problems: Problems,

@@ -14,6 +14,7 @@ runs the same scorer as ``dataperf evaluate`` on the same files.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from dataperf.kinds.redteaming import VALIDATIONS_DIR, RedteamingChallenge
+from dataperf.kinds.redteaming import ROUNDS_FILE, VALIDATIONS_DIR, RedteamingChallenge
 from dataperf.kinds.redteaming_files import (
     MAX_TEXT,
     QUESTIONS,
@@ -250,16 +251,17 @@ def round_name(round_: Round) -> str:
     return f"{round_.challenge.name}:round{round_.number}"
 
 
-def studio_files(session: Session, round_: Round, user_id: int) -> dict[str, bytes]:
-    """The participant's attacks of the round (hidden and removed ones left out) and every
-    validation that counts, as a submission's files."""
+def studio_files(session: Session, round_: Round, user_id: int, k: int) -> dict[str, bytes]:
+    """The participant's attacks of the round (hidden and removed ones left out), every
+    validation that counts and the round's k, as a submission's files."""
     rows = session.scalars(select(AttackRow).where(
         AttackRow.round_id == round_.id, AttackRow.user_id == user_id,
         AttackRow.state.in_(_RATEABLE)).order_by(AttackRow.id)).all()
     attacks = [attack_record(_attack(row, round_)) for row in rows]
     validations = [validation_record(_validation(v)) for row in rows for v in row.validations
                    if v.answered_at is not None and not v.excluded]
-    return {ATTACKS_FILE: write_jsonl(attacks), STUDIO_VALIDATIONS: write_jsonl(validations)}
+    return {ATTACKS_FILE: write_jsonl(attacks), STUDIO_VALIDATIONS: write_jsonl(validations),
+            ROUNDS_FILE: json.dumps({round_name(round_): k}).encode()}
 
 
 def _attack(row: AttackRow, round_: Round) -> Attack:
@@ -292,12 +294,12 @@ def _validation(row: ValidationRow) -> Validation:
 
 
 def rescore(session: Session, store: BlobStore, settings: Settings, round_: Round,
-            user_id: int) -> Submission | None:
+            user_id: int, k: int) -> Submission | None:
     """Queue the scoring of the participant's studio attacks in the round (their earlier
     queued studio scoring is cancelled: this one has every validation it had). None when
     they have no team to rank (or no attacks left)."""
     user = session.get_one(User, user_id)
-    files = studio_files(session, round_, user_id)
+    files = studio_files(session, round_, user_id, k)
     if user.team_id is None or not files[ATTACKS_FILE] or not files[STUDIO_VALIDATIONS]:
         return None  # nothing to rank, or nothing validated (the edition's would count)
     earlier = (select(Submission.id).where(Submission.round_id == round_.id,

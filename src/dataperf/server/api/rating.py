@@ -141,11 +141,11 @@ def answer(rating_id: int, body: ImageJudgement, user: User = Depends(current_us
         challenge = attack.round.challenge
         hosted = _hosted(platform, challenge)
         round_ = attack.round
-        validated = rating.answer(session, row, body.model_dump(),
-                                  hosted.vocabulary(platform.edition(challenge)),
-                                  rating.k_of(round_, hosted))
-        if validated:
-            rating.rescore(session, platform.store, platform.settings, round_, attack.user_id)
+        k = rating.k_of(round_, hosted)
+        if rating.answer(session, row, body.model_dump(),
+                         hosted.vocabulary(platform.edition(challenge)), k):
+            rating.rescore(session, platform.store, platform.settings, round_, attack.user_id,
+                           k)
         return rating_out(row)
 
 
@@ -200,11 +200,12 @@ def exclude_rater(name: str, rater_id: int, body: ReasonIn, user: User = Depends
         if grant is None:
             raise not_found(f"rater {rater_id} of {name}")
         hosted = _hosted(platform, challenge)
-        round_ = round_row(challenge, None)
-        for round_id, participant in sorted(rating.exclude(
-                session, challenge, grant, body.reason, rating.k_of(round_, hosted))):
+        k = rating.k_of(round_row(challenge, None), hosted)
+        for round_id, participant in sorted(rating.exclude(session, challenge, grant,
+                                                           body.reason, k)):
             rescored = next(r for r in challenge.rounds if r.id == round_id)
-            rating.rescore(session, platform.store, platform.settings, rescored, participant)
+            rating.rescore(session, platform.store, platform.settings, rescored, participant,
+                           rating.k_of(rescored, hosted))
         return stats_out(rating.rater_stats(session, challenge, [rater_id])[0])
 
 
@@ -240,9 +241,10 @@ def moderate(attack_id: int, body: ModerationIn, user: User = Depends(current_us
         attack = _managed_attack(session, attack_id, user)
         round_ = attack.round
         hosted = _hosted(platform, attack.round.challenge)
-        rating.moderate(session, attack, body.state, body.reason, rating.k_of(round_, hosted))
+        k = rating.k_of(round_, hosted)
+        rating.moderate(session, attack, body.state, body.reason, k)
         session.flush()
-        rating.rescore(session, platform.store, platform.settings, round_, attack.user_id)
+        rating.rescore(session, platform.store, platform.settings, round_, attack.user_id, k)
         return review_out(session, attack)
 
 

@@ -100,7 +100,6 @@ class RoundOut(Out):
     final_count: int
     task_weights: dict[str, float] | None
     validations: int | None = None
-    generators: dict[str, Any] | None = None
 
 
 class ChallengeOut(BaseModel):

@@ -96,6 +96,10 @@ def submit(name: str, files: list[UploadFile] = File(...),
     with platform.db.read() as session:
         round_ = _open_round(session, name)
         challenge = round_.challenge
+        if challenge.kind == "redteaming":  # uploads could replay the released attacks
+            raise ApiError(409, "studio-only", f"{name}'s attacks are made in its studio "
+                           f"(/challenges/{name}/studio) and scored from its raters' "
+                           "validations; score files locally with `dataperf evaluate`")
         if user.team_id is None:
             raise ApiError(409, "conflict", "join or create a team before submitting")
         _check_quota(session, round_, user.team_id)
