@@ -36,6 +36,8 @@ from dataperf.server.executors import LocalExecutor
 from dataperf.server.platform import Platform
 from dataperf.server.settings import Settings
 from dataperf.server.web import pages
+from dataperf.server.web import rating as rating_pages
+from dataperf.server.web import studio as studio_pages
 from dataperf.server.worker import start_in_thread
 
 log = logging.getLogger("dataperf.server")
@@ -126,7 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(pages.router)
-    app.include_router(__import__("dataperf.server.web.studio", fromlist=["router"]).router)
+    app.include_router(studio_pages.router)
+    app.include_router(rating_pages.router)
     app.mount("/static/web", StaticFiles(directory=str(WEB_STATIC)), name="web-static")
     _mount_docs(app)
     return app

@@ -132,3 +132,30 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-generation]").forEach(followGeneration);
   document.querySelectorAll(".studio-image").forEach(enableReveal);
 });
+
+// The raters' and organizers' pages: a blurred image, revealed by a click or its button.
+function enableRevealable(figure) {
+  const image = figure.querySelector("img[data-reveal]");
+  if (!image) return;
+  const button = figure.querySelector("[data-reveal-button]");
+  const what = figure.dataset.label || "The image";
+  const blurredSrc = image.getAttribute("src");
+  const show = (clear) => {
+    image.src = clear ? image.dataset.reveal : blurredSrc;
+    image.alt = `${what}, ${clear ? "revealed" : "blurred"}`;
+    image.title = clear ? "Click to blur again" : "Click to reveal";
+    figure.classList.toggle("revealed", clear);
+    if (button) {
+      button.textContent = clear ? "Blur" : "Reveal";
+      const named = button.getAttribute("aria-label") || "";
+      button.setAttribute("aria-label", named.replace(/^(Reveal|Blur)/, clear ? "Blur" : "Reveal"));
+    }
+  };
+  const toggle = () => show(!figure.classList.contains("revealed"));
+  image.addEventListener("click", toggle);
+  if (button) button.addEventListener("click", toggle);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("figure.revealable").forEach(enableRevealable);
+});
