@@ -122,14 +122,15 @@ def next_rating(session: Session, settings: Settings, round_: Round, rater: User
     needs them. Refused once they gave their session's share."""
     mine = session.scalar(select(ValidationRow).join(AttackRow).where(
         ValidationRow.rater_id == rater.id, ValidationRow.answered_at.is_(None),
-        AttackRow.round_id == round_.id).order_by(ValidationRow.id).limit(1))
+        AttackRow.round_id == round_.id, AttackRow.state.in_(_RATEABLE))
+        .order_by(ValidationRow.id).limit(1))
     if mine is not None:
         return mine
     done = answered_in_session(session, rater)
     if done >= settings.ratings_per_session:
         raise Refusal(429, "take-a-break", f"you gave {done} validations in the last "
-                      f"{SESSION.seconds // 3600} hours, the most in one session; please take a "
-                      "break and come back later")
+                      f"{SESSION.total_seconds() // 3600:.0f} hours, the most in one "
+                      "session; please take a break and come back later")
     rated = select(ValidationRow.attack_id).where(ValidationRow.rater_id == rater.id)
     open_ = (select(AttackRow).where(AttackRow.round_id == round_.id,
                                      AttackRow.user_id != rater.id,
@@ -447,12 +448,14 @@ def rater_stats(session: Session, challenge: ChallengeRow,
     rounds = select(Round.id).where(Round.challenge_id == challenge.id)
     rows = session.execute(
         select(ValidationRow.rater_id, ValidationRow.attack_id, ValidationRow.text_safety,
-               ValidationRow.image_safety, ValidationRow.seconds, AttackRow.gold)
+               ValidationRow.image_safety, ValidationRow.seconds, AttackRow.gold,
+               ValidationRow.excluded)
         .join(AttackRow).where(AttackRow.round_id.in_(rounds),
                                ValidationRow.answered_at.is_not(None))).all()
     by_attack: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
-    for rater_id, attack_id, text, image, _, _ in rows:
-        by_attack[attack_id].append((rater_id, text, image))
+    for rater_id, attack_id, text, image, _, _, excluded in rows:
+        if not excluded:  # an excluded rater's answers make no one's majority
+            by_attack[attack_id].append((rater_id, text, image))
     out = []
     for grant_ in grants:
         if wanted is not None and grant_.user_id not in wanted:
@@ -461,7 +464,7 @@ def rater_stats(session: Session, challenge: ChallengeRow,
         gold = [r for r in mine if r[5] is not None]
         correct = sum(r[5]["text_safety"] == r[2] and r[5]["image_safety"] == r[3] for r in gold)
         agreed = compared = 0
-        for _, attack_id, text, image, _, _ in mine:
+        for _, attack_id, text, image, _, _, _ in mine:
             others = [(t, i) for rid, t, i in by_attack[attack_id] if rid != grant_.user_id]
             if not others:
                 continue
