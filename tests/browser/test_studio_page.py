@@ -150,6 +150,7 @@ def test_a_participant_submits_an_attack_from_the_studio(
         peeked = q.goto(f"{STUDIO}?generation={generation}")
         assert peeked.status == 404
         assert "does not exist" in q.locator("main").inner_text()
+        assert q.locator("h1").inner_text() == "404: Not found"
         assert q.locator("blockquote.prompt").count() == 0
         assert q.request.get(sources[0]).status == 404
         assert q.goto(f"{STUDIO}?generation=not-a-number").status == 404

@@ -88,7 +88,7 @@ def session_user(request: Request, platform: Platform = Depends(get_platform)) -
 def render(request: Request, template: str, user: User | None, status: int = 200,
            **context: Any) -> HTMLResponse:
     response = templates.TemplateResponse(request, template, {
-        "user": user, "csrf": csrf_token(request), "version": __version__,
+        "user": user, "csrf": csrf_token(request), "version": __version__, "status": status,
         "flashes": context.pop("flashes", []), **context}, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     remember_csrf(request, response)
