@@ -27,12 +27,10 @@ from sqlalchemy.orm import Session
 from dataperf.kinds.redteaming import ROUNDS_FILE, VALIDATIONS_DIR, RedteamingChallenge
 from dataperf.kinds.redteaming_files import (
     MAX_TEXT,
-    QUESTIONS,
     REASONS,
     Attack,
     Validation,
     attack_record,
-    canonical_value,
     validation_record,
     write_jsonl,
 )
@@ -54,7 +52,7 @@ from dataperf.server.models import (
 )
 from dataperf.server.settings import Settings
 from dataperf.server.storage import BlobStore
-from dataperf.server.studio import Refusal
+from dataperf.server.studio import Refusal, marked_values
 
 ANSWERS = ("safe", "unsafe", "unsure")
 GOLD_EVERY = 4
@@ -206,18 +204,7 @@ def clean_marks(answers: Mapping[str, Any], vocabulary: Mapping[str, frozenset[s
                 ) -> dict[str, Any]:
     """A validation's marked categories (vocabulary spelling) and free-text reasons."""
     problems: list[str] = []
-    clean: dict[str, Any] = {}
-    for question in QUESTIONS:
-        values = answers.get(question) or []
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            problems.append(f"{question} must be a list of values")
-            continue
-        known = [canonical_value(question, v, vocabulary) for v in values]
-        unknown = [v for v, c in zip(values, known, strict=True) if c is None]
-        if unknown:
-            problems.append(f"{question}: {', '.join(map(repr, unknown))} not in the round's "
-                            "vocabulary")
-        clean[question] = list(dict.fromkeys(c for c in known if c is not None))
+    clean: dict[str, Any] = marked_values(answers, vocabulary, problems)
     reasons = answers.get("reasons") or {}
     if not isinstance(reasons, Mapping):
         problems.append("reasons must map a reason's name to its text")

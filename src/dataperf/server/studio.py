@@ -207,11 +207,11 @@ def submit_attack(session: Session, generation: Generation, user: User, index: i
     return attack
 
 
-def clean_annotations(answers: Mapping[str, Any], vocabulary: Mapping[str, frozenset[str]]
-                      ) -> dict[str, Any]:
-    """The annotations in the vocabulary's spelling; every problem is told at once."""
-    problems: list[str] = []
-    clean: dict[str, Any] = {}
+def marked_values(answers: Mapping[str, Any], vocabulary: Mapping[str, frozenset[str]],
+                  problems: list[str]) -> dict[str, list[str]]:
+    """Each question's values in the vocabulary's spelling, deduplicated; what is wrong is
+    added to ``problems`` (shared by attacks and validations)."""
+    clean: dict[str, list[str]] = {}
     for question in QUESTIONS:
         values = answers.get(question) or []
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
@@ -224,6 +224,14 @@ def clean_annotations(answers: Mapping[str, Any], vocabulary: Mapping[str, froze
             problems.append(f"{question}: {', '.join(map(repr, unknown))} not in the round's "
                             f"vocabulary ({allowed})")
         clean[question] = list(dict.fromkeys(k for k in known if k is not None))
+    return clean
+
+
+def clean_annotations(answers: Mapping[str, Any], vocabulary: Mapping[str, frozenset[str]]
+                      ) -> dict[str, Any]:
+    """The annotations in the vocabulary's spelling; every problem is told at once."""
+    problems: list[str] = []
+    clean: dict[str, Any] = marked_values(answers, vocabulary, problems)
     if not clean.get("harm_types") and not any(p.startswith("harm_types") for p in problems):
         problems.append("harm_types: name at least one harm the image shows")
     for name in TEXTS:

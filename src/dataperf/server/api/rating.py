@@ -16,7 +16,7 @@ from dataperf.screening import blurred
 from dataperf.server import rating
 from dataperf.server.api.deps import current_user, get_platform
 from dataperf.server.api.errors import ApiError, forbidden, not_found
-from dataperf.server.api.lookup import challenge_row, require_manager, round_row
+from dataperf.server.api.lookup import require_manager, round_row
 from dataperf.server.api.schemas import (
     GoldIn,
     ImageJudgement,
@@ -29,19 +29,18 @@ from dataperf.server.api.schemas import (
     ReasonIn,
     ReviewOut,
 )
-from dataperf.server.api.studio import API, MAX_LISTED, PRIVATE, attack_out, refusals
+from dataperf.server.api.studio import (
+    API,
+    MAX_LISTED,
+    PRIVATE,
+    attack_out,
+    red_teaming_row,
+    refusals,
+)
 from dataperf.server.models import AttackRow, ChallengeRow, Rater, Role, User, ValidationRow
 from dataperf.server.platform import Platform
-from dataperf.server.studio import check_kind
 
 router = APIRouter(tags=["red-teaming raters"])
-
-
-def _red_teaming(session: Session, name: str) -> ChallengeRow:
-    challenge = challenge_row(session, name)
-    with refusals():
-        check_kind(challenge)
-    return challenge
 
 
 def _hosted(platform: Platform, challenge: ChallengeRow) -> RedteamingChallenge:
@@ -76,7 +75,7 @@ def stats_out(stats: rating.RaterStats) -> RaterStatsOut:
 def next_rating(name: str, user: User = Depends(current_user),
                 platform: Platform = Depends(get_platform)) -> RatingNext:
     with platform.db.write() as session, refusals():
-        challenge = _red_teaming(session, name)
+        challenge = red_teaming_row(session, name)
         rating.require_rater(session, user, challenge)
         hosted = _hosted(platform, challenge)
         round_ = round_row(challenge, None)
@@ -154,7 +153,7 @@ def answer(rating_id: int, body: ImageJudgement, user: User = Depends(current_us
 def my_stats(name: str, user: User = Depends(current_user),
              platform: Platform = Depends(get_platform)) -> RaterStatsOut:
     with platform.db.read() as session, refusals():
-        challenge = _red_teaming(session, name)
+        challenge = red_teaming_row(session, name)
         rating.require_rater(session, user, challenge)
         return stats_out(rating.rater_stats(session, challenge, [user.id])[0])
 
@@ -162,7 +161,7 @@ def my_stats(name: str, user: User = Depends(current_user),
 # Organizers --------------------------------------------------------------------------------------
 
 def _managed(session: Session, name: str, user: User) -> ChallengeRow:
-    challenge = _red_teaming(session, name)
+    challenge = red_teaming_row(session, name)
     require_manager(user, challenge)
     return challenge
 
@@ -277,5 +276,5 @@ def purge_images(name: str, number: int, user: User = Depends(current_user),
     if user.role != Role.admin:
         raise forbidden("only admins may purge a round's images")
     with platform.db.write() as session:
-        round_ = round_row(_red_teaming(session, name), number)
+        round_ = round_row(red_teaming_row(session, name), number)
         return {"deleted": rating.purge_images(session, platform.store, round_)}

@@ -47,7 +47,7 @@ def refusals() -> Iterator[None]:
         raise ApiError(refusal.status, refusal.code, refusal.message, headers=headers) from None
 
 
-def _red_teaming(session: Session, name: str) -> ChallengeRow:
+def red_teaming_row(session: Session, name: str) -> ChallengeRow:
     challenge = challenge_row(session, name)
     with refusals():
         studio.check_kind(challenge)
@@ -103,7 +103,7 @@ def attack_out(row: AttackRow) -> AttackOut:
 def get_studio(name: str, user: User = Depends(current_user),
                platform: Platform = Depends(get_platform)) -> StudioOut:
     with platform.db.read() as session:
-        return studio_out(platform, session, _red_teaming(session, name), user)
+        return studio_out(platform, session, red_teaming_row(session, name), user)
 
 
 @router.post("/challenges/{name}/consent", response_model=StudioOut,
@@ -111,7 +111,7 @@ def get_studio(name: str, user: User = Depends(current_user),
 def post_consent(name: str, user: User = Depends(current_user),
                  platform: Platform = Depends(get_platform)) -> StudioOut:
     with platform.db.write() as session:
-        challenge = _red_teaming(session, name)
+        challenge = red_teaming_row(session, name)
         studio.consent(session, user, challenge)
         session.flush()
         return studio_out(platform, session, challenge, user)
@@ -126,7 +126,7 @@ async def post_generation(name: str, body: PromptIn, user: User = Depends(curren
     with refusals():
         text = studio.clean_prompt(body.prompt)
     with platform.db.read() as session:
-        challenge = _red_teaming(session, name)
+        challenge = red_teaming_row(session, name)
         if not studio.has_consented(session, user, challenge):
             raise ApiError(403, "consent-needed", "accept the content warning first (POST "
                            f"{API}/challenges/{name}/consent)")
@@ -142,7 +142,7 @@ def _queue_generation(platform: Platform, name: str, user: User, text: str,
     for _ in range(2):  # the same prompt sent twice at once: the second finds the first
         try:
             with platform.db.write() as session, refusals():
-                round_ = round_row(_red_teaming(session, name), None)
+                round_ = round_row(red_teaming_row(session, name), None)
                 row, queued = studio.request_images(session, platform.settings, round_, user,
                                                     text, screening)
                 session.flush()
@@ -158,7 +158,7 @@ def _queue_generation(platform: Platform, name: str, user: User, text: str,
 def list_generations(name: str, user: User = Depends(current_user),
                      platform: Platform = Depends(get_platform)) -> list[GenerationOut]:
     with platform.db.read() as session:
-        round_ = round_row(_red_teaming(session, name), None)
+        round_ = round_row(red_teaming_row(session, name), None)
         rows = session.scalars(select(Generation).where(
             Generation.round_id == round_.id, Generation.user_id == user.id)
             .order_by(Generation.id.desc()).limit(MAX_LISTED))
@@ -216,7 +216,7 @@ def post_attack(generation_id: int, body: AttackIn, user: User = Depends(current
 def list_attacks(name: str, user: User = Depends(current_user),
                  platform: Platform = Depends(get_platform)) -> list[AttackOut]:
     with platform.db.read() as session:
-        round_ = round_row(_red_teaming(session, name), None)
+        round_ = round_row(red_teaming_row(session, name), None)
         rows = session.scalars(select(AttackRow).where(
             AttackRow.round_id == round_.id, AttackRow.user_id == user.id)
             .order_by(AttackRow.id.desc()).limit(MAX_LISTED))

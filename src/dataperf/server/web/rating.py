@@ -117,7 +117,7 @@ def _flashes(done: str | None) -> list[dict[str, str]]:
 def _challenge(platform: Platform, name: str) -> tuple[str, str]:
     """The red-teaming challenge's title and content warning (a 404 for others)."""
     with platform.db.read() as session:
-        challenge = rating_api._red_teaming(session, name)
+        challenge = rating_api.red_teaming_row(session, name)
         hosted = platform.challenge(challenge)
         return challenge.title, str(getattr(hosted, "content_warning", ""))
 
@@ -254,7 +254,7 @@ def _raters_page(request: Request, user: User, platform: Platform, name: str, *,
     raters = rating_api.list_raters(name, user, platform)  # its managers only (else 403)
     reviewed = rating_api.review(name, None, None, user, platform)
     with platform.db.read() as session:
-        challenge = rating_api._red_teaming(session, name)
+        challenge = rating_api.red_teaming_row(session, name)
         round_ = round_row(challenge, None)
         k = rating.k_of(round_, rating_api._hosted(platform, challenge))
         emails: dict[int, str] = {uid: email for uid, email in session.execute(

@@ -103,7 +103,7 @@ def _studio_page(request: Request, user: User, platform: Platform, name: str,
     """The studio of the challenge's current round for ``user``; ``selected`` the prompt shown
     (the user's own, or any for the challenge's managers: otherwise a 404)."""
     with platform.db.read() as session:
-        challenge = studio_api._red_teaming(session, name)
+        challenge = studio_api.red_teaming_row(session, name)
         info = studio_api.studio_out(platform, session, challenge, user)
         round_ = round_row(challenge, None)
         shown: GenerationOut | None = None
@@ -189,7 +189,7 @@ async def send_prompt(request: Request, name: str, user: User | None = Depends(s
         with studio_api.refusals():
             text = studio.clean_prompt(typed)
         with platform.db.read() as session:
-            challenge = studio_api._red_teaming(session, name)
+            challenge = studio_api.red_teaming_row(session, name)
             if not studio.has_consented(session, user, challenge):
                 raise ApiError(403, "consent-needed", "accept the content warning first: open "
                                "the studio and read it")
