@@ -28,7 +28,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from dataperf.challenge import Challenge, Profile, Progress, Submission, TestSplit, no_progress
@@ -62,6 +61,7 @@ from dataperf.kinds.redteaming_scores import (
     participant_of,
     prompt_key,
 )
+from dataperf.kinds.redteaming_tables import PromptEmbeddings
 from dataperf.kinds.selection import BootstrapSpec
 from dataperf.scores import Score, TaskScore
 
@@ -473,30 +473,6 @@ def _roles(files: Mapping[str, bytes], problems: Problems,
             problems.add(name, "unexpected-file", "is not a .jsonl, .csv or released .json "
                          "file, nor a .zip archive of images")
     return roles
-
-
-class PromptEmbeddings:
-    """Embeddings of prompt keys: the edition's (stored float16, named by
-    :func:`~dataperf.kinds.redteaming_tables.embedding_key`), and the sentence model's for the
-    others."""
-
-    def __init__(self, names: Sequence[str], stored: np.ndarray):
-        from dataperf.learners import sentence_embedding
-
-        self.row = {name: i for i, name in enumerate(names)}
-        self.vectors = sentence_embedding.from_float16(stored)
-
-    def __call__(self, keys: Sequence[str]) -> np.ndarray:
-        from dataperf.learners import sentence_embedding
-
-        names = [tables.embedding_key(k) for k in keys]
-        missing = sorted({k for k, n in zip(keys, names, strict=True) if n not in self.row})
-        fresh = dict(zip(missing, sentence_embedding.embed(missing), strict=True)) \
-            if missing else {}
-        out = np.zeros((len(keys), sentence_embedding.DIMENSION), dtype=np.float32)
-        for i, (key, name) in enumerate(zip(keys, names, strict=True)):
-            out[i] = self.vectors[self.row[name]] if name in self.row else fresh[key]
-        return out
 
 
 __all__ = ["COMPONENTS", "CREATIVITY", "FOOLING", "QUESTIONS", "TASKS", "ParticipantScore",

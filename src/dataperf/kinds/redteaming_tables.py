@@ -163,3 +163,27 @@ def attempts_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
 def embeddings_table(keys: Sequence[str], embeddings: np.ndarray) -> pa.Table:
     return pa.table({"key": pa.array([embedding_key(k) for k in keys], pa.string()),
                      "embedding": embedding_column(embeddings, np.float16)})
+
+
+class PromptEmbeddings:
+    """Embeddings of prompt keys: the edition's (stored float16, named by
+    :func:`embedding_key`), and the sentence model's for the
+    others."""
+
+    def __init__(self, names: Sequence[str], stored: np.ndarray):
+        from dataperf.learners import sentence_embedding
+
+        self.row = {name: i for i, name in enumerate(names)}
+        self.vectors = sentence_embedding.from_float16(stored)
+
+    def __call__(self, keys: Sequence[str]) -> np.ndarray:
+        from dataperf.learners import sentence_embedding
+
+        names = [embedding_key(k) for k in keys]
+        missing = sorted({k for k, n in zip(keys, names, strict=True) if n not in self.row})
+        fresh = dict(zip(missing, sentence_embedding.embed(missing), strict=True)) \
+            if missing else {}
+        out = np.zeros((len(keys), sentence_embedding.DIMENSION), dtype=np.float32)
+        for i, (key, name) in enumerate(zip(keys, names, strict=True)):
+            out[i] = self.vectors[self.row[name]] if name in self.row else fresh[key]
+        return out
