@@ -32,7 +32,7 @@ PASSWORD = "correct horse battery staple"
 def fast_settings(home: Path, database_url: str | None = None, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"home": home, "database_url": database_url, "workers": 1,
                               "lease_seconds": 4.0, "heartbeat_seconds": 0.5,
-                              "poll_seconds": 0.1, "baselines": ()}
+                              "poll_seconds": 0.1, "baselines": (), "released_rounds": False}
     return Settings(**(values | overrides))
 
 

@@ -117,6 +117,16 @@ class Submission:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ReleasedRound:
+    """A round the original challenge ran, as an edition holds it: each participant's
+    submission files (participant name -> file name -> bytes), to be scored like any other."""
+
+    name: str
+    title: str
+    entries: Mapping[str, Mapping[str, bytes]]
+
+
 class Challenge(ABC):
     """A challenge: its tasks, rules, frozen model, metric and editions."""
 
@@ -221,6 +231,11 @@ class Challenge(ABC):
 
     #: The built-in algorithm that results tables compare the best one with.
     baseline_algorithm = "random"
+
+    def released_rounds(self, edition: Edition) -> list[ReleasedRound]:
+        """The original challenge's rounds that the edition holds, oldest first, for the
+        platform to host as closed historical rounds; none in most kinds."""
+        return []
 
     def report_columns(self) -> list[tuple[str, str]]:
         """Task details shown next to each score in reports: (details key, column header)."""

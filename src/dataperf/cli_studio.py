@@ -55,6 +55,12 @@ class StudioClient(Client):
                               f"{challenge} first: `dataperf studio consent {challenge}` shows "
                               "it and asks") from None
 
+    def upload(self, challenge: str, text: str, model: str, image: bytes, filename: str
+               ) -> Any:
+        return self.request("POST", f"/challenges/{challenge}/uploads",
+                            data={"prompt": text, "model": model},
+                            files=[("image", (filename, image, "application/octet-stream"))])
+
     def generation(self, generation_id: int) -> Any:
         return self.request("GET", f"/generations/{generation_id}")
 
@@ -156,6 +162,9 @@ def studio_show(challenge: ChallengeArg, server: ServerOpt = None) -> None:
               f"content warning {consent}", markup=False, highlight=False)
     if found["test_generator"]:
         out.print("the images come from a test generator (noise, not pictures)")
+    if found.get("takes_uploads"):
+        out.print(f"this round takes images you made elsewhere: `dataperf studio upload "
+                  f"{challenge} \"PROMPT\" IMAGE --model NAME`", markup=False, highlight=False)
     if found["screener"]:
         out.print(f"prompts are screened by {found['screener']} (a flag for the raters, never "
                   "a refusal)", markup=False, highlight=False)
@@ -187,6 +196,24 @@ def studio_consent(
         client.consent(challenge)
     out.print(f"accepted the content warning of {challenge}; send prompts with `dataperf "
               f"studio prompt {challenge} \"...\"`")
+
+
+@studio_app.command("upload")
+def studio_upload(
+    challenge: ChallengeArg,
+    text: Annotated[str, typer.Argument(help="The prompt you gave the model.")],
+    image: Annotated[Path, typer.Argument(help="The image it made (PNG, JPEG or WebP).",
+                                          exists=True, dir_okay=False, readable=True)],
+    model: Annotated[str, typer.Option(help="The model's name (and version).")],
+    server: ServerOpt = None,
+) -> None:
+    """Upload an image you made with a model elsewhere, in a round that takes uploads."""
+    with StudioClient(server) as client:
+        found = client.upload(challenge, text, model, image.read_bytes(), image.name)
+    err.print(f"uploaded as generation {found['id']}")
+    _print_images(found)
+    out.print(f"submit it with `dataperf studio attack {found['id']} 0 --harm-type ...`",
+              markup=False, highlight=False)
 
 
 @studio_app.command("prompt")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from browser_harness import screenshot
 from dataperf.server.db import Database
@@ -249,3 +251,46 @@ def test_refused_prompts_are_told_on_the_page(page: Any, site: LiveServer) -> No
     assert "Traceback" not in p.locator("main").inner_text()
     p.goto(STUDIO)  # a prompt sent before costs nothing: it shows the same prompt again
     assert _send(p, "a tree, take 0") == first
+
+
+def test_an_image_made_elsewhere_is_uploaded_from_the_studio(
+        page: Any, site: LiveServer, tmp_path: Path) -> None:
+    name = "nibbler-uploads"
+    site.host(CHALLENGE, name, owner_email=ORGANIZER)
+    with site.api() as api:
+        token = api.post("/auth/token", json={"email": ORGANIZER, "password": PASSWORD}
+                         ).json()["token"]
+    with site.api(token) as api:
+        api.patch(f"/challenges/{name}/rounds/1", json={"generators": {
+            "generators": [{"name": "upload"}], "images_per_prompt": 1}}).raise_for_status()
+    picture, blank = tmp_path / "street.png", tmp_path / "blank.png"
+    Image.radial_gradient("L").convert("RGB").save(picture)
+    Image.new("RGB", (64, 64), (0, 0, 0)).save(blank)
+
+    p = page
+    _sign_up(p, "Up Loader", "uploader@studio-page.example.org")
+    studio = f"/challenges/{name}/studio"
+    p.goto(studio)
+    p.get_by_role("button", name="I understand — continue").click()
+    p.wait_for_url(f"**{studio}")
+    assert p.get_by_role("button", name="Generate images").count() == 0
+    p.get_by_label("Prompt", exact=True).fill("a quiet street")
+    p.get_by_label("Model", exact=True).fill("some model 1.0")
+    p.get_by_label("Image (PNG, JPEG or WebP, at most 10 MB)").set_input_files(str(blank))
+    p.get_by_role("button", name="Upload the image").click()
+    assert "The image was not uploaded" in p.get_by_role("alert").inner_text()
+    assert "blank" in p.get_by_role("alert").inner_text()
+    assert p.get_by_label("Prompt", exact=True).input_value() == "a quiet street"
+    p.get_by_label("Model", exact=True).fill("some model 1.0")
+    p.get_by_label("Image (PNG, JPEG or WebP, at most 10 MB)").set_input_files(str(picture))
+    p.get_by_role("button", name="Upload the image").click()
+    p.wait_for_url(re.compile(r".*/studio\?generation=\d+"))
+    assert p.locator("blockquote.prompt").inner_text() == "a quiet street"
+    images = _images(p)
+    assert images.count() == 1
+    p.get_by_label("Submit image 1").check()
+    p.get_by_label("violent", exact=True).check()
+    p.get_by_role("button", name="Submit attack").click()
+    p.wait_for_url(re.compile(r".*attack=\d+"))
+    assert "pending" in p.locator("table.attacks tbody tr").first.inner_text()
+    screenshot(p, "studio-upload")

@@ -376,6 +376,11 @@ def test_bad_uploads_are_refused(data, model, says):
         generator("upload").accept(png(noise()) if data is None else data, model)  # type: ignore[attr-defined]
 
 
+def test_a_blank_upload_is_refused():
+    with pytest.raises(GenerationError, match="the image is blank"):
+        generator("upload").accept(png(Image.new("RGB", (32, 32), (9, 9, 9))), "m")  # type: ignore[attr-defined]
+
+
 def test_a_huge_image_is_refused_before_it_is_decoded():
     out = io.BytesIO()
     Image.new("L", (5000, 10)).save(out, format="PNG")

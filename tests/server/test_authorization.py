@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from dataperf.home import BUNDLED
 from dataperf.registry import get_challenge
@@ -54,10 +55,11 @@ COPY = "vs-copy"  # hosted by the "owner" organizer
 SPLIT = "vs-split"  # hosted by the "owner" too, with private test rows (revealed after deadline)
 NIBBLER = "walk-nibbler"  # the red-teaming studio, hosted for the "owner"
 PURGED = "walk-purged"  # red-teaming too, for the "owner": the walk purges its images (none)
+UPLOADS = "walk-uploads"  # red-teaming too, for the "owner": its round takes uploaded images
 HARM = "image_failure_violent"  # a harm type of its vocabulary
 # The studio's and the raters' routes under /challenges/{name}/, by their last segment
-RED_TEAMING_ROUTES = ("studio", "consent", "generations", "attacks", "raters", "exclude",
-                      "ratings", "me", "review", "export")
+RED_TEAMING_ROUTES = ("studio", "consent", "generations", "uploads", "attacks", "raters",
+                      "exclude", "ratings", "me", "review", "export")
 ANSWER = {"image_safety": "unsafe", "harm_types": [HARM]}  # a rating's step two
 # anonymous, a made-up token, participant of team A, participant of team B, rater (of NIBBLER,
 # granted by its owner), organizer owning COPY and NIBBLER, organizer owning nothing, admin
@@ -71,6 +73,12 @@ STATIC_MOUNTS = {"/static/swagger": "the Swagger UI (swagger-ui-bundle)",
                  "/static/web": "the web pages' CSS and JavaScript"}
 
 Params = Callable[["World", str], dict[str, Any]]
+
+
+def small_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
 
 
 @dataclass
@@ -299,6 +307,10 @@ WALK = [
          body=lambda w, c: {"json": {"prompt": f"a walk by {c} {w.unique()}"}}),
     Call("GET", "/challenges/{name}/generations", "401 401 200 200 200 200 200 200",
          static(name=NIBBLER)),
+    Call("POST", "/challenges/{name}/uploads", "401 401 201 201 201 201 201 201",
+         static(name=UPLOADS), body=lambda w, c: {
+             "data": {"prompt": f"an upload by {c} {w.unique()}", "model": "a model"},
+             "files": {"image": ("upload.png", small_png(), "image/png")}}),
     Call("GET", "/generations/{generation_id}", "401 401 200 404 404 200 404 200",
          generation_a),
     Call("GET", "/generations/{generation_id}/images/{index}",
@@ -433,10 +445,14 @@ def host_studio(world: World) -> None:
     server, settings = world.server, world.server.settings
     server.host("adversarial-nibbler", NIBBLER, owner_email=world.emails["owner"])
     server.host("adversarial-nibbler", PURGED, owner_email=world.emails["owner"])
+    server.host("adversarial-nibbler", UPLOADS, owner_email=world.emails["owner"])
+    with server.api(world.tokens["owner"]) as api:
+        api.patch(f"/challenges/{UPLOADS}/rounds/1", json={"generators": {
+            "generators": [{"name": "upload"}], "images_per_prompt": 1}}).raise_for_status()
     for caller in ROLES:
         with server.api(world.tokens[caller]) as api:
-            consented = api.post(f"/challenges/{NIBBLER}/consent")
-        assert consented.status_code == 200, consented.text
+            consented = [api.post(f"/challenges/{name}/consent") for name in (NIBBLER, UPLOADS)]
+        assert all(c.status_code == 200 for c in consented), consented
     generations = []
     with server.api(world.tokens["a"]) as api:
         for prompt in ("a walk in the woods", "a lantern by the river"):

@@ -5,12 +5,14 @@ messages in plain words, with a non-zero exit."""
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from official_layout import CliResult, dataperf
 from platform_harness import (
@@ -169,3 +171,36 @@ def test_refusals_are_the_platforms_messages(live: LiveServer, tmp_path: Path) -
     peeked = refused(dataperf("studio", "attack", str(theirs), "0", "--harm-type", "violent",
                               home=home))
     assert f"generation {theirs} does not exist (or is not visible to you)" in peeked.err
+
+
+def test_an_image_made_elsewhere_is_uploaded(live: LiveServer, tmp_path: Path) -> None:
+    name = "cli-uploads"
+    live.host(CHALLENGE, name, owner_email="organizer@cli-studio.example.org")
+    with live.api() as api:
+        token = api.post("/auth/token", json={"email": "organizer@cli-studio.example.org",
+                                               "password": PASSWORD}).json()["token"]
+    with live.api(token) as api:
+        api.patch(f"/challenges/{name}/rounds/1", json={"generators": {
+            "generators": [{"name": "upload"}], "images_per_prompt": 1}}).raise_for_status()
+    picture = tmp_path / "made elsewhere.webp"
+    buffer = io.BytesIO()
+    Image.radial_gradient("L").convert("RGB").resize((40, 30)).save(buffer, format="WEBP")
+    picture.write_bytes(buffer.getvalue())
+
+    home = tmp_path / "home"
+    participant(live, home)
+    ok(dataperf("studio", "consent", name, "--yes", home=home))
+    shown = ok(dataperf("studio", "show", name, home=home))
+    assert f"dataperf studio upload {name}" in shown.out
+    sent = ok(dataperf("studio", "upload", name, "a calm sea", picture, "--model",
+                       "some model 1.0", home=home))
+    generation = generation_of(sent)
+    assert f"generation {generation}: 1 image(s) of {name} round 1" in sent.out
+    attack = ok(dataperf("studio", "attack", str(generation), "0", "--harm-type", "violent",
+                         home=home))
+    assert "pending" in attack.out
+    again = refused(dataperf("studio", "upload", name, "a calm sea", picture, "--model", "m",
+                             home=home))
+    assert "you uploaded an image for this prompt already" in again.err
+    prompting = refused(dataperf("studio", "prompt", name, "a storm", home=home))
+    assert "this round takes images you upload" in prompting.err

@@ -88,7 +88,9 @@ def test_serve_on_an_empty_home_shows_scored_baselines(tmp_path: Path) -> None:
     assert [c["name"] for c in challenges] == [  # the bundled ones
         "adversarial-nibbler", "data-acquisition", "speech-selection", "vision-cleaning",
         CHALLENGE]
-    assert [[r["number"] for r in c["rounds"]] for c in challenges] == [[1]] * 5
+    # The released red-teaming rounds come first, closed; then every challenge's open round.
+    assert [[r["number"] for r in c["rounds"]] for c in challenges] == [[1, 2, 3, 4]] + \
+        [[1]] * 4
 
 
 def test_a_new_scorer_version_opens_a_new_round_with_fresh_baselines(

@@ -233,3 +233,68 @@ def test_generated_images_are_content_addressed(live: LiveServer) -> None:
     assert hashlib.sha256(pixels).hexdigest() == digest
     assert (live.settings.blobs_dir / digest[:2] / digest[2:4] / digest).is_file()
     assert models == {MODEL}
+
+
+def _photo(size: tuple[int, int] = (96, 80)) -> bytes:
+    """A JPEG with camera metadata (the upload keeps neither the format nor the metadata)."""
+    image = Image.new("RGB", size)
+    image.putdata([(x * 2 % 256, y * 3 % 256, (x + y) % 256)
+                   for y in range(size[1]) for x in range(size[0])])
+    exif = Image.Exif()
+    exif[0x010F] = "Some Camera Maker"
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif)
+    return out.getvalue()
+
+
+def test_a_round_of_uploads_takes_images_made_elsewhere(live: LiveServer) -> None:
+    name = "nibbler-uploads"
+    organizer = live.user(f"o{time.monotonic_ns()}@studio.example.org", "organizer")
+    with live.api(organizer) as client:
+        email = client.get("/me").json()["email"]
+    live.host(CHALLENGE, name, owner_email=email)
+    with live.api(organizer) as client:
+        changed = client.patch(f"/challenges/{name}/rounds/1", json={
+            "generators": {"generators": [{"name": "upload"}], "images_per_prompt": 1}})
+    assert changed.status_code == 200, changed.text
+    photo = _photo()
+
+    def upload(client: httpx.Client, prompt: str, data: bytes, where: str = name,
+               model: str = "a model v2") -> httpx.Response:
+        return client.post(f"/challenges/{where}/uploads", data={"prompt": prompt,
+                           "model": model}, files={"image": ("x.jpg", data, "image/jpeg")})
+
+    with participant(live, consent=False) as client:
+        unconsented = upload(client, "a quiet street", photo)
+        assert client.post(f"/challenges/{name}/consent").status_code == 200
+        studio = client.get(f"/challenges/{name}/studio").json()
+        sent = upload(client, "  a quiet street  ", photo)
+        again = upload(client, "a quiet street", photo)
+        broken = upload(client, "a loud street", b"not an image at all")
+        nameless = upload(client, "a loud street", photo, model="")
+        generating = client.post(f"/challenges/{name}/generations", json={"prompt": "a cat"})
+        clear = client.get(path(sent.json()["images"][0]["url"]), params={"reveal": "true"})
+        attack = client.post(f"/generations/{sent.json()['id']}/attacks",
+                             json={"image": 0, "harm_types": [HARM]})
+    with participant(live) as client:
+        elsewhere = upload(client, "a quiet street", photo, where=NAME)
+    assert unconsented.status_code == 403
+    assert studio["takes_uploads"] is True
+    assert sent.status_code == 201, sent.text
+    made_ = sent.json()
+    assert made_["state"] == "done"
+    assert made_["prompt"] == "a quiet street"
+    assert [i["index"] for i in made_["images"]] == [0]
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "already-uploaded"
+    assert broken.status_code == 422
+    assert broken.json()["error"]["code"] == "invalid-image"
+    assert nameless.status_code == 422
+    assert generating.status_code == 409
+    assert generating.json()["error"]["code"] == "uploads-only"
+    kept = png(clear.content)
+    assert kept.size == (96, 80)
+    assert not kept.getexif()  # the camera's metadata is gone
+    assert attack.status_code == 201, attack.text
+    assert elsewhere.status_code == 409  # the bundled round generates
+    assert elsewhere.json()["error"]["code"] == "generates"

@@ -2,7 +2,8 @@
 
 It generates nothing: :meth:`Upload.accept` checks one uploaded image (PNG, JPEG or WebP, at
 most :data:`MAX_BYTES` bytes and :data:`MAX_SIDE` pixels a side) and keeps it as a PNG without
-its metadata (camera data, locations); a blank image is blocked like a generated one.
+its metadata (camera data, locations). A blank image, which a generated one would be blocked
+for, is refused: the participant uploads the picture the model made instead.
 """
 
 from __future__ import annotations
@@ -45,7 +46,11 @@ class Upload(Generator):
             picture = open_image(data, "the upload")
         except DataPerfError as err:
             raise GenerationError(str(err)) from None
-        return self.image(picture, model=name)
+        kept = self.image(picture, model=name)
+        if kept.png is None:
+            raise GenerationError("the image is blank (all one colour), as a model makes when "
+                                  "it refuses a prompt: upload a picture the model made")
+        return kept
 
 
 def _size(data: bytes | bytearray | memoryview) -> tuple[int, int]:

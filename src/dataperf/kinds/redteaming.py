@@ -30,7 +30,15 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from dataperf.challenge import Challenge, Profile, Progress, Submission, TestSplit, no_progress
+from dataperf.challenge import (
+    Challenge,
+    Profile,
+    Progress,
+    ReleasedRound,
+    Submission,
+    TestSplit,
+    no_progress,
+)
 from dataperf.editions import Edition, embedding_array
 from dataperf.exceptions import AlgorithmError, Problem, SpecError, SubmissionError
 from dataperf.kinds import redteaming_tables as tables
@@ -426,7 +434,23 @@ class RedteamingChallenge(Challenge):
                 raise AlgorithmError(f"submitter {submitter!r} has no attacks in {round_name}; "
                                      f"its submitters with most attacks: {listing}")
         progress("replay", 1, 1)
-        return {"attacks.jsonl": write_jsonl([attack_record(a) for a in chosen])}
+        return _attack_files(chosen)
+
+    def released_rounds(self, edition: Edition) -> list[ReleasedRound]:
+        """Each released round with each of its participants' attacks, as submissions scored
+        with the edition's validations."""
+        by_round: dict[str, dict[str, list[Attack]]] = {}
+        for attack in self.edition_attacks(edition):
+            if attack.round:
+                by_round.setdefault(attack.round, {}).setdefault(
+                    participant_of(attack) or "unnamed", []).append(attack)
+        return [ReleasedRound(name, f"Original {name.replace('round', 'round ')} (released)",
+                              {who: _attack_files(mine) for who, mine in sorted(people.items())})
+                for name, people in by_round.items()]
+
+
+def _attack_files(attacks: Sequence[Attack]) -> dict[str, bytes]:
+    return {"attacks.jsonl": write_jsonl([attack_record(a) for a in attacks])}
 
 
 def _round_validations(data: bytes | None, problems: Problems) -> dict[str, int]:

@@ -4,15 +4,17 @@ challenges with their baselines on first start."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dataperf.challenge import Challenge
+from dataperf.challenge import Challenge, ReleasedRound
 from dataperf.editions import Edition
 from dataperf.home import BUNDLED
 from dataperf.registry import challenges
+from dataperf.server import queue
 from dataperf.server.jobs import BUNDLED_REF
 from dataperf.server.models import (
     ChallengeRow,
@@ -24,6 +26,7 @@ from dataperf.server.models import (
 )
 from dataperf.server.queue import BASELINE_PRIORITY
 from dataperf.server.settings import Settings
+from dataperf.server.storage import BlobStore
 
 log = logging.getLogger("dataperf.server")
 BASELINE_TEAM = "DataPerf baselines"
@@ -35,9 +38,9 @@ def scorer_version(challenge: Challenge) -> str:
 
 def host(session: Session, challenge: Challenge, edition: Edition, edition_ref: str, *,
          name: str, owner_id: int | None, settings: Settings, title: str | None = None,
-         description: str | None = None, round_settings: dict[str, Any] | None = None
-         ) -> ChallengeRow:
-    """Add a hosted challenge with its first round."""
+         description: str | None = None, round_settings: dict[str, Any] | None = None,
+         released: Sequence[ReleasedRound] = ()) -> ChallengeRow:
+    """Add a hosted challenge with its ``released`` rounds (closed) and its first open one."""
     row = ChallengeRow(name=name, challenge=challenge.name, title=title or challenge.title,
                        description=description or challenge.description, kind=challenge.kind,
                        metric=challenge.metric, direction=challenge.direction,
@@ -45,8 +48,39 @@ def host(session: Session, challenge: Challenge, edition: Edition, edition_ref: 
                        tasks=[t.name for t in challenge.tasks(edition)], owner_id=owner_id)
     session.add(row)
     session.flush()
+    for number, original in enumerate(released, start=1):
+        host_released(session, row, challenge, settings, number, original)
     open_round(session, row, challenge, settings, round_settings or {})
     return row
+
+
+def host_released(session: Session, row: ChallengeRow, challenge: Challenge,
+                  settings: Settings, number: int, original: ReleasedRound) -> Round:
+    """A closed round of the original challenge: one ranked submission per participant, with
+    their files as the edition holds them, queued for scoring after everyone else's."""
+    round_ = Round(challenge_id=row.id, number=number, name=original.title[:80], closed=True,
+                   scorer_version=scorer_version(challenge), edition_hash=row.edition_hash,
+                   daily_quota=0, round_quota=0)
+    session.add(round_)
+    session.flush()
+    store = BlobStore(settings.blobs_dir)
+    for participant, files in original.entries.items():
+        team = system_team(session, f"Original participant {participant}"[:80])
+        queue.queue_files(session, store, Submission(
+            round_id=round_.id, team_id=team.id, label=f"{original.name}, participant "
+            f"{participant}: the released attacks"[:200]), files,
+            max_attempts=settings.max_attempts, priority=BASELINE_PRIORITY)
+    return round_
+
+
+def system_team(session: Session, name: str) -> Team:
+    """The platform's own team of that name (baselines, original participants)."""
+    team = session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
+    if team is None:
+        team = Team(name=name, is_system=True)
+        session.add(team)
+        session.flush()
+    return team
 
 
 def open_round(session: Session, row: ChallengeRow, challenge: Challenge, settings: Settings,
@@ -80,11 +114,7 @@ def open_round(session: Session, row: ChallengeRow, challenge: Challenge, settin
 def add_baselines(session: Session, round_: Round, challenge: Challenge,
                   settings: Settings) -> int:
     """Queue the built-in baselines of ``settings.baselines`` as baseline entries."""
-    team = session.execute(select(Team).where(Team.name == BASELINE_TEAM)).scalar_one_or_none()
-    if team is None:
-        team = Team(name=BASELINE_TEAM, is_system=True)
-        session.add(team)
-        session.flush()
+    team = system_team(session, BASELINE_TEAM)
     names = [n for n in settings.baselines if n in challenge.algorithms()]
     for name in names:
         submission = Submission(round_id=round_.id, team_id=team.id, label=name,
@@ -106,8 +136,10 @@ def seed(session: Session, settings: Settings) -> list[str]:
         bundled = BUNDLED / name / "offline"
         exists = session.scalar(select(ChallengeRow.id).where(ChallengeRow.name == name))
         if exists is None and (bundled / "manifest.json").is_file():
-            host(session, challenge, Edition.open(bundled), BUNDLED_REF + "offline",
-                 name=name, owner_id=None, settings=settings)
+            edition = Edition.open(bundled)
+            released = challenge.released_rounds(edition) if settings.released_rounds else []
+            host(session, challenge, edition, BUNDLED_REF + "offline", name=name,
+                 owner_id=None, settings=settings, released=released)
             changed.append(f"hosted {name}")
             hosted_now.add(name)
     for row in session.scalars(select(ChallengeRow).order_by(ChallengeRow.name)):

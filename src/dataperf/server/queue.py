@@ -13,6 +13,7 @@ participant no quota).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, cast
@@ -173,6 +174,22 @@ def _record_evaluation(session: Session, evaluation: Evaluation, outcome: Outcom
         submission.warnings = list(score.get("warnings", []))
     if outcome.parts:
         submission.round.changed_at = now
+
+
+def queue_files(session: Session, store: BlobStore, submission: Submission,
+                files: Mapping[str, bytes], *, max_attempts: int, priority: int = 0
+                ) -> Submission:
+    """Add ``submission`` with its files stored, and queue its evaluation."""
+    submission.total_bytes = sum(map(len, files.values()))
+    session.add(submission)
+    session.flush()
+    session.add_all([SubmissionFile(submission_id=submission.id, name=name,
+                                    sha256=store.put(data), size=len(data))
+                     for name, data in sorted(files.items())])
+    session.add(Evaluation(submission_id=submission.id, priority=priority,
+                           max_attempts=max_attempts))
+    session.flush()
+    return submission
 
 
 def _requeue(job: LeasedJob) -> None:

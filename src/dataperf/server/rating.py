@@ -35,6 +35,7 @@ from dataperf.kinds.redteaming_files import (
     write_jsonl,
 )
 from dataperf.kinds.redteaming_released import released_document
+from dataperf.server import queue
 from dataperf.server.models import (
     AttackRow,
     AttackState,
@@ -45,7 +46,6 @@ from dataperf.server.models import (
     Round,
     State,
     Submission,
-    SubmissionFile,
     User,
     ValidationRow,
     utcnow,
@@ -300,17 +300,10 @@ def rescore(session: Session, store: BlobStore, settings: Settings, round_: Roun
     validated = session.scalar(select(func.count()).select_from(AttackRow).where(
         AttackRow.round_id == round_.id, AttackRow.user_id == user_id,
         AttackRow.state == AttackState.validated)) or 0
-    submission = Submission(round_id=round_.id, team_id=user.team_id, user_id=user_id,
-                            label=f"studio: {validated} validated attack(s)", is_studio=True,
-                            total_bytes=sum(map(len, files.values())))
-    session.add(submission)
-    session.flush()
-    session.add_all([SubmissionFile(submission_id=submission.id, name=name,
-                                    sha256=store.put(data), size=len(data))
-                     for name, data in sorted(files.items())])
-    session.add(Evaluation(submission_id=submission.id, max_attempts=settings.max_attempts))
-    session.flush()
-    return submission
+    return queue.queue_files(session, store, Submission(
+        round_id=round_.id, team_id=user.team_id, user_id=user_id,
+        label=f"studio: {validated} validated attack(s)", is_studio=True), files,
+        max_attempts=settings.max_attempts)
 
 
 # Organizers ------------------------------------------------------------------------------------

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
         default=("random", "pseudo-label", "noise-aware", "knn-shapley", "uniform",
                  "sample-value"),
         description="built-in algorithms queued as baseline entries (those a challenge has)")
+    released_rounds: bool = Field(
+        default=True, description="host the original rounds a bundled edition holds (the "
+                                  "released Adversarial Nibbler rounds) as closed rounds "
+                                  "before the first open one, with their participants scored")
 
     generators: dict[str, Any] = Field(
         default={"generators": [{"name": "tiny"}], "images_per_prompt": 4},

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dataperf.generators import MAX_PROMPT
+from dataperf.generators import MAX_PROMPT, GeneratedImage
 from dataperf.generators.mix import RoundGenerators, prompt_seed
 from dataperf.kinds.redteaming_files import MAX_TEXT, QUESTIONS, canonical_value
 from dataperf.screening import ScreeningError, TextScreener, text_screener
@@ -115,7 +115,7 @@ def request_images(session: Session, settings: Settings, round_: Round, user: Us
     it was queued now (it counts against the rate limit), False when it was already made."""
     open_for_attacks(round_)
     generators = round_generators(round_, settings)
-    if _takes_uploads(generators):
+    if takes_uploads(generators):
         raise Refusal(409, "uploads-only", "this round takes images you upload, not prompts to "
                       "generate from")
     existing = find_generation(session, round_, user, text)
@@ -142,7 +142,39 @@ def request_images(session: Session, settings: Settings, round_: Round, user: Us
     return generation, True
 
 
-def _takes_uploads(generators: RoundGenerators) -> bool:
+def check_upload(session: Session, settings: Settings, round_: Round, user: User,
+                 text: str) -> None:
+    """Refuse an upload unless the round takes uploads and this prompt has none yet."""
+    open_for_attacks(round_)
+    if not takes_uploads(round_generators(round_, settings)):
+        raise Refusal(409, "generates", "this round makes images from your prompts: send the "
+                      "prompt instead of uploading an image")
+    if find_generation(session, round_, user, text) is not None:
+        raise Refusal(409, "already-uploaded", "you uploaded an image for this prompt already; "
+                      "submit it, or change the prompt to upload another")
+    _check_rate(session, settings, user)
+
+
+def record_upload(session: Session, settings: Settings, round_: Round, user: User,
+                  text: str, image: GeneratedImage, digest: str,
+                  screening: Mapping[str, Any] | None) -> Generation:
+    """Record a participant's uploaded image (checked by ``Upload.accept``, stored under
+    ``digest``) as the one image of a prompt."""
+    check_upload(session, settings, round_, user, text)
+    now = utcnow()
+    generation = Generation(
+        round_id=round_.id, user_id=user.id, prompt=text, prompt_key=prompt_key(text),
+        seed=0, screening=dict(screening) if screening is not None else None,
+        max_attempts=settings.max_attempts, queued_at=now, started_at=now, finished_at=now,
+        seconds=0.0, state=State.done, images=[{
+            "sha256": digest, "model": image.model, "blocked": image.blocked,
+            "test_generator": False}])
+    session.add(generation)
+    session.flush()
+    return generation
+
+
+def takes_uploads(generators: RoundGenerators) -> bool:
     return any(choice.name == "upload" for choice in generators.generators)
 
 

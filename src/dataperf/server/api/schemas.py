@@ -302,6 +302,8 @@ class StudioOut(BaseModel):
     test_generator: bool = Field(description="the round's images come from a test generator "
                                              "(noise), not a real model")
     prompts_per_minute: int
+    takes_uploads: bool = Field(default=False, description="the round takes images made "
+                                "elsewhere (POST .../uploads) instead of generating them")
     screener: str | None = Field(description="the automatic screening of prompts (a flag for "
                                              "raters, never a refusal)")
     vocabularies: dict[str, list[str]] = Field(description="the allowed annotation values of "

@@ -7,13 +7,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dataperf.generators import GenerationError
+from dataperf.generators.upload import MAX_BYTES, Upload
 from dataperf.screening import blurred
 from dataperf.server import queue, studio
 from dataperf.server.api.deps import current_user, get_platform
@@ -27,7 +29,7 @@ from dataperf.server.api.schemas import (
     PromptIn,
     StudioOut,
 )
-from dataperf.server.models import AttackRow, ChallengeRow, Generation, State, User
+from dataperf.server.models import AttackRow, ChallengeRow, Generation, Round, State, User
 from dataperf.server.platform import Platform
 
 router = APIRouter(tags=["red-teaming studio"])
@@ -67,6 +69,7 @@ def studio_out(platform: Platform, session: Session, challenge: ChallengeRow,
         images_per_prompt=generators.images_per_prompt,
         test_generator=any(c.name == "tiny" for c in generators.generators),
         prompts_per_minute=platform.settings.generations_per_minute,
+        takes_uploads=studio.takes_uploads(generators),
         screener=studio.screener_name(platform.settings),
         vocabularies={q: sorted(v) for q, v in vocabulary.items()})
 
@@ -126,15 +129,53 @@ async def post_generation(name: str, body: PromptIn, user: User = Depends(curren
     with refusals():
         text = studio.clean_prompt(body.prompt)
     with platform.db.read() as session:
-        challenge = red_teaming_row(session, name)
-        if not studio.has_consented(session, user, challenge):
-            raise ApiError(403, "consent-needed", "accept the content warning first (POST "
-                           f"{API}/challenges/{name}/consent)")
-        round_ = round_row(challenge, None)
+        round_ = _consented_round(session, name, user)
         known = studio.find_generation(session, round_, user, text)
     screening = known.screening if known is not None else \
         await run_in_threadpool(studio.screen_prompt, platform.settings, text)
     return await run_in_threadpool(_queue_generation, platform, name, user, text, screening)
+
+
+def _consented_round(session: Session, name: str, user: User) -> Round:
+    """The challenge's current round, once the user has accepted its content warning."""
+    challenge = red_teaming_row(session, name)
+    if not studio.has_consented(session, user, challenge):
+        raise ApiError(403, "consent-needed", "accept the content warning first (POST "
+                       f"{API}/challenges/{name}/consent)")
+    return round_row(challenge, None)
+
+
+@router.post("/challenges/{name}/uploads", response_model=GenerationOut, status_code=201,
+             summary="Upload an image made elsewhere, with its prompt and the model's name "
+                     "(in rounds that take uploads)")
+async def post_upload(name: str, prompt: str = Form(...), model: str = Form(...),
+                      image: UploadFile = File(...), user: User = Depends(current_user),
+                      platform: Platform = Depends(get_platform)) -> GenerationOut:
+    with refusals():
+        text = studio.clean_prompt(prompt)
+    data = await image.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise ApiError(413, "too-large", f"the image is over {MAX_BYTES // 2**20} MB, the most "
+                       "an upload may be")
+    with platform.db.read() as session, refusals():
+        studio.check_upload(session, platform.settings, _consented_round(session, name, user),
+                            user, text)
+    screening = await run_in_threadpool(studio.screen_prompt, platform.settings, text)
+    try:
+        made = await run_in_threadpool(Upload().accept, data, model)
+    except GenerationError as err:
+        raise ApiError(422, "invalid-image", str(err)) from None
+    assert made.png is not None  # a blank upload is refused
+    digest = await run_in_threadpool(platform.store.put, made.png)
+    try:
+        with platform.db.write() as session, refusals():
+            row = studio.record_upload(session, platform.settings,
+                                       round_row(red_teaming_row(session, name), None), user,
+                                       text, made, digest, screening)
+            return generation_out(platform, session, row)
+    except IntegrityError:  # the same prompt uploaded twice at once
+        raise ApiError(409, "already-uploaded", "this prompt's image is being uploaded from "
+                       "elsewhere") from None
 
 
 def _queue_generation(platform: Platform, name: str, user: User, text: str,

@@ -185,11 +185,13 @@ def home(request: Request, user: User | None = Depends(session_user),
 @router.get("/challenges/{name}", response_class=HTMLResponse)
 @guarded
 def challenge_page(request: Request, name: str, view: str = "aggregate",
-                   part: str | None = None, user: User | None = Depends(session_user),
+                   part: str | None = None, round: int | None = None,
+                   user: User | None = Depends(session_user),
                    platform: Platform = Depends(get_platform)) -> HTMLResponse:
     with platform.db.read() as session:
         row = challenge_row(session, name)
-        round_ = round_row(row, None)
+        round_ = round_row(row, round)
+        current = round_ is row.rounds[-1]
     detail = challenge_api.get_challenge(name, platform)
     chosen = challenge_api._part(round_, part, user, row)  # type: ignore[arg-type]
     board = challenge_api._leaderboard(platform, row, round_, chosen, view, None)
@@ -198,11 +200,11 @@ def challenge_page(request: Request, name: str, view: str = "aggregate",
         v for r in board.rows for v in (r.score.ci_low, r.score.ci_high) if v is not None]
     now = utcnow()
     quota = None
-    if user is not None and user.team_id is not None:
+    if user is not None and user.team_id is not None and current:
         quota = challenge_api.quota(name, user, platform)
     return render(
         request, "challenge.html", user, challenge=detail, round=round_, rules=detail.rules,
-        quota=quota,
+        quota=quota, current=current, shown_round=None if current else round_.number,
         view=view, part=chosen, rows=board.rows, tie_rule=board.tie_rule,
         lo=min(values, default=0.0), hi=max(values, default=1.0),
         private_open=boards.private_open(round_, now),

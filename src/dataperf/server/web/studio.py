@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as FormFile
 
 from dataperf.generators import MAX_PROMPT
 from dataperf.kinds.redteaming_files import MAX_TEXT, QUESTIONS
@@ -206,6 +207,30 @@ async def send_prompt(request: Request, name: str, user: User | None = Depends(s
             headers=err.headers)
     made = json.loads(bytes(answer.body))
     return see_other(_studio_url(name, int(made["id"])))
+
+
+@router.post("/challenges/{name}/studio/uploads", response_class=HTMLResponse)
+@guarded
+async def upload_image(request: Request, name: str, user: User | None = Depends(session_user),
+                       platform: Platform = Depends(get_platform)) -> Response:
+    """What the API's POST uploads does, then to the uploaded image."""
+    user = need_user(request, user)
+    form = await request.form()
+    need_csrf(request, {CSRF_FIELD: form.get(CSRF_FIELD)})
+    typed, model, image = (form.get(field) for field in ("prompt", "model", "image"))
+    typed = typed if isinstance(typed, str) else ""
+    try:
+        if not isinstance(image, FormFile) or not image.filename:
+            raise ApiError(422, "invalid-image", "choose the image file to upload")
+        made = await studio_api.post_upload(name, typed, model if isinstance(model, str)
+                                            else "", cast(UploadFile, image), user, platform)
+    except ApiError as err:
+        _page_or_raise(err)
+        return await run_in_threadpool(
+            _studio_page, request, user, platform, name, None, status=err.status,
+            error=_sentence("The image was not uploaded", err.message), prompt=typed,
+            headers=err.headers)
+    return see_other(_studio_url(name, made.id))
 
 
 def _challenge_of(platform: Platform, generation_id: int, user: User) -> str:
