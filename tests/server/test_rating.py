@@ -2,13 +2,15 @@
 judges the prompt before the image is shown, never rates their own or twice, and the k-th
 validation puts the writer's scores on the leaderboard, equal to the local scorer's on the
 same files; gold attacks measure raters; excluding a rater puts attacks back in the queue;
-moderation hides an attack from the scores."""
+moderation hides an attack from the scores (and restoring it brings it back); images past
+their round's retention are deleted, the records kept."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,8 +20,9 @@ from sqlalchemy import select
 from dataperf.kinds.redteaming_files import Problems
 from dataperf.kinds.redteaming_released import read_released
 from dataperf.registry import get_challenge
+from dataperf.server import rating
 from dataperf.server.db import Database
-from dataperf.server.models import Submission
+from dataperf.server.models import Generation, Submission, utcnow
 from dataperf.server.storage import BlobStore
 from platform_harness import BACKENDS, LiveServer, database_url, fast_settings, live_server
 
@@ -208,6 +211,46 @@ def test_the_kth_validation_puts_the_scores_on_the_leaderboard(live: LiveServer)
     assert row["score"]["ci_low"] == local.aggregate.ci_low
 
 
+def test_moderation_moves_the_leaderboard_both_ways(live: LiveServer) -> None:
+    """A removed attack leaves the scores: the writer's scoring without it replaces the one
+    with it (no older, better scoring stays on the board); restored, it counts again."""
+    writer, submitted = attack(live, "a tower in the rain")
+    for token in raters(live, 5):
+        with live.api(token) as client:
+            while (given := client.post(f"/challenges/{NAME}/ratings").json()["rating"]):
+                client.post(f"/ratings/{given['id']}/prompt", json={"text_safety": "safe"})
+                client.post(f"/ratings/{given['id']}/answer",
+                            json={"image_safety": "unsafe", "harm_types": [HARM]})
+    first = board_row(live, writer)
+    assert first["score"]["value"] == 1.0
+    team = first["team"]
+
+    def teams() -> list[str]:
+        with live.api() as client:
+            return [r["team"] for r in client.get(f"/challenges/{NAME}/leaderboard"
+                                                  ).json()["rows"]]
+
+    with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
+        removed = organizer.post(f"/attacks/{submitted['id']}/moderation",
+                                 json={"state": "removed", "reason": "a real person's name"})
+    assert removed.status_code == 200, removed.text
+    deadline = time.monotonic() + 60
+    while team in teams():
+        assert time.monotonic() < deadline, "the removed attack still counts"
+        time.sleep(0.2)
+    with live.api() as client:
+        history = client.get(f"/challenges/{NAME}/history").json()["points"]
+    assert first["submission_id"] in [p["submission_id"] for p in history]  # kept there
+
+    with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
+        restored = organizer.post(f"/attacks/{submitted['id']}/moderation",
+                                  json={"state": "restore", "reason": "the name was made up"})
+    assert restored.status_code == 200, restored.text
+    again = board_row(live, writer)
+    assert again["score"]["value"] == 1.0
+    assert again["submission_id"] > first["submission_id"]
+
+
 def test_gold_exclusion_and_moderation(live: LiveServer) -> None:
     writer, submitted = attack(live, "a lantern in the fog")
     good, bad = raters(live, 2)
@@ -314,3 +357,46 @@ def test_a_round_exports_like_the_release_and_an_admin_purges_its_images(
     assert purged.json()["deleted"] >= 4
     assert after.status_code == 409
     assert all(image["url"] is None and image["blocked"] for image in attempt["images"])
+
+
+def test_images_past_the_rounds_retention_are_deleted(live: LiveServer) -> None:
+    writer, submitted = attack(live, "a ferry in the mist")
+    _, recent = attack(live, "a ferry at noon")
+    with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
+        too_long = organizer.patch(f"/challenges/{NAME}/rounds/1",
+                                   json={"image_retention_days": 100_000})
+        kept = organizer.patch(f"/challenges/{NAME}/rounds/1",
+                               json={"image_retention_days": 30})
+    assert too_long.status_code == 422
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["image_retention_days"] == 30
+    db = Database(live.settings.sqlalchemy_url)
+    store = BlobStore(live.settings.blobs_dir)
+    try:
+        with db.write() as session:
+            old = session.get_one(Generation, submitted["generation"])
+            old.created_at = utcnow() - timedelta(days=31)  # made a month ago
+            digests = [i["sha256"] for i in old.images if i["sha256"]]
+        with db.write() as session:
+            deleted = rating.expire_images(session, store)
+        with db.write() as session:
+            again = rating.expire_images(session, store)
+    finally:
+        db.dispose()
+    with live.api(writer) as client:
+        expired = client.get(f"/generations/{submitted['generation']}").json()
+        image = client.get(f"/generations/{submitted['generation']}/images/0")
+    with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
+        review = {r["id"]: r for r in organizer.get(f"/challenges/{NAME}/review").json()}
+        restored = organizer.patch(f"/challenges/{NAME}/rounds/1",
+                                   json={"image_retention_days": None})
+    assert deleted == len(digests) > 0
+    assert again == 0
+    assert not any(store.path(d).exists() for d in digests)
+    assert all(i["url"] is None and "retention" in i["blocked"] for i in expired["images"])
+    assert image.status_code == 409
+    assert submitted["id"] in review  # the records stay
+    with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
+        shown = organizer.get(f"/generations/{recent['generation']}/images/0")
+    assert shown.status_code == 200, shown.text  # a recent prompt's images stay
+    assert restored.json()["image_retention_days"] is None

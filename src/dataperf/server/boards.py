@@ -28,15 +28,18 @@ def _best_per_team(round_id: int, part: str, task: str, direction: str) -> Any:
               .select_from(score)
               .join(evaluation, evaluation.id == score.evaluation_id)
               .join(submission, submission.id == evaluation.submission_id)
-              .where(score.round_id == round_id, score.part == part, score.task == task)
+              .where(score.round_id == round_id, score.part == part, score.task == task,
+                     submission.is_superseded.is_(False))
               ).subquery()
     return select(ranked.c.id).where(or_(ranked.c.place == 1, ranked.c.baseline.is_(True)))
 
 
 def load_entries(session: Session, round_id: int, part: str, *,
-                 best_by: tuple[str, str] | None = None) -> list[lb.Entry]:
-    """The scored submissions of a round on one part of the test data (one query); with
-    ``best_by=(task, direction)`` only each team's best by that score row, and baselines."""
+                 best_by: tuple[str, str] | None = None,
+                 superseded: bool = False) -> list[lb.Entry]:
+    """The scored submissions of a round on one part of the test data (one query), without
+    superseded studio scorings unless asked; with ``best_by=(task, direction)`` only each
+    team's best by that score row, and baselines."""
     query = (select(Submission.id, Submission.team_id, Team.name, Submission.created_at,
                     Submission.is_baseline, Submission.is_final, Submission.label,
                     ScoreRow.task, ScoreRow.value, ScoreRow.ci_low, ScoreRow.ci_high)
@@ -44,6 +47,8 @@ def load_entries(session: Session, round_id: int, part: str, *,
              .join(Submission, Submission.id == Evaluation.submission_id)
              .join(Team, Team.id == Submission.team_id)
              .where(ScoreRow.round_id == round_id, ScoreRow.part == part))
+    if not superseded:
+        query = query.where(Submission.is_superseded.is_(False))
     if best_by is not None:
         query = query.where(Submission.id.in_(_best_per_team(round_id, part, *best_by)))
     heads: dict[int, tuple[Any, ...]] = {}
@@ -118,7 +123,7 @@ def history(platform: Platform, challenge: ChallengeRow, round_: Round, part: st
 
     def compute() -> list[dict[str, Any]]:
         with platform.db.read() as session:
-            entries = load_entries(session, round_.id, part)
+            entries = load_entries(session, round_.id, part, superseded=True)
         if not entries:
             return []
         points = lb.history(entries, direction=challenge.direction,  # type: ignore[arg-type]

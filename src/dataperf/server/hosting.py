@@ -101,6 +101,7 @@ def open_round(session: Session, row: ChallengeRow, challenge: Challenge, settin
         "task_weights": previous.task_weights if previous else None,
         "validations": previous.validations if previous else None,
         "generators": previous.generators if previous else None,
+        "image_retention_days": previous.image_retention_days if previous else None,
     } | {k: v for k, v in changes.items() if v is not None or k == "deadline"}
     round_ = Round(challenge_id=row.id, number=number, scorer_version=scorer_version(challenge),
                    edition_hash=row.edition_hash, **values)

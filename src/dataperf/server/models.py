@@ -171,6 +171,8 @@ class Round(Base):
     generators: Mapped[dict[str, Any] | None]
     # Red-teaming: validations each attack needs (k); None: the challenge's.
     validations: Mapped[int | None] = mapped_column(Integer)
+    # Red-teaming: days its images are kept after they were made; None: until purged.
+    image_retention_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Bumped whenever the round's leaderboard may change (a score, a final pick, an edit).
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -189,6 +191,9 @@ class Submission(Base):
     is_final: Mapped[bool] = mapped_column(Boolean, default=False)
     # Made by the platform from a participant's studio attacks and their validations.
     is_studio: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # A studio scoring that a newer one of the same participant and round replaced: it stays
+    # in the history, off the leaderboard.
+    is_superseded: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     total_bytes: Mapped[int] = mapped_column(Integer, default=0)
     warnings: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -174,6 +174,29 @@ def _record_evaluation(session: Session, evaluation: Evaluation, outcome: Outcom
         submission.warnings = list(score.get("warnings", []))
     if outcome.parts:
         submission.round.changed_at = now
+        if submission.is_studio:
+            _supersede(session, submission)
+
+
+def _supersede(session: Session, submission: Submission) -> None:
+    """Of a participant's studio scorings in a round, the newest scored one counts: the older
+    ones are superseded (and this one too, if a newer one was scored first)."""
+    same = (Submission.round_id == submission.round_id,
+            Submission.user_id == submission.user_id, Submission.is_studio.is_(True))
+    session.execute(update(Submission).where(*same, Submission.id < submission.id)
+                    .values(is_superseded=True).execution_options(synchronize_session=False))
+    newer = session.scalar(select(func.count()).select_from(Submission).join(Evaluation).where(
+        *same, Submission.id > submission.id, Evaluation.state == State.scored)) or 0
+    submission.is_superseded = newer > 0
+
+
+def supersede_studio(session: Session, round_id: int, user_id: int) -> None:
+    """Take all of a participant's studio scorings in a round off its leaderboard (nothing of
+    theirs is left to score)."""
+    session.execute(update(Submission).where(
+        Submission.round_id == round_id, Submission.user_id == user_id,
+        Submission.is_studio.is_(True)).values(is_superseded=True)
+        .execution_options(synchronize_session=False))
 
 
 def queue_files(session: Session, store: BlobStore, submission: Submission,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -288,8 +288,6 @@ def rescore(session: Session, store: BlobStore, settings: Settings, round_: Roun
     they have no team to rank (or no attacks left)."""
     user = session.get_one(User, user_id)
     files = studio_files(session, round_, user_id, k)
-    if user.team_id is None or not files[ATTACKS_FILE] or not files[STUDIO_VALIDATIONS]:
-        return None  # nothing to rank, or nothing validated (the edition's would count)
     earlier = (select(Submission.id).where(Submission.round_id == round_.id,
                                            Submission.user_id == user_id,
                                            Submission.is_studio.is_(True)))
@@ -297,6 +295,12 @@ def rescore(session: Session, store: BlobStore, settings: Settings, round_: Roun
                                              Evaluation.state == State.queued)
                     .values(state=State.cancelled, finished_at=utcnow(),
                             message="replaced by a scoring with more validations"))
+    if user.team_id is None or not files[ATTACKS_FILE] or not files[STUDIO_VALIDATIONS]:
+        # Nothing to rank, or nothing validated left (the edition's would count): their
+        # earlier scorings leave the leaderboard.
+        queue.supersede_studio(session, round_.id, user_id)
+        round_.changed_at = utcnow()
+        return None
     validated = session.scalar(select(func.count()).select_from(AttackRow).where(
         AttackRow.round_id == round_.id, AttackRow.user_id == user_id,
         AttackRow.state == AttackState.validated)) or 0
@@ -329,14 +333,30 @@ def export_round(session: Session, round_: Round) -> dict[str, Any]:
             "attempted": attempted}
 
 
-PURGED = "purged: past the round's retention"
+PURGED = "deleted: past the round's retention"
 
 
 def purge_images(session: Session, store: BlobStore, round_: Round) -> int:
     """Delete the round's generated images (the records stay, without pictures); returns
-    how many were deleted. An image that another round still uses is kept for it."""
-    generations = session.scalars(select(Generation).where(
-        Generation.round_id == round_.id)).all()
+    how many were deleted."""
+    return _purge(session, store, session.scalars(select(Generation).where(
+        Generation.round_id == round_.id)).all())
+
+
+def expire_images(session: Session, store: BlobStore) -> int:
+    """Delete the images older than their round's retention (the records stay); returns how
+    many were deleted."""
+    now, old = utcnow(), list[Generation]()
+    for round_ in session.scalars(select(Round).where(Round.image_retention_days.is_not(None))):
+        since = now - timedelta(days=round_.image_retention_days or 0)
+        old += session.scalars(select(Generation).where(
+            Generation.round_id == round_.id, Generation.created_at < since)).all()
+    return _purge(session, store, [g for g in old if any(i["sha256"] for i in g.images)])
+
+
+def _purge(session: Session, store: BlobStore, generations: Sequence[Generation]) -> int:
+    """Take the pictures off ``generations``; an image that another generation still shows
+    is kept for it."""
     digests: set[str] = set()
     for generation in generations:
         images = []
@@ -346,9 +366,12 @@ def purge_images(session: Session, store: BlobStore, round_: Round) -> int:
             images.append({**image, "sha256": None, "blocked": image["blocked"] or PURGED})
         generation.images = images
     session.flush()
-    elsewhere = session.scalars(select(Generation.images).where(
-        Generation.round_id != round_.id)).all()
-    kept = {i["sha256"] for listed in elsewhere for i in listed if i["sha256"]}
+    if not digests:
+        return 0
+    purged = {g.id for g in generations}
+    kept = {i["sha256"] for generation_id, images in session.execute(
+        select(Generation.id, Generation.images)) if generation_id not in purged
+        for i in images if i["sha256"]}
     for digest in digests - kept:
         store.path(digest).unlink(missing_ok=True)
     return len(digests - kept)

@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Any
 
-from dataperf.server import queue
+from dataperf.server import queue, rating
 from dataperf.server.db import Database
 from dataperf.server.executors import Executor
 from dataperf.server.jobs import Outcome
@@ -20,6 +20,7 @@ from dataperf.server.settings import Settings
 from dataperf.server.storage import BlobStore
 
 log = logging.getLogger("dataperf.worker")
+EXPIRY_SECONDS = 3600.0  # how often a worker deletes images past their round's retention
 
 
 def worker_name() -> str:
@@ -38,6 +39,7 @@ class Worker:
         self._leases: dict[str, queue.Lease] = {}
         self._started: dict[str, float] = {}
         self._progress: dict[str, dict[str, Any]] = {}
+        self._next_expiry = 0.0  # when to delete images past their retention next
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; running jobs are then handed back to the queue."""
@@ -119,6 +121,12 @@ class Worker:
                 queue.mark_cancelled(self.db, lease)
         queue.reap(self.db)
         queue.forget_dead_workers(self.db, 3 * self.settings.lease_seconds)
+        if time.monotonic() >= self._next_expiry:
+            self._next_expiry = time.monotonic() + EXPIRY_SECONDS
+            with self.db.write() as session:
+                deleted = rating.expire_images(session, self.store)
+            if deleted:
+                log.info("deleted %d image(s) past their round's retention", deleted)
 
     def _forget(self, key: str) -> None:
         self._leases.pop(key, None)

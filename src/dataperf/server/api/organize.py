@@ -207,11 +207,14 @@ def edit_challenge(name: str, body: ChallengeEdit, user: User = Depends(organize
         return challenge_out(platform, row, rules=True)
 
 
+RED_TEAMING_SETTINGS = ("validations", "generators", "image_retention_days")
+
+
 def _check_weights(row: ChallengeRow, settings: RoundSettings) -> None:
-    if row.kind != "redteaming" and (settings.validations is not None
-                                     or settings.generators is not None):
-        raise ApiError(422, "invalid-request", "validations and generators are settings of "
-                       f"red-teaming rounds; {row.name} is a {row.kind} challenge")
+    if row.kind != "redteaming" and any(getattr(settings, key) is not None
+                                        for key in RED_TEAMING_SETTINGS):
+        raise ApiError(422, "invalid-request", f"{', '.join(RED_TEAMING_SETTINGS)} are "
+                       f"settings of red-teaming rounds; {row.name} is a {row.kind} challenge")
     weights = settings.task_weights
     if weights is None:
         return
@@ -252,7 +255,7 @@ def edit_round(name: str, number: int, body: RoundSettings, user: User = Depends
                            "round has submissions; open a new round")
         for key, value in changes.items():
             if value is not None or key in ("deadline", "round_quota", "task_weights",
-                                            "validations", "generators"):
+                                            *RED_TEAMING_SETTINGS):
                 setattr(round_, key, value)
         round_.changed_at = utcnow()
         return RoundOut.model_validate(round_)

@@ -100,6 +100,7 @@ class RoundOut(Out):
     final_count: int
     task_weights: dict[str, float] | None
     validations: int | None = None
+    image_retention_days: int | None = None
 
 
 class ChallengeOut(BaseModel):
@@ -243,6 +244,9 @@ class RoundSettings(BaseModel):
                                     "the validations each attack needs (k)")
     generators: RoundGenerators | None = Field(default=None, description="red-teaming: the "
                                                "round's image generators")
+    image_retention_days: int | None = Field(
+        default=None, ge=1, le=3650, description="red-teaming: days the round's images are "
+        "kept after they are made (the records stay); null: until an admin purges them")
 
     @field_validator("deadline")
     @classmethod
@@ -304,6 +308,8 @@ class StudioOut(BaseModel):
     prompts_per_minute: int
     takes_uploads: bool = Field(default=False, description="the round takes images made "
                                 "elsewhere (POST .../uploads) instead of generating them")
+    image_retention_days: int | None = Field(default=None, description="days the round's "
+                                             "images are kept; null: until purged")
     screener: str | None = Field(description="the automatic screening of prompts (a flag for "
                                              "raters, never a refusal)")
     vocabularies: dict[str, list[str]] = Field(description="the allowed annotation values of "

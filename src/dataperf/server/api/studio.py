@@ -70,6 +70,7 @@ def studio_out(platform: Platform, session: Session, challenge: ChallengeRow,
         test_generator=any(c.name == "tiny" for c in generators.generators),
         prompts_per_minute=platform.settings.generations_per_minute,
         takes_uploads=studio.takes_uploads(generators),
+        image_retention_days=round_.image_retention_days,
         screener=studio.screener_name(platform.settings),
         vocabularies={q: sorted(v) for q, v in vocabulary.items()})
 
