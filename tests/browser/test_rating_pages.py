@@ -190,6 +190,13 @@ def test_five_raters_validate_an_attack_and_it_is_scored(browser: Any, site: Liv
             try:
                 r = context.new_page()
                 _log_in_at(r, RATE, email)
+                warning = r.locator("section.content-warning")  # accepted before anything
+                assert "offensive" in warning.inner_text()
+                assert r.locator("form[action$='/prompt']").count() == 0
+                if i == 0:
+                    screenshot(r, "rate-consent")
+                r.get_by_role("button", name="I understand — continue").click()
+                r.wait_for_url(f"**{RATE}")
                 assert "offensive" in r.locator("[data-content-warning]").inner_text()
                 assert "0 of 100 validations" in r.locator("[data-session]").inner_text()
                 assert "Take breaks" in r.locator("[data-support]").inner_text()

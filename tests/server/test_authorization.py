@@ -77,7 +77,7 @@ Params = Callable[["World", str], dict[str, Any]]
 
 def small_png() -> bytes:
     out = io.BytesIO()
-    Image.new("RGB", (16, 16), (200, 30, 30)).save(out, format="PNG")
+    Image.radial_gradient("L").resize((16, 16)).save(out, format="PNG")  # not blank
     return out.getvalue()
 
 

@@ -73,6 +73,9 @@ def raters(live: LiveServer, n: int) -> list[str]:
             tokens.append(live.user(email))
             granted = organizer.post(f"/challenges/{NAME}/raters", json={"email": email})
             assert granted.status_code == 201, granted.text
+    for token in tokens:  # each accepts the content warning before rating
+        with live.api(token) as client:
+            client.post(f"/challenges/{NAME}/consent").raise_for_status()
     return tokens
 
 
@@ -160,6 +163,20 @@ def test_only_raters_rate_and_never_their_own(live: LiveServer) -> None:
     assert "a red balloon" in seen
     assert len(seen) == len(set(seen))  # at most one validation per rater per attack
     assert offered is None or offered["prompt"] != "a blue kite"
+
+
+def test_a_rater_accepts_the_content_warning_first(live: LiveServer) -> None:
+    email = _email("rater")
+    token = live.user(email)
+    with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
+        organizer.post(f"/challenges/{NAME}/raters", json={"email": email}).raise_for_status()
+    with live.api(token) as client:
+        early = client.post(f"/challenges/{NAME}/ratings")
+        client.post(f"/challenges/{NAME}/consent").raise_for_status()
+        later = client.post(f"/challenges/{NAME}/ratings")
+    assert early.status_code == 403
+    assert early.json()["error"]["code"] == "consent-needed"
+    assert later.status_code == 200, later.text
 
 
 def test_the_kth_validation_puts_the_scores_on_the_leaderboard(live: LiveServer) -> None:

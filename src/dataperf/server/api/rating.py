@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from dataperf.kinds.redteaming import RedteamingChallenge
 from dataperf.kinds.redteaming_files import REASONS
 from dataperf.screening import blurred
-from dataperf.server import rating
+from dataperf.server import rating, studio
 from dataperf.server.api.deps import current_user, get_platform
 from dataperf.server.api.errors import ApiError, forbidden, not_found
 from dataperf.server.api.lookup import require_manager, round_row
@@ -77,6 +77,10 @@ def next_rating(name: str, user: User = Depends(current_user),
     with platform.db.write() as session, refusals():
         challenge = red_teaming_row(session, name)
         rating.require_rater(session, user, challenge)
+        if not studio.has_consented(session, user, challenge):
+            raise ApiError(403, "consent-needed", "accept the content warning first (POST "
+                           f"{API}/challenges/{name}/consent): the attacks you rate may show "
+                           "disturbing images")
         hosted = _hosted(platform, challenge)
         round_ = round_row(challenge, None)
         row = rating.next_rating(session, platform.settings, round_, user,

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from dataperf.kinds.redteaming_files import MAX_TEXT, QUESTIONS, REASONS
 from dataperf.server import rating
 from dataperf.server.api import rating as rating_api
+from dataperf.server.api import studio as studio_api
 from dataperf.server.api.deps import get_platform
 from dataperf.server.api.errors import ApiError, not_found
 from dataperf.server.api.lookup import manages, round_row
@@ -134,6 +135,9 @@ def _rate_page(request: Request, user: User, platform: Platform, name: str, *,
     try:
         task: RatingNext | None = rating_api.next_rating(name, user, platform)
     except ApiError as err:
+        if err.code == "consent-needed":  # a rater who has not accepted the warning yet
+            return render(request, "rate.html", user, name=name, title=title,
+                          warning=warning, consent=True, stats=None)
         if err.status != 429:  # not a rater (403): the error page
             raise
         task, resting, status = None, err.message, 429
@@ -158,6 +162,16 @@ def rate_page(request: Request, name: str, done: str | None = None,
     if user is None:
         return login_redirect(request)
     return _rate_page(request, user, platform, name, done=done)
+
+
+@router.post("/challenges/{name}/rate/consent")
+@guarded
+async def consent(request: Request, name: str, user: User | None = Depends(session_user),
+                  platform: Platform = Depends(get_platform)) -> Response:
+    user = need_user(request, user)
+    await checked_form(request)
+    await run_in_threadpool(studio_api.post_consent, name, user, platform)
+    return see_other(_rate_url(name))
 
 
 @router.get("/challenges/{name}/rate/stats", response_class=HTMLResponse)
