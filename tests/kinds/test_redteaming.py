@@ -1,6 +1,7 @@
 """The red-teaming kind on the bundled Adversarial Nibbler edition: submissions, validations,
 one participant's Score, and what is refused."""
 
+import dataclasses
 import importlib.util
 import io
 import json
@@ -8,10 +9,13 @@ import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from dataperf.challenge import TestSplit
 from dataperf.exceptions import AlgorithmError, SpecError, SubmissionError
+from dataperf.kinds.redteaming_earlier import ANOTHER, EARLIER_FILE, read_earlier
 from dataperf.kinds.redteaming_files import (
     Problems,
     attack_record,
@@ -251,3 +255,47 @@ def test_a_round_exports_in_the_released_layout_and_reads_back_the_same(nibbler,
     assert problems.problems == []
     assert back == mine
     assert back_validations == theirs
+
+
+def test_prompts_submitted_earlier_by_others_are_taken(nibbler, released):
+    """A hosted scoring's ``validations/earlier.jsonl``: other participants' prompts with their
+    times, which take the participant's same prompts when they came first."""
+    challenge, edition = nibbler
+    attacks, _ = released
+    mine = [dataclasses.replace(a, round="cup:round1") for a in attacks
+            if a.submitter == "1180" and a.round == "round1"]
+    files = {"attacks.jsonl": write_jsonl([attack_record(a) for a in mine])}
+
+    def fooling(earlier_times):
+        earlier = [{"prompt": a.prompt.upper(), "round": "cup:round1", "timestamp": when}
+                   for a, when in zip(mine, earlier_times, strict=True)]
+        scored = challenge.score(challenge.parse_submission(
+            {**files, EARLIER_FILE: write_jsonl(earlier)}, edition), edition)
+        return scored.tasks[0]
+
+    alone = challenge.score(challenge.parse_submission(files, edition), edition).tasks[0]
+    before = fooling([0] * len(mine))  # every prompt submitted by someone else first
+    after = fooling([a.timestamp_ms + 1 for a in mine])  # every one later
+    assert alone.value == 5.0
+    assert before.value == 0.0
+    assert before.details["taken_prompts"] == before.details["fooling_prompts"] == 5
+    assert after.value == alone.value
+    assert after.details["taken_prompts"] == 0
+
+    broken = rejected(nibbler, {**files, EARLIER_FILE: b'{"prompt": "a"}\n'
+                                b'{"prompt": "", "round": "r", "timestamp": 1}\n'
+                                b'{"prompt": "a", "round": "r", "timestamp": -1}\n'
+                                b'{"prompt": "a", "round": "r", "timestamp": 1, "who": 2}\n'
+                                b'[1]\n{"prompt"\n'})
+    assert [(p.file, p.rule, p.line) for p in broken] == [
+        (EARLIER_FILE, "bad-value", 1), (EARLIER_FILE, "bad-value", 2),
+        (EARLIER_FILE, "bad-value", 3), (EARLIER_FILE, "unknown-field", 4),
+        (EARLIER_FILE, "bad-json-shape", 5), (EARLIER_FILE, "bad-json", 6)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=600))
+def test_arbitrary_bytes_as_earlier_prompts_never_crash(data):
+    problems = Problems([])
+    found = read_earlier(data, problems)
+    assert all(a.submitter == ANOTHER for a in found)

@@ -43,6 +43,7 @@ from dataperf.editions import Edition, embedding_array
 from dataperf.exceptions import AlgorithmError, Problem, SpecError, SubmissionError
 from dataperf.kinds import redteaming_tables as tables
 from dataperf.kinds._common import KindSpec, adopt_spec, validate_spec
+from dataperf.kinds.redteaming_earlier import EARLIER_FILE, read_earlier
 from dataperf.kinds.redteaming_files import (
     QUESTIONS,
     Attack,
@@ -101,6 +102,7 @@ class RedteamingSubmission(Submission):
     images: Mapping[str, ImageFacts] = field(default_factory=dict)
     validations: tuple[Validation, ...] | None = None  # its own (``validations/``), if any
     round_validations: Mapping[str, int] = field(default_factory=dict)  # ROUNDS_FILE
+    earlier: tuple[Attack, ...] = ()  # EARLIER_FILE: others' prompts, for the taken rule
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,7 @@ class RedteamingChallenge(Challenge):
         warnings: list[str] = []
         own = {n: b for n, b in files.items() if n.startswith(VALIDATIONS_DIR)}
         round_k = _round_validations(own.pop(ROUNDS_FILE, None), found)
+        earlier = read_earlier(own.pop(EARLIER_FILE), found) if EARLIER_FILE in own else []
         validations = self._read_validations(own, edition, found) if own else None
         attacks, archives = self._read({n: b for n, b in files.items()
                                         if not n.startswith(VALIDATIONS_DIR)},
@@ -248,7 +251,7 @@ class RedteamingChallenge(Challenge):
             raise SubmissionError(problems)
         return RedteamingSubmission(self.name, dict(files), tuple(warnings), tuple(attacks),
                                     images, None if validations is None else tuple(validations),
-                                    round_k)
+                                    round_k, tuple(earlier))
 
     def _with_released_facts(self, attacks: list[Attack], edition: Edition,
                              problems: Problems) -> list[Attack]:
@@ -353,7 +356,8 @@ class RedteamingChallenge(Challenge):
         out: list[ParticipantScore] = []
         for round_name in rounds:
             scored = [a for a in submission.attacks if a.round == round_name]
-            context = [a for a in released if a.round == round_name] if round_name else []
+            context = [a for a in [*released, *submission.earlier]
+                       if a.round == round_name] if round_name else []
             scorer = RoundScorer(scored + context, used, vocabularies=vocabularies, embed=embed,
                                  settings=self.settings(k_of.get(round_name or "",
                                                                  self.spec.validations)))

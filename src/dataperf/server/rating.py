@@ -25,6 +25,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from dataperf.kinds.redteaming import ROUNDS_FILE, VALIDATIONS_DIR, RedteamingChallenge
+from dataperf.kinds.redteaming_earlier import EARLIER_FILE, earlier_record
 from dataperf.kinds.redteaming_files import (
     MAX_TEXT,
     REASONS,
@@ -35,6 +36,7 @@ from dataperf.kinds.redteaming_files import (
     write_jsonl,
 )
 from dataperf.kinds.redteaming_released import released_document
+from dataperf.kinds.redteaming_scores import prompt_key
 from dataperf.server import queue
 from dataperf.server.models import (
     AttackRow,
@@ -248,8 +250,25 @@ def studio_files(session: Session, round_: Round, user_id: int, k: int) -> dict[
     attacks = [attack_record(_attack(row, round_)) for row in rows]
     validations = [validation_record(_validation(v)) for row in rows for v in row.validations
                    if v.answered_at is not None and not v.excluded]
-    return {ATTACKS_FILE: write_jsonl(attacks), STUDIO_VALIDATIONS: write_jsonl(validations),
-            ROUNDS_FILE: json.dumps({round_name(round_): k}).encode()}
+    files = {ATTACKS_FILE: write_jsonl(attacks), STUDIO_VALIDATIONS: write_jsonl(validations),
+             ROUNDS_FILE: json.dumps({round_name(round_): k}).encode()}
+    earlier = _earlier(session, round_, user_id, rows)
+    if earlier:
+        files[EARLIER_FILE] = write_jsonl(earlier)
+    return files
+
+
+def _earlier(session: Session, round_: Round, user_id: int, rows: Sequence[AttackRow]
+             ) -> list[dict[str, Any]]:
+    """Other participants' attacks of the round on the same prompts as the participant's, in
+    the participant's spelling, with their times (for the taken-prompt rule)."""
+    mine = {prompt_key(row.generation.prompt): row.generation.prompt for row in rows}
+    others = session.execute(select(Generation.prompt, AttackRow.created_at).join(
+        AttackRow, AttackRow.generation_id == Generation.id).where(
+        AttackRow.round_id == round_.id, AttackRow.user_id != user_id,
+        AttackRow.state.in_(_RATEABLE)).order_by(AttackRow.id))
+    return [earlier_record(mine[key], round_name(round_), int(created.timestamp() * 1000))
+            for prompt, created in others if (key := prompt_key(prompt)) in mine]
 
 
 def _attack(row: AttackRow, round_: Round) -> Attack:
