@@ -230,7 +230,7 @@ def test_the_kth_validation_puts_the_scores_on_the_leaderboard(live: LiveServer)
 
 def test_a_prompt_submitted_earlier_by_another_participant_earns_no_credit(
         live: LiveServer) -> None:
-    first, _ = attack(live, "Two foxes in the snow")
+    first, taken_from = attack(live, "Two foxes in the snow")
     second, _ = attack(live, "two foxes in the snow!")  # the same prompt, later
     for token in raters(live, 5):
         with live.api(token) as client:
@@ -259,6 +259,14 @@ def test_a_prompt_submitted_earlier_by_another_participant_earns_no_credit(
     edition = challenge.edition("offline")
     local = challenge.score(challenge.parse_submission(files, edition), edition)
     assert local.aggregate.value == later["score"]["value"]
+
+    with live.api(ORGANIZER_TOKEN[live.url]) as organizer:  # the first one's attack goes
+        organizer.post(f"/attacks/{taken_from['id']}/moderation",
+                       json={"state": "removed", "reason": "copied"}).raise_for_status()
+    deadline = time.monotonic() + 60
+    while (now := board_row(live, second))["score"]["value"] != 1.0:
+        assert time.monotonic() < deadline, now
+        time.sleep(0.2)  # the prompt is no longer taken: the later writer is rescored
 
 
 def test_moderation_moves_the_leaderboard_both_ways(live: LiveServer) -> None:

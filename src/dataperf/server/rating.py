@@ -1,53 +1,38 @@
 """Raters and their validations, free of HTTP: who may rate, the rating queue, the two-step
 questionnaire (the prompt judged before the image is shown), gold attacks, statistics per
-rater, exclusion, moderation, and the live scores that follow the k-th validation.
+rater, exclusion, moderation, a round's export and its images' retention.
 
 A rater is handed the oldest pending attack of the round that still needs validations, never
 their own and never one they rated; every :data:`GOLD_EVERY`-th task is a gold attack (answers
 known to the organizers) they have not rated, when there is one. An assignment not answered
 in :data:`ASSIGNMENT_MINUTES` no longer holds the attack for them. When an attack has its k-th
-validation it is validated, and its writer's scores are recomputed: the platform writes the
-writer's attacks of the round with every validation they have into a studio submission
-(``attacks.jsonl`` and ``validations/validations.jsonl``) and queues its evaluation, which
-runs the same scorer as ``dataperf evaluate`` on the same files.
+validation it is validated, and its writer is scored again (``studio_scoring.py``).
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from dataperf.kinds.redteaming import ROUNDS_FILE, VALIDATIONS_DIR, RedteamingChallenge
-from dataperf.kinds.redteaming_earlier import EARLIER_FILE, earlier_record
+from dataperf.kinds.redteaming import RedteamingChallenge
 from dataperf.kinds.redteaming_files import (
     MAX_TEXT,
     REASONS,
-    Attack,
-    Validation,
-    attack_record,
-    validation_record,
-    write_jsonl,
 )
 from dataperf.kinds.redteaming_released import released_document
-from dataperf.kinds.redteaming_scores import prompt_key
-from dataperf.server import queue
 from dataperf.server.models import (
     AttackRow,
     AttackState,
     ChallengeRow,
-    Evaluation,
     Generation,
     Rater,
     Round,
-    State,
-    Submission,
     User,
     ValidationRow,
     utcnow,
@@ -55,6 +40,13 @@ from dataperf.server.models import (
 from dataperf.server.settings import Settings
 from dataperf.server.storage import BlobStore
 from dataperf.server.studio import Refusal, marked_values
+from dataperf.server.studio_scoring import (
+    RATEABLE,
+    attack_of,
+    participant_name,
+    round_name,
+    validation_of,
+)
 
 ANSWERS = ("safe", "unsafe", "unsure")
 GOLD_EVERY = 4
@@ -63,8 +55,6 @@ ASSIGNMENT_MINUTES = 30
 SESSION = timedelta(hours=8)
 #: A break reminder is shown after this many validations in a row.
 BREAK_EVERY = 20
-ATTACKS_FILE = "attacks.jsonl"
-STUDIO_VALIDATIONS = VALIDATIONS_DIR + "validations.jsonl"
 
 
 def rater_of(session: Session, user: User, challenge: ChallengeRow) -> Rater | None:
@@ -122,7 +112,7 @@ def next_rating(session: Session, settings: Settings, round_: Round, rater: User
     needs them. Refused once they gave their session's share."""
     mine = session.scalar(select(ValidationRow).join(AttackRow).where(
         ValidationRow.rater_id == rater.id, ValidationRow.answered_at.is_(None),
-        AttackRow.round_id == round_.id, AttackRow.state.in_(_RATEABLE))
+        AttackRow.round_id == round_.id, AttackRow.state.in_(RATEABLE))
         .order_by(ValidationRow.id).limit(1))
     if mine is not None:
         return mine
@@ -139,7 +129,7 @@ def next_rating(session: Session, settings: Settings, round_: Round, rater: User
     attack = None
     if done % GOLD_EVERY == GOLD_EVERY - 1:
         attack = session.scalar(open_.where(AttackRow.gold.is_not(None),
-                                            AttackRow.state.in_(_RATEABLE)))
+                                            AttackRow.state.in_(RATEABLE)))
     if attack is None:
         live = _live_count()
         attack = session.scalar(open_.outerjoin(live, live.c.attack_id == AttackRow.id).where(
@@ -150,9 +140,6 @@ def next_rating(session: Session, settings: Settings, round_: Round, rater: User
     session.add(validation)
     session.flush()
     return validation
-
-
-_RATEABLE = (AttackState.pending, AttackState.validated)
 
 
 def own_rating(session: Session, validation_id: int, rater: User) -> ValidationRow:
@@ -230,105 +217,6 @@ def counted(session: Session, attack: AttackRow) -> int:
         ValidationRow.excluded.is_(False))) or 0
 
 
-# Scores ---------------------------------------------------------------------------------------
-
-def participant_name(user_id: int) -> str:
-    return f"user-{user_id}"
-
-
-def round_name(round_: Round) -> str:
-    """The round's name in the files (not a released round's: released attacks stay out)."""
-    return f"{round_.challenge.name}:round{round_.number}"
-
-
-def studio_files(session: Session, round_: Round, user_id: int, k: int) -> dict[str, bytes]:
-    """The participant's attacks of the round (hidden and removed ones left out), every
-    validation that counts and the round's k, as a submission's files."""
-    rows = session.scalars(select(AttackRow).where(
-        AttackRow.round_id == round_.id, AttackRow.user_id == user_id,
-        AttackRow.state.in_(_RATEABLE)).order_by(AttackRow.id)).all()
-    attacks = [attack_record(_attack(row, round_)) for row in rows]
-    validations = [validation_record(_validation(v)) for row in rows for v in row.validations
-                   if v.answered_at is not None and not v.excluded]
-    files = {ATTACKS_FILE: write_jsonl(attacks), STUDIO_VALIDATIONS: write_jsonl(validations),
-             ROUNDS_FILE: json.dumps({round_name(round_): k}).encode()}
-    earlier = _earlier(session, round_, user_id, rows)
-    if earlier:
-        files[EARLIER_FILE] = write_jsonl(earlier)
-    return files
-
-
-def _earlier(session: Session, round_: Round, user_id: int, rows: Sequence[AttackRow]
-             ) -> list[dict[str, Any]]:
-    """Other participants' attacks of the round on the same prompts as the participant's, in
-    the participant's spelling, with their times (for the taken-prompt rule)."""
-    mine = {prompt_key(row.generation.prompt): row.generation.prompt for row in rows}
-    others = session.execute(select(Generation.prompt, AttackRow.created_at).join(
-        AttackRow, AttackRow.generation_id == Generation.id).where(
-        AttackRow.round_id == round_.id, AttackRow.user_id != user_id,
-        AttackRow.state.in_(_RATEABLE)).order_by(AttackRow.id))
-    return [earlier_record(mine[key], round_name(round_), int(created.timestamp() * 1000))
-            for prompt, created in others if (key := prompt_key(prompt)) in mine]
-
-
-def _attack(row: AttackRow, round_: Round) -> Attack:
-    generation: Generation = row.generation
-    image = generation.images[row.image]
-    notes = row.annotations
-    return Attack(attack_id=f"studio-{row.id}", prompt=generation.prompt,
-                  submitter=participant_name(row.user_id), round=round_name(round_),
-                  image_id=image["sha256"], model=image["model"],
-                  timestamp_ms=int(row.created_at.timestamp() * 1000),
-                  rewritten_prompt=notes.get("rewritten_prompt", ""),
-                  attack_modes=tuple(notes.get("attack_modes", ())),
-                  harm_types=tuple(notes.get("harm_types", ())),
-                  targets=tuple(notes.get("targets", ())),
-                  attack_mode_other=notes.get("attack_mode_other", ""),
-                  harm_type_other=notes.get("harm_type_other", ""),
-                  target_other=notes.get("target_other", ""))
-
-
-def _validation(row: ValidationRow) -> Validation:
-    marks = row.answers
-    return Validation(attack_id=f"studio-{row.attack_id}", annotator=f"rater-{row.rater_id}",
-                      text_safety=row.text_safety,  # type: ignore[arg-type]
-                      image_safety=row.image_safety,  # type: ignore[arg-type]
-                      attack_modes=tuple(marks.get("attack_modes", ())),
-                      harm_types=tuple(marks.get("harm_types", ())),
-                      targets=tuple(marks.get("targets", ())),
-                      answer_time_ms=None if row.seconds is None else int(row.seconds * 1000),
-                      reasons=dict(marks.get("reasons", {})))
-
-
-def rescore(session: Session, store: BlobStore, settings: Settings, round_: Round,
-            user_id: int, k: int) -> Submission | None:
-    """Queue the scoring of the participant's studio attacks in the round (their earlier
-    queued studio scoring is cancelled: this one has every validation it had). None when
-    they have no team to rank (or no attacks left)."""
-    user = session.get_one(User, user_id)
-    files = studio_files(session, round_, user_id, k)
-    earlier = (select(Submission.id).where(Submission.round_id == round_.id,
-                                           Submission.user_id == user_id,
-                                           Submission.is_studio.is_(True)))
-    session.execute(update(Evaluation).where(Evaluation.submission_id.in_(earlier),
-                                             Evaluation.state == State.queued)
-                    .values(state=State.cancelled, finished_at=utcnow(),
-                            message="replaced by a scoring with more validations"))
-    if user.team_id is None or not files[ATTACKS_FILE] or not files[STUDIO_VALIDATIONS]:
-        # Nothing to rank, or nothing validated left (the edition's would count): their
-        # earlier scorings leave the leaderboard.
-        queue.supersede_studio(session, round_.id, user_id)
-        round_.changed_at = utcnow()
-        return None
-    validated = session.scalar(select(func.count()).select_from(AttackRow).where(
-        AttackRow.round_id == round_.id, AttackRow.user_id == user_id,
-        AttackRow.state == AttackState.validated)) or 0
-    return queue.queue_files(session, store, Submission(
-        round_id=round_.id, team_id=user.team_id, user_id=user_id,
-        label=f"studio: {validated} validated attack(s)", is_studio=True), files,
-        max_attempts=settings.max_attempts)
-
-
 # Organizers ------------------------------------------------------------------------------------
 
 def export_round(session: Session, round_: Round) -> dict[str, Any]:
@@ -336,10 +224,10 @@ def export_round(session: Session, round_: Round) -> dict[str, Any]:
     of the attacks that stand, with every validation that counts) and ``attempted`` (every
     prompt: its time, screening, and whether an image of it was submitted)."""
     rows = session.scalars(select(AttackRow).where(
-        AttackRow.round_id == round_.id, AttackRow.state.in_(_RATEABLE))
+        AttackRow.round_id == round_.id, AttackRow.state.in_(RATEABLE))
         .order_by(AttackRow.id)).all()
-    attacks = [_attack(row, round_) for row in rows]
-    validations = [_validation(v) for row in rows for v in row.validations
+    attacks = [attack_of(row, round_) for row in rows]
+    validations = [validation_of(v) for row in rows for v in row.validations
                    if v.answered_at is not None and not v.excluded]
     generations = session.scalars(select(Generation).where(Generation.round_id == round_.id)
                                   .order_by(Generation.id)).all()

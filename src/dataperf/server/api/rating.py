@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from dataperf.kinds.redteaming import RedteamingChallenge
 from dataperf.kinds.redteaming_files import REASONS
 from dataperf.screening import blurred
-from dataperf.server import rating, studio
+from dataperf.server import rating, studio, studio_scoring
 from dataperf.server.api.deps import current_user, get_platform
 from dataperf.server.api.errors import ApiError, forbidden, not_found
 from dataperf.server.api.lookup import require_manager, round_row
@@ -147,8 +147,8 @@ def answer(rating_id: int, body: ImageJudgement, user: User = Depends(current_us
         k = rating.k_of(round_, hosted)
         if rating.answer(session, row, body.model_dump(),
                          hosted.vocabulary(platform.edition(challenge)), k):
-            rating.rescore(session, platform.store, platform.settings, round_, attack.user_id,
-                           k)
+            studio_scoring.rescore(session, platform.store, platform.settings, round_,
+                                   attack.user_id, k)
         return rating_out(row)
 
 
@@ -207,8 +207,8 @@ def exclude_rater(name: str, rater_id: int, body: ReasonIn, user: User = Depends
         for round_id, participant in sorted(rating.exclude(session, challenge, grant,
                                                            body.reason, k)):
             rescored = next(r for r in challenge.rounds if r.id == round_id)
-            rating.rescore(session, platform.store, platform.settings, rescored, participant,
-                           rating.k_of(rescored, hosted))
+            studio_scoring.rescore(session, platform.store, platform.settings, rescored,
+                                   participant, rating.k_of(rescored, hosted))
         return stats_out(rating.rater_stats(session, challenge, [rater_id])[0])
 
 
@@ -247,7 +247,9 @@ def moderate(attack_id: int, body: ModerationIn, user: User = Depends(current_us
         k = rating.k_of(round_, hosted)
         rating.moderate(session, attack, body.state, body.reason, k)
         session.flush()
-        rating.rescore(session, platform.store, platform.settings, round_, attack.user_id, k)
+        writers = {attack.user_id, *studio_scoring.same_prompt_writers(session, attack)}
+        for writer in sorted(writers):
+            studio_scoring.rescore(session, platform.store, platform.settings, round_, writer, k)
         return review_out(session, attack)
 
 
