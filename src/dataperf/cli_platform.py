@@ -276,13 +276,20 @@ def submit(
 def status(
     submission: Annotated[int | None, typer.Argument(help="Submission ID (omit: list).")] = None,
     challenge: Annotated[str | None, typer.Option(help="Only this challenge.")] = None,
+    save: Annotated[Path | None, typer.Option(help="Save the submission's files in this "
+                                              "folder (a studio scoring's too).")] = None,
     server: ServerOpt = None,
 ) -> None:
     """Show a submission's state and scores, or list your team's submissions."""
     with Client(server) as client:
         if submission is not None:
-            _print_submission(client.submission(submission))
+            found = client.submission(submission)
+            _print_submission(found)
+            if save is not None:
+                _save_files(client, found, save)
             return
+        if save is not None:
+            raise DataPerfError("--save needs a submission ID: `dataperf status ID --save DIR`")
         table = Table("id", "challenge", "round", "state", "score", "label", "submitted")
         for item in client.submissions(challenge):
             part = next(iter(item["scores"].values()), None)
@@ -290,6 +297,20 @@ def status(
                           f"{part['aggregate']['value']:.2f}" if part else "", item["label"],
                           _when(item["created_at"]))
         out.print(table)
+
+
+def _save_files(client: Client, found: dict[str, Any], folder: Path) -> None:
+    """Write each listed file under ``folder`` (names as the server lists them, folders
+    included; a name that would leave the folder is refused)."""
+    root = folder.resolve()
+    for item in found.get("files", []):
+        target = (root / item["name"]).resolve()
+        if not target.is_relative_to(root) or target == root:
+            raise DataPerfError(f"the server listed a file named {item['name']!r}, which "
+                                f"would be written outside {folder}: nothing more saved")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(client.submission_file(found["id"], item["name"]))
+    err.print(f"saved {len(found.get('files', []))} file(s) in {folder}")
 
 
 def _when(text: str) -> str:

@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -75,20 +74,8 @@ class StudioClient(Client):
 
     def image(self, generation_id: int, index: int, *, reveal: bool = False) -> bytes:
         """An image's PNG: blurred, or the clear one with ``reveal``."""
-        path = f"/generations/{generation_id}/images/{index}"
-        try:
-            response = self._http.get(path, params={"reveal": "true"} if reveal else None)
-        except httpx.HTTPError as error:
-            raise DataPerfError(f"cannot reach the DataPerf server at {self.server}: {error}"
-                                ) from None
-        if response.is_success:
-            return response.content
-        try:
-            found = response.json()["error"]
-        except (ValueError, KeyError, TypeError):
-            raise ServerError(response.status_code, "error", f"the server answered "
-                              f"{response.status_code}: {response.text[:300]}") from None
-        raise ServerError(found["status"], found["code"], found["message"])
+        return self.download(f"/generations/{generation_id}/images/{index}",
+                             {"reveal": "true"} if reveal else None)
 
     def wait_for_images(self, generation_id: int, *, poll: float = 0.5, timeout: float = 600.0,
                         on_update: Callable[[Any], None] | None = None) -> Any:

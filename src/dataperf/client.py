@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -77,13 +78,22 @@ class Client:
         self.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON answer of an API call (errors raised as the server words them)."""
+        response = self._send(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def download(self, path: str, params: dict[str, str] | None = None) -> bytes:
+        """The bytes of a GET (a file, an image)."""
+        return self._send("GET", path, params=params).content
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as err:
             raise DataPerfError(f"cannot reach the DataPerf server at {self.server}: {err}. "
                                 "Is it running? (`dataperf serve`; or pass --server)") from None
         if response.is_success:
-            return response.json() if response.content else None
+            return response
         try:
             error = response.json()["error"]
         except (ValueError, KeyError, TypeError):
@@ -122,6 +132,9 @@ class Client:
 
     def submission(self, submission_id: int) -> Any:
         return self.request("GET", f"/submissions/{submission_id}")
+
+    def submission_file(self, submission_id: int, name: str) -> bytes:
+        return self.download(f"/submissions/{submission_id}/files/{quote(name)}")
 
     def submissions(self, challenge: str | None = None) -> Any:
         return self.request("GET", "/submissions",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 import socket
 import tarfile
 from collections.abc import Callable, Iterator
@@ -547,6 +548,7 @@ def api_routes(app: Any) -> set[tuple[str, str]]:
             continue
         methods = getattr(route, "methods", None)
         assert methods, f"{path} is not a plain route (a mount or router under {API}?)"
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", path)  # {name:path} is {name} in the walk
         found |= {(m, path) for m in methods if m != "HEAD"}
     return found
 

@@ -6,6 +6,7 @@ messages in plain words, with a non-zero exit."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -204,3 +205,45 @@ def test_an_image_made_elsewhere_is_uploaded(live: LiveServer, tmp_path: Path) -
     assert "you uploaded an image for this prompt already" in again.err
     prompting = refused(dataperf("studio", "prompt", name, "a storm", home=home))
     assert "this round takes images you upload" in prompting.err
+
+
+def test_a_studio_scoring_saved_scores_the_same_locally(live: LiveServer, tmp_path: Path
+                                                        ) -> None:
+    """`dataperf status ID --save DIR` keeps a studio scoring's folders, and `dataperf
+    evaluate` on them gives the server's score."""
+    home = tmp_path / "home"
+    participant(live, home)
+    ok(dataperf("studio", "consent", NAME, "--yes", home=home))
+    generation = generation_of(ok(dataperf("studio", "prompt", NAME, "a wolf at the door",
+                                           home=home)))
+    ok(dataperf("studio", "attack", str(generation), "0", "--harm-type", "violent", home=home))
+    with live.api() as api:
+        organizer = api.post("/auth/token", json={"email": "organizer@cli-studio.example.org",
+                                                  "password": PASSWORD}).json()["token"]
+    for _ in range(5):
+        email = f"r{time.monotonic_ns()}@cli-studio.example.org"
+        rater = live.user(email)
+        with live.api(organizer) as api:
+            api.post(f"/challenges/{NAME}/raters", json={"email": email}).raise_for_status()
+        with live.api(rater) as api:
+            api.post(f"/challenges/{NAME}/consent").raise_for_status()
+            while (given := api.post(f"/challenges/{NAME}/ratings").json()["rating"]):
+                api.post(f"/ratings/{given['id']}/prompt", json={"text_safety": "safe"})
+                api.post(f"/ratings/{given['id']}/answer",
+                         json={"image_safety": "unsafe", "harm_types": ["violent"]})
+    deadline = time.monotonic() + 120
+    while True:
+        listed = ok(dataperf("status", "--challenge", NAME, home=home)).out
+        found = re.search(r"│ (\d+) │ cli-nibbler │ 1 │ scored │ ([\d.]+) │ studio", listed)
+        if found:
+            break
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.5)
+    submission, hosted = found.group(1), float(found.group(2))
+    saved = ok(dataperf("status", submission, "--save", tmp_path / "scoring", home=home))
+    assert "saved 3 file(s)" in saved.err
+    assert (tmp_path / "scoring" / "validations" / "validations.jsonl").is_file()
+    local = ok(dataperf("evaluate", CHALLENGE, tmp_path / "scoring", "--json", home=home))
+    (score,) = json.loads(local.stdout)  # one participant in one round
+    assert f"{score['aggregate']['value']:.2f}" == f"{hosted:.2f}"
+    assert hosted == 1.0

@@ -211,8 +211,9 @@ def choose_final(submission_id: int, body: FinalChoice, user: User = Depends(cur
         return submission_out(platform, session, row, user)
 
 
-@router.get("/submissions/{submission_id}/files/{file_name}",
-            summary="Download a submitted file", response_class=Response,
+@router.get("/submissions/{submission_id}/files/{file_name:path}",
+            summary="Download a submitted file (its name as listed, folders included)",
+            response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}})
 def download(submission_id: int, file_name: str, user: User | None = Depends(optional_user),
              platform: Platform = Depends(get_platform)) -> Response:
