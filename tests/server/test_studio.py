@@ -5,6 +5,7 @@ revealed, attacks annotated with the round's vocabularies."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import time
@@ -21,6 +22,7 @@ from dataperf.generators.tiny import MODEL
 from dataperf.server import queue
 from dataperf.server.db import Database
 from dataperf.server.executors import LocalExecutor
+from dataperf.server.jobs import GenerationJob, run_generation
 from dataperf.server.models import Generation
 from dataperf.server.worker import start_in_thread
 from platform_harness import BACKENDS, LiveServer, database_url, fast_settings, live_server
@@ -120,6 +122,8 @@ def test_a_prompt_becomes_images_then_an_attack(live: LiveServer) -> None:
     assert len(done["images"]) == 4
     assert all(image["test_generator"] for image in done["images"])
     assert "model" not in first  # the participant is not told which model made it
+    screened = [image["screening"] for image in done["images"]]  # a hint, never a block
+    assert all(s["screener"] == "open-nsfw" and 0 <= s["unsafe"] <= 1 for s in screened)
     assert again.status_code == 200  # the same prompt again: the same images, no new job
     assert again.json()["id"] == done["id"]
     assert again.json()["images"] == done["images"]
@@ -298,3 +302,17 @@ def test_a_round_of_uploads_takes_images_made_elsewhere(live: LiveServer) -> Non
     assert attack.status_code == 201, attack.text
     assert elsewhere.status_code == 409  # the bundled round generates
     assert elsewhere.json()["error"]["code"] == "generates"
+
+
+def test_generated_images_are_screened_when_the_screener_is_there() -> None:
+    job = GenerationJob(generation_id=1, attempt=1, prompt="a dog", seed=3,
+                        generators={"generators": [{"name": "tiny"}], "images_per_prompt": 2},
+                        image_screener="open-nsfw")
+    screened = run_generation(job)
+    missing = run_generation(dataclasses.replace(job, image_screener="no-such-screener"))
+    plain = run_generation(dataclasses.replace(job, image_screener=None))
+    assert screened.status == "done", screened.message
+    assert [s["screening"]["screener"] for s in screened.shown] == ["open-nsfw"] * 2
+    assert [s["screening"] for s in missing.shown] == [None, None]  # logged, not failed
+    assert all("screening" not in s for s in plain.shown)
+    assert screened.images == plain.images  # screening changes no picture

@@ -83,16 +83,19 @@ def claim(db: Database, owner: str, lease_seconds: float, table: Table = Evaluat
 
 
 def load_job(db: Database, store: BlobStore, lease: Lease,
-             default_generators: dict[str, Any] | None = None) -> Job | GenerationJob:
+             default_generators: dict[str, Any] | None = None,
+             image_screener: str | None = None) -> Job | GenerationJob:
     """Everything a worker needs to run the leased job, files included; a generation of a
-    round without generators of its own uses ``default_generators`` (the operator's)."""
+    round without generators of its own uses ``default_generators`` (the operator's), and
+    its images are screened by ``image_screener``."""
     if lease.table is Generation:
         with db.read() as session:
             generation = session.get_one(Generation, lease.job_id)
             return GenerationJob(generation_id=generation.id, attempt=lease.attempt,
                                  prompt=generation.prompt, seed=generation.seed,
                                  generators=dict(generation.round.generators
-                                                 or default_generators or {}))
+                                                 or default_generators or {}),
+                                 image_screener=image_screener)
     with db.read() as session:
         evaluation = session.get_one(Evaluation, lease.job_id)
         submission = evaluation.submission

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     text_screener: str | None = Field(
         default="profanity-check",
         description="screens red-teaming prompts (a flag for raters, never a refusal); none: off")
+    image_screener: str | None = Field(
+        default="open-nsfw",
+        description="screens generated red-teaming images (a flag for participants and "
+                    "organizers, never a block); none: off")
     ratings_per_session: int = Field(default=100, ge=1,
                                      description="validations one rater may give in 8 hours")
     rater_support: str = Field(

@@ -157,7 +157,8 @@ def check_upload(session: Session, settings: Settings, round_: Round, user: User
 
 def record_upload(session: Session, settings: Settings, round_: Round, user: User,
                   text: str, image: GeneratedImage, digest: str,
-                  screening: Mapping[str, Any] | None) -> Generation:
+                  screening: Mapping[str, Any] | None,
+                  image_screening: Mapping[str, Any] | None = None) -> Generation:
     """Record a participant's uploaded image (checked by ``Upload.accept``, stored under
     ``digest``) as the one image of a prompt."""
     check_upload(session, settings, round_, user, text)
@@ -168,7 +169,7 @@ def record_upload(session: Session, settings: Settings, round_: Round, user: Use
         max_attempts=settings.max_attempts, queued_at=now, started_at=now, finished_at=now,
         seconds=0.0, state=State.done, images=[{
             "sha256": digest, "model": image.model, "blocked": image.blocked,
-            "test_generator": False}])
+            "test_generator": False, "screening": image_screening}])
     session.add(generation)
     session.flush()
     return generation

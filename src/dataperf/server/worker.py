@@ -72,7 +72,8 @@ class Worker:
                 break
             claimed = True
             try:
-                job = queue.load_job(self.db, self.store, lease, self.settings.generators)
+                job = queue.load_job(self.db, self.store, lease, self.settings.generators,
+                                     self.settings.image_screener)
             except Exception as err:  # a corrupt blob, say: the platform's fault
                 log.exception("could not load job %s", lease.key)
                 queue.finish(self.db, self.store, lease,

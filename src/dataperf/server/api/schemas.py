@@ -327,6 +327,9 @@ class ImageOut(BaseModel):
                                         "one")
     test_generator: bool
     submitted: bool
+    screening: dict[str, Any] | None = Field(
+        default=None, description="the image screener's answer ({screener, unsafe, flagged}): "
+        "a hint, never a block; null without one")
 
 
 class GenerationOut(BaseModel):

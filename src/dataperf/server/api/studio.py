@@ -29,6 +29,7 @@ from dataperf.server.api.schemas import (
     PromptIn,
     StudioOut,
 )
+from dataperf.server.jobs import screen_images
 from dataperf.server.models import AttackRow, ChallengeRow, Generation, Round, State, User
 from dataperf.server.platform import Platform
 
@@ -85,7 +86,8 @@ def generation_out(platform: Platform, session: Session, row: Generation) -> Gen
                        url=None if image["sha256"] is None
                        else f"{API}/generations/{row.id}/images/{i}",
                        test_generator=bool(image.get("test_generator")),
-                       submitted=i in submitted)
+                       submitted=i in submitted,
+                       screening=image.get("screening") if image["sha256"] else None)
               for i, image in enumerate(row.images)]
     return GenerationOut(
         id=row.id, challenge=row.round.challenge.name, round=row.round.number,
@@ -168,11 +170,15 @@ async def post_upload(name: str, prompt: str = Form(...), model: str = Form(...)
         raise ApiError(422, "invalid-image", str(err)) from None
     assert made.png is not None  # a blank upload is refused
     digest = await run_in_threadpool(platform.store.put, made.png)
+    screened = None
+    if platform.settings.image_screener:
+        (screened,) = await run_in_threadpool(screen_images, platform.settings.image_screener,
+                                              [made.png])
     try:
         with platform.db.write() as session, refusals():
             row = studio.record_upload(session, platform.settings,
                                        round_row(red_teaming_row(session, name), None), user,
-                                       text, made, digest, screening)
+                                       text, made, digest, screening, screened)
             return generation_out(platform, session, row)
     except IntegrityError:  # the same prompt uploaded twice at once
         raise ApiError(409, "already-uploaded", "this prompt's image is being uploaded from "
