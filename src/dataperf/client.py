@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -134,7 +133,7 @@ class Client:
         return self.request("GET", f"/submissions/{submission_id}")
 
     def submission_file(self, submission_id: int, name: str) -> bytes:
-        return self.download(f"/submissions/{submission_id}/files/{quote(name)}")
+        return self.download(f"/submissions/{submission_id}/files", {"name": name})
 
     def submissions(self, challenge: str | None = None) -> Any:
         return self.request("GET", "/submissions",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -211,8 +211,19 @@ def choose_final(submission_id: int, body: FinalChoice, user: User = Depends(cur
         return submission_out(platform, session, row, user)
 
 
-@router.get("/submissions/{submission_id}/files/{file_name:path}",
-            summary="Download a submitted file (its name as listed, folders included)",
+@router.get("/submissions/{submission_id}/files",
+            summary="Download a submitted file by its name as listed, folders included",
+            response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def download_named(submission_id: int, name: str = Query(
+        ..., max_length=1000, description="e.g. validations/validations.jsonl"),
+        user: User | None = Depends(optional_user),
+        platform: Platform = Depends(get_platform)) -> Response:
+    return download(submission_id, name, user, platform)
+
+
+@router.get("/submissions/{submission_id}/files/{file_name}",
+            summary="Download a submitted file (a name without folders)",
             response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}})
 def download(submission_id: int, file_name: str, user: User | None = Depends(optional_user),
