@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dataperf import __version__
 from dataperf.challenge import PARTS, PROFILES, Challenge, Part, Profile, TestSplit
+from dataperf.cli_app import app, err, out
 from dataperf.editions import Edition, export_public
 from dataperf.exceptions import DataPerfError, SubmissionError
 from dataperf.home import editions_dir
@@ -29,13 +28,9 @@ from dataperf.kinds.redteaming import RedteamingChallenge
 from dataperf.registry import challenges, get_challenge
 from dataperf.submission_files import read_submission, write_submission
 
-app = typer.Typer(help="DataPerf: benchmarks for data. The model is frozen; improve the data.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Build, import, create, verify and export editions.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 ChallengeArg = Annotated[str, typer.Argument(help="Challenge name, e.g. vision-selection.")]
 EditionOpt = Annotated[str, typer.Option("--edition", "-e",
@@ -56,19 +51,6 @@ def progress_bar(quiet: bool = False) -> Iterator[Callable[[str, int, int], None
             bar.update(task, description=step, completed=done, total=total)
 
         yield update
-
-
-def _version(value: bool) -> None:
-    if value:
-        out.print(f"dataperf {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _main(version: Annotated[bool, typer.Option("--version", callback=_version,
-                                                is_eager=True, help="Show the version.")] = False
-          ) -> None:
-    """DataPerf: benchmarks for data."""
 
 
 @app.command("list")
@@ -451,5 +433,5 @@ def main() -> None:
         raise
 
 # The platform commands (serve, worker, login, submit, ..., and the red-teaming studio's) live
-# in their own modules.
+# in their own modules, which add them to the same app (after these, in the help's order).
 from dataperf import cli_platform, cli_studio  # noqa: E402, F401

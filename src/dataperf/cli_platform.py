@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from dataperf.cli import app, err, out
+from dataperf.cli_app import app, err, out
 from dataperf.client import Client, save_credentials
 from dataperf.editions import Edition
 from dataperf.exceptions import DataPerfError

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from dataperf.cli import app, err, out
+from dataperf.cli_app import app, err, out
 from dataperf.cli_platform import ServerOpt
 from dataperf.client import Client, ServerError
 from dataperf.exceptions import DataPerfError

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from dataperf.registry import get_challenge
-from dataperf.server.executors import Event
+from dataperf.server.execution import Event
 from dataperf.server.jobs import Job, Outcome, run_job
 from platform_harness import database_url, fast_settings, live_server
 

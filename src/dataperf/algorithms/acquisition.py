@@ -32,7 +32,7 @@ from sklearn.base import BaseEstimator
 from dataperf.algorithms._linear import fit_logistic
 from dataperf.algorithms._params import _Constraint, _Float, _Int, _Seed, _Validated
 from dataperf.algorithms._threads import one_thread
-from dataperf.kinds.acquisition_files import BUDGET_TOLERANCE, purchase_cost, within_budget
+from dataperf.budget import BUDGET_TOLERANCE, purchase_cost, within_budget
 
 __all__ = [
     "STRATEGIES",

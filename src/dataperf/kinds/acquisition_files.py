@@ -15,13 +15,13 @@ unexpected-file, missing-task, ambiguous-task-file.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
+from dataperf.budget import purchase_cost, within_budget
 from dataperf.exceptions import Problem
 from dataperf.kinds.cleaning_files import _listing
 from dataperf.kinds.selection_files import decode_text
@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 # Spending the budget exactly is allowed: costs are compared with this relative tolerance.
-BUDGET_TOLERANCE = 1e-9
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _MAX_DIGITS = 18  # longer counts exceed any seller's rows, without converting them
 
@@ -62,18 +61,6 @@ class MarketTerms:
     def cost(self, counts: np.ndarray) -> float:
         """The price of buying ``counts[s]`` rows from each seller s."""
         return purchase_cost(self.max_prices, self.rows, counts)
-
-
-def purchase_cost(max_prices: np.ndarray, rows: np.ndarray, counts: np.ndarray) -> float:
-    """Sum over sellers of ``max_prices * counts / rows``, exactly rounded (so the same counts
-    cost the same wherever they are checked, whatever the order of the sum)."""
-    prices = np.asarray(max_prices, np.float64) * np.asarray(counts, np.float64)
-    return math.fsum((prices / np.asarray(rows, np.float64)).tolist())
-
-
-def within_budget(cost: float, budget: float, rtol: float = BUDGET_TOLERANCE) -> bool:
-    """Whether ``cost`` fits ``budget``: spending it exactly is allowed whatever the rounding."""
-    return cost <= budget * (1.0 + rtol)
 
 
 def parse_counts(

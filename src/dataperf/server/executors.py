@@ -9,23 +9,10 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from multiprocessing.connection import Connection, wait
-from typing import Any, Protocol
+from typing import Any
 
+from dataperf.server.execution import Event, Executor
 from dataperf.server.jobs import GenerationJob, Job, Outcome, run_job
-
-# ("progress", {"step": ..., "done": ..., "total": ...}) or ("done", Outcome)
-Event = tuple[str, Any]
-
-
-class Executor(Protocol):
-    name: str
-    capacity: int
-
-    def start(self, job: Job | GenerationJob) -> None: ...
-    def events(self, timeout: float) -> list[tuple[str, Event]]: ...  # by the job's key
-    def stop(self, key: str) -> None: ...
-    def running(self) -> set[str]: ...
-    def close(self) -> None: ...
 
 
 def _die_with_parent() -> None:

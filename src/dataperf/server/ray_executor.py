@@ -43,7 +43,7 @@ from typing import Any
 import ray
 from ray import exceptions as ray_errors
 
-from dataperf.server.executors import Event
+from dataperf.server.execution import Event
 from dataperf.server.jobs import GenerationJob, Job, Outcome, run_job
 
 log = logging.getLogger("dataperf.worker")

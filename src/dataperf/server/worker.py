@@ -14,7 +14,7 @@ from typing import Any
 
 from dataperf.server import queue, rating
 from dataperf.server.db import Database
-from dataperf.server.executors import Executor
+from dataperf.server.execution import Executor
 from dataperf.server.jobs import Outcome
 from dataperf.server.settings import Settings
 from dataperf.server.storage import BlobStore
