@@ -92,6 +92,9 @@ def main() -> None:
                     raters.append(server.register(email))
                     client.post(f"/challenges/{CHALLENGE}/raters",
                                 json={"email": email}).raise_for_status()
+            for token in raters:  # raters accept the content warning before rating
+                with server.api(token) as client:
+                    client.post(f"/challenges/{CHALLENGE}/consent").raise_for_status()
             with server.api(writer) as client:
                 client.post(f"/challenges/{CHALLENGE}/consent").raise_for_status()
                 times, generations = [], []
