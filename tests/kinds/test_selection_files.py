@@ -106,3 +106,15 @@ def test_arbitrary_keyword_documents_give_rows_or_problems(document):
                                                       for i in v)
                            for v in [*document["targets"].values(), document["nontargets"]]))
     assert bool(problems) != well_formed
+
+
+def test_json_nested_too_deeply_is_a_problem_not_a_crash():
+    deep = "[" * 100_000 + "]" * 100_000
+    for parse in (files.parse_json, files.parse_keywords):
+        problems = []
+        parse("t.json", deep, classes=CLASSES, problems=problems)
+        assert [(p.rule, p.message) for p in problems] == [
+            ("bad-json", "is nested too deeply to be a submission file")]
+    problems = []
+    files.parse_json("t.json", "null", classes=CLASSES, problems=problems)
+    assert [p.rule for p in problems] == ["bad-json-shape"]  # valid JSON, not an object

@@ -463,8 +463,8 @@ def _round_validations(data: bytes | None, problems: Problems) -> dict[str, int]
         return {}
     try:
         found = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as err:
-        problems.add(ROUNDS_FILE, "bad-json", f"is not JSON: {err}")
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        problems.add(ROUNDS_FILE, "bad-json", f"is not JSON: {err or 'nested too deeply'}")
         return {}
     if not isinstance(found, dict) or not all(
             isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= 100

@@ -121,6 +121,21 @@ def parse_csv(
     return LabelledRows(tuple(ids), tuple(labels), tuple(lines))
 
 
+def load_json(name: str, text: str, problems: list[Problem], **options: Any
+              ) -> tuple[bool, Any]:
+    """(True, the JSON document of a file), or (False, None) after recording why it has none
+    (a document nested too deeply for the parser is one such)."""
+    try:
+        return True, json.loads(text, **options)
+    except json.JSONDecodeError as err:
+        problems.append(Problem(name, "bad-json", f"is not valid JSON: {err.msg} (column "
+                                f"{err.colno})", line=err.lineno))
+    except RecursionError:
+        problems.append(Problem(name, "bad-json", "is nested too deeply to be a submission "
+                                "file"))
+    return False, None
+
+
 def parse_json(
     name: str, text: str, *, classes: Sequence[str], problems: list[Problem]
 ) -> LabelledRows:
@@ -132,11 +147,8 @@ def parse_json(
         pairs.extend(items)
         return dict(items)
 
-    try:
-        document = json.loads(text, object_pairs_hook=keep_pairs)
-    except json.JSONDecodeError as err:
-        problems.append(Problem(name, "bad-json", f"is not valid JSON: {err.msg} (column "
-                                f"{err.colno})", line=err.lineno))
+    parsed, document = load_json(name, text, problems, object_pairs_hook=keep_pairs)
+    if not parsed:
         return LabelledRows((), (), ())
     if not isinstance(document, dict) or any(isinstance(v, dict) for _, v in pairs):
         problems.append(Problem(name, "bad-json-shape",
@@ -163,11 +175,8 @@ def parse_keywords(name: str, text: str, *, classes: Sequence[str],
     words; a row's label is the index of its word in ``classes``, whatever the order of the
     words in the file. Rows come in file order: each word's IDs, then the nontargets.
     """
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as err:
-        problems.append(Problem(name, "bad-json", f"is not valid JSON: {err.msg} (column "
-                                f"{err.colno})", line=err.lineno))
+    parsed, document = load_json(name, text, problems)
+    if not parsed:
         return KeywordRows((), (), ())
     shape = ('must be one JSON object {"targets": {"word": ["ID", ...], ...}, '
              '"nontargets": ["ID", ...]}')
