@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 import socket
 import tarfile
 from collections.abc import Callable, Iterator
@@ -691,6 +692,33 @@ def test_a_challenge_of_another_kind_has_no_studio(world: World, row: Call,
 
 
 # Raters --------------------------------------------------------------------------------------
+
+
+NUMBERED = [r for r in WALK if re.search(r"\{(\w+_id|number|index)\}", r.template)]
+PAGES_NUMBERED = ["/submissions/{n}", "/challenges/vision-selection?round={n}",
+                  "/challenges/walk-nibbler/studio?generation={n}"]
+
+
+@pytest.mark.parametrize("row", NUMBERED, ids=lambda r: r.id)
+def test_numbers_beyond_64_bits_name_nothing(world: World, row: Call) -> None:
+    """Every route's numbered path parameters at 2^63 (and -2^63 - 1): not found, for the
+    admin too, never a crash of the database driver."""
+    for huge in ("9223372036854775808", "-9223372036854775809"):
+        names = re.findall(r"\{(\w+)\}", row.template)
+        params = row.params(world, "admin") | {n: huge for n in names
+                                                if re.fullmatch(r"\w+_id|number|index", n)}
+        with world.server.api(world.caller_token("admin")) as api:
+            answer = api.request(row.method, row.template.format(**params),
+                                 **row.body(world, "admin"))
+        assert answer.status_code == 404, (huge, answer.text[:300])
+        assert_error_shape(answer)
+
+
+def test_pages_with_numbers_beyond_64_bits_are_not_found(world: World) -> None:
+    with httpx.Client(base_url=world.server.url) as browser:
+        for page in PAGES_NUMBERED:
+            answer = browser.get(page.format(n=2**63))
+            assert answer.status_code in (303, 404, 422), (page, answer.status_code)
 
 
 @pytest.mark.parametrize("caller", ["a", "b", "owner", "other", "admin"])

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -88,6 +88,19 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+def _numbers_in_range(request: Request) -> None:
+    """A number in a path beyond 64 bits names nothing the database holds (it could not even
+    be asked for): not found, on every route."""
+    for value in request.path_params.values():
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            continue
+        if not -2**63 <= number < 2**63:
+            raise HTTPException(404, f"nothing has the number {str(value)[:40]}: numbers here "
+                                "are below 2^63")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     # The library finds organizer editions under $DATAPERF_HOME; make it this server's home.
@@ -115,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             db.dispose()
 
     app = FastAPI(title="DataPerf", version=__version__, lifespan=lifespan,
+                  dependencies=[Depends(_numbers_in_range)],
                   docs_url=None, redoc_url=None, openapi_url=f"{API}/openapi.json",
                   description="Benchmarks for data: submit training sets, cleaning orders and "
                               "data purchases; get them scored on hidden test data.")
