@@ -176,3 +176,20 @@ def test_pages_fit_a_phone_screen_and_work_with_the_keyboard(
     p.keyboard.press("Enter")
     assert header.get_attribute("aria-sort") in ("ascending", "descending")
     context.close()
+
+
+def test_the_api_docs_render_the_schema_offline(page: object, site: LiveServer) -> None:
+    """The interactive docs read the OpenAPI 3.1 schema FastAPI writes (Swagger UI 5, served
+    from the installed package) and list the operations, with nothing fetched elsewhere."""
+    p: object = page
+    outside: list[str] = []
+    p.on("request", lambda r: outside.append(r.url)  # type: ignore[attr-defined]
+         if not r.url.startswith(site.url) else None)
+    p.goto("/docs")  # type: ignore[attr-defined]
+    p.locator(".opblock").first.wait_for(timeout=30_000)  # type: ignore[attr-defined]
+    text = p.locator("body").inner_text()  # type: ignore[attr-defined]
+    assert "Unable to render this definition" not in text
+    assert "/api/v1/challenges/{name}/submissions" in text
+    assert "3.1" in httpx.get(f"{site.url}/api/v1/openapi.json").json()["openapi"]
+    assert outside == []
+    screenshot(p, "api-docs")

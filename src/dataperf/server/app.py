@@ -161,7 +161,7 @@ def _health(request: Request) -> JSONResponse:
 
 
 def _mount_docs(app: FastAPI) -> None:
-    """Swagger UI from the installed ``swagger-ui-bundle`` package: works offline."""
+    """Swagger UI 5 from the installed ``swagger-ui-bundle-v2`` package: works offline."""
     from swagger_ui_bundle import swagger_ui_path
 
     app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
