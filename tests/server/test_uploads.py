@@ -361,6 +361,21 @@ def test_over_the_quota(platform: Platform, valid: dict[str, bytes]) -> None:
     assert abs(frees - (created + timedelta(hours=24))) < timedelta(minutes=1)
 
 
+def test_a_new_team_does_not_refill_a_participants_quota(platform: Platform,
+                                                         valid: dict[str, bytes]) -> None:
+    token = str(platform.server.register("hopper@example.org", team="Hoppers")["token"])
+    assert platform.post(QUOTA, token=token, **as_files(valid)).status_code == 202
+    with platform.server.api(token) as api:
+        moved = api.post("/teams", json={"name": "Hoppers Two"})
+        quota = api.get(f"/challenges/{QUOTA}/quota").json()
+    assert moved.status_code == 201, moved.text
+    assert quota["daily_used"] == 1  # their own submission counts in the new team too
+    answer = platform.post(QUOTA, token=token, **as_files(valid))
+    assert answer.status_code == 429, answer.text
+    assert "you have used your 1 submissions of the last 24 hours, in any team" in \
+        answer.json()["error"]["message"]
+
+
 # Limits (a server with a small max_upload_bytes) -------------------------------------------
 
 

@@ -23,7 +23,7 @@ from dataperf.server.api.schemas import (
 )
 from dataperf.server.models import ChallengeRow, Round, Snapshot, User, utcnow
 from dataperf.server.platform import Platform
-from dataperf.server.quota import usage
+from dataperf.server.quota import binding, usages
 
 router = APIRouter(tags=["challenges"])
 Part = Literal["all", "public", "private"]
@@ -148,7 +148,7 @@ def quota(name: str, user: User = Depends(current_user),
         round_ = round_row(challenge_row(session, name), None)
         if user.team_id is None:
             raise ApiError(409, "conflict", "join or create a team first")
-        daily, in_round, frees_at = usage(session, round_, user.team_id, utcnow())
-    return Quota(daily_limit=round_.daily_quota, daily_used=daily,
-                 round_limit=round_.round_quota, round_used=in_round,
-                 next_slot_at=frees_at if daily >= round_.daily_quota else None)
+        used = binding(round_, usages(session, round_, user.team_id, user.id, utcnow()))
+    return Quota(daily_limit=round_.daily_quota, daily_used=used.today,
+                 round_limit=round_.round_quota, round_used=used.in_round,
+                 next_slot_at=used.frees_at if used.today >= round_.daily_quota else None)

@@ -27,7 +27,7 @@ from dataperf.server.models import (
     utcnow,
 )
 from dataperf.server.platform import Platform
-from dataperf.server.quota import usage
+from dataperf.server.quota import usages
 from dataperf.server.uploads import collect
 
 router = APIRouter(tags=["submissions"])
@@ -75,15 +75,19 @@ def _open_round(session: Session, name: str) -> Round:
     return round_
 
 
-def _check_quota(session: Session, round_: Round, team_id: int) -> None:
-    daily, in_round, frees_at = usage(session, round_, team_id, utcnow())
-    if daily >= round_.daily_quota:
-        when = f"; the next one frees up at {frees_at:%Y-%m-%d %H:%M} UTC" if frees_at else ""
-        raise ApiError(429, "quota-exceeded", f"your team has used its {round_.daily_quota} "
-                       f"submissions of the last 24 hours{when}")
-    if round_.round_quota is not None and in_round >= round_.round_quota:
-        raise ApiError(429, "quota-exceeded", f"your team has used all {round_.round_quota} "
-                       f"submissions of round {round_.number}")
+def _check_quota(session: Session, round_: Round, team_id: int, user_id: int) -> None:
+    """The team's quota and the participant's own (a new team does not refill it)."""
+    for used in usages(session, round_, team_id, user_id, utcnow()):
+        who, its, anywhere = ("your team has", "its", "") if used.whose == "your team" else \
+            ("you have", "your", ", in any team")
+        if used.today >= round_.daily_quota:
+            when = f"; the next one frees up at {used.frees_at:%Y-%m-%d %H:%M} UTC" \
+                if used.frees_at else ""
+            raise ApiError(429, "quota-exceeded", f"{who} used {its} {round_.daily_quota} "
+                           f"submissions of the last 24 hours{anywhere}{when}")
+        if round_.round_quota is not None and used.in_round >= round_.round_quota:
+            raise ApiError(429, "quota-exceeded", f"{who} used all {round_.round_quota} "
+                           f"submissions of round {round_.number}{anywhere}")
 
 
 @router.post("/challenges/{name}/submissions", status_code=202, response_model=SubmissionOut,
@@ -102,7 +106,7 @@ def submit(name: str, files: list[UploadFile] = File(...),
                            "validations; score files locally with `dataperf evaluate`")
         if user.team_id is None:
             raise ApiError(409, "conflict", "join or create a team before submitting")
-        _check_quota(session, round_, user.team_id)
+        _check_quota(session, round_, user.team_id, user.id)
     uploads: list[tuple[str, bytes]] = []
     received = 0
     for upload in files:  # spooled by the form parser; read no more than the limit allows
@@ -122,7 +126,7 @@ def submit(name: str, files: list[UploadFile] = File(...),
         if not session.get_one(User, user.id).team_id == user.team_id:
             raise ApiError(409, "conflict", "your team changed; submit again")
         session.execute(select(Team.id).where(Team.id == user.team_id).with_for_update())
-        _check_quota(session, round_, user.team_id)
+        _check_quota(session, round_, user.team_id, user.id)
         submission = Submission(round_id=round_.id, team_id=user.team_id, user_id=user.id,
                                 label=label.strip(), total_bytes=sum(map(len, content.values())))
         session.add(submission)
