@@ -3,6 +3,7 @@ and stored only as hashes."""
 
 from __future__ import annotations
 
+import httpx
 from sqlalchemy import select
 
 from dataperf.server.db import Database
@@ -29,6 +30,13 @@ def test_repeated_wrong_passwords_lock_the_account_for_a_while(server: LiveServe
     assert int(locked.headers["Retry-After"]) > 0
     assert unknown.status_code == 401  # same answer as a wrong password
     assert other.status_code == 200  # the email is case-insensitive; other accounts unaffected
+    # The owner, at another client, is not locked out by someone else's guesses.
+    elsewhere = httpx.Client(base_url=f"{server.url}/api/v1",
+                             transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    with elsewhere:
+        owner = elsewhere.post("/auth/token", json={"email": "guess@example.org",
+                                                    "password": PASSWORD})
+    assert owner.status_code == 200, owner.text
 
     db = Database(server.settings.sqlalchemy_url)
     with db.read() as session:

@@ -126,6 +126,16 @@ class ApiToken(Base):
     user: Mapped[User] = relationship()
 
 
+class LoginFailure(Base):
+    """A failed login, kept a while to throttle guessing (``logins.py``): keyed by client and
+    account, and by client alone."""
+
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(320), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ChallengeRow(Base):
     """A hosted challenge: a registered challenge bound to one edition, under its own name."""
 

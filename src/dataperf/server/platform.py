@@ -16,7 +16,6 @@ from dataperf.registry import get_challenge
 from dataperf.server.db import Database
 from dataperf.server.jobs import open_edition
 from dataperf.server.models import ChallengeRow
-from dataperf.server.security import LoginThrottle
 from dataperf.server.settings import Settings
 from dataperf.server.storage import BlobStore
 
@@ -63,7 +62,6 @@ class Platform:
     db: Database
     store: BlobStore = field(init=False)
     boards: LRU = field(default_factory=lambda: LRU(256))
-    logins: LoginThrottle = field(default_factory=LoginThrottle)
     _editions: LRU = field(default_factory=lambda: LRU(32))
 
     def __post_init__(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -51,29 +50,3 @@ def same_secret(a: str, b: str) -> bool:
 
 def allows(role: Role, needed: Role) -> bool:
     return needed in GRANTS[role]
-
-
-class LoginThrottle:
-    """Refuse logins for an account after ``limit`` failures within ``window`` seconds, so
-    passwords cannot be guessed at speed (per server process)."""
-
-    def __init__(self, limit: int = 5, window: float = 900.0):
-        self.limit, self.window = limit, window
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def wait_seconds(self, key: str, now: float) -> float:
-        """Seconds until ``key`` may try again (0: now)."""
-        with self._lock:
-            recent = [t for t in self._failures.pop(key, []) if now - t < self.window]
-            if recent:  # keep no entry for accounts without recent failures
-                self._failures[key] = recent
-            return self.window - (now - recent[0]) if len(recent) >= self.limit else 0.0
-
-    def failed(self, key: str, now: float) -> None:
-        with self._lock:
-            self._failures.setdefault(key, []).append(now)
-
-    def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import secrets
-import time
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dataperf.server import logins
 from dataperf.server.api.deps import current_user, get_platform
 from dataperf.server.api.errors import ApiError, not_found
 from dataperf.server.api.schemas import (
@@ -83,20 +83,24 @@ def register(body: Register, platform: Platform = Depends(get_platform)) -> NewT
 
 
 @router.post("/auth/token", response_model=NewToken, summary="Log in: a new API token")
-def login(body: Login, platform: Platform = Depends(get_platform)) -> NewToken:
-    email, now = body.email.lower(), time.monotonic()
-    wait = platform.logins.wait_seconds(email, now)
-    if wait > 0:
-        raise ApiError(429, "too-many-requests", f"too many failed logins for {email}; try "
-                       f"again in {wait / 60:.0f} minutes", headers={"Retry-After": f"{wait:.0f}"})
+def login(body: Login, request: Request, platform: Platform = Depends(get_platform)
+          ) -> NewToken:
+    email, now = body.email.lower(), utcnow()
+    client = request.client.host if request.client else "unknown"
     with platform.db.read() as session:
+        wait = logins.wait_seconds(session, client, email, now)
         user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
         stored = user.password_hash if user else _DUMMY_HASH
+    if wait > 0:
+        raise ApiError(429, "too-many-requests", f"too many failed logins for {email} from "
+                       f"here; try again in {max(1, round(wait / 60))} minutes",
+                       headers={"Retry-After": f"{wait:.0f}"})
     if not verify_password(stored, body.password) or user is None:
-        platform.logins.failed(email, now)
+        with platform.db.write() as session:
+            logins.failed(session, client, email, now)
         raise ApiError(401, "unauthorized", "wrong email or password")
-    platform.logins.succeeded(email)
     with platform.db.write() as session:
+        logins.succeeded(session, client, email)
         return _issue_token(session, session.get_one(User, user.id), body.token_name)
 
 

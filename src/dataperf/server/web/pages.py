@@ -236,8 +236,16 @@ async def login(request: Request, platform: Platform = Depends(get_platform)) ->
     try:
         answer = await run_in_threadpool(accounts.login, Login(email=form.get("email", ""),
                                       password=form.get("password", ""),
-                                      token_name="browser session"), platform)
-    except (ApiError, ValidationError):
+                                      token_name="browser session"), request, platform)
+    except ApiError as err:
+        throttled = err.status == 429
+        page = render(request, "login.html", None, status=429 if throttled else 401,
+                      next=target, email=form.get("email", ""),
+                      error=f"{err.message[0].upper()}{err.message[1:]}." if throttled
+                      else "Wrong email or password.")
+        page.headers.update(err.headers or {})
+        return page
+    except ValidationError:
         return render(request, "login.html", None, status=401, next=target,
                       email=form.get("email", ""), error="Wrong email or password.")
     response = see_other(target)
