@@ -3,11 +3,16 @@ and stored only as hashes."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
+import pytest
 from sqlalchemy import select
 
+from dataperf.exceptions import DataPerfError
 from dataperf.server.db import Database
 from dataperf.server.models import ApiToken, User
+from dataperf.server.users import upsert_user
 from platform_harness import PASSWORD, LiveServer
 
 
@@ -48,3 +53,34 @@ def test_repeated_wrong_passwords_lock_the_account_for_a_while(server: LiveServe
     assert all(len(h) == 64 for h in hashes)  # sha256 hex, never the token itself
     assert password_hash.startswith("$argon2id$")
     assert PASSWORD not in password_hash
+
+
+def test_weak_passwords_are_refused_with_a_reason(server: LiveServer) -> None:
+    with server.api() as api:
+        def register(password: str) -> httpx.Response:
+            return api.post("/auth/register", json={"email": "ada@weak.example.org",
+                                                    "name": "Ada Lovelace",
+                                                    "password": password})
+
+        answers = {password: register(password) for password in (
+            " " * 10, "\x00" * 10, "password12", "qwertyuiop", "ada@weak.example.org",
+            "1234567890")}
+        strong = register("lantern orchard velvet")
+    for password, answer in answers.items():
+        assert answer.status_code == 422, (password, answer.text)
+    assert answers["\x00" * 10].json()["error"]["message"].startswith(
+        "the password holds control characters")
+    common = answers["password12"].json()["error"]
+    assert common["code"] == "weak-password"
+    assert "too easy to guess" in common["message"]
+    assert "common password" in common["message"]  # zxcvbn's own advice, in words
+    assert strong.status_code == 201, strong.text
+
+
+def test_the_operators_users_get_strong_passwords_too(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'users.db'}")
+    db.migrate()
+    with pytest.raises(DataPerfError, match="too easy to guess"):
+        upsert_user(db, "root@example.org", "root", "password12", "admin")
+    assert upsert_user(db, "root@example.org", "root", "lantern orchard velvet", "admin")
+    db.dispose()

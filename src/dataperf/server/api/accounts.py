@@ -28,6 +28,7 @@ from dataperf.server.security import (
     hash_password,
     hash_token,
     new_token,
+    password_problem,
     same_secret,
     verify_password,
 )
@@ -69,6 +70,9 @@ def register(body: Register, platform: Platform = Depends(get_platform)) -> NewT
     if not platform.settings.allow_registration:
         raise ApiError(403, "forbidden", "registration is closed on this server")
     email = body.email.lower()
+    problem = password_problem(body.password, email=email, name=body.name)
+    if problem:
+        raise ApiError(422, "weak-password", problem)
     password_hash = hash_password(body.password)  # slow by design: outside the transaction
     with platform.db.write() as session:
         if session.scalar(select(func.count()).select_from(User).where(User.email == email)):
