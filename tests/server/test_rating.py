@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -79,17 +78,20 @@ def raters(live: LiveServer, n: int) -> list[str]:
     return tokens
 
 
-def rate(client: httpx.Client, text: str = "safe", image: str = "unsafe") -> dict[str, Any]:
-    """Validate the next attack handed out; its rating as answered."""
-    given = client.post(f"/challenges/{NAME}/ratings").json()["rating"]
-    assert given is not None
-    judged = client.post(f"/ratings/{given['id']}/prompt", json={"text_safety": text})
-    assert judged.status_code == 200, judged.text
-    answered = client.post(f"/ratings/{given['id']}/answer",
-                           json={"image_safety": image, "harm_types": [HARM]})
-    assert answered.status_code == 200, answered.text
-    result: dict[str, Any] = answered.json()
-    return result
+def rate_all(live: LiveServer, tokens: list[str], image: str = "unsafe",
+             marks: tuple[str, ...] = (HARM,)) -> None:
+    """Each rater validates every attack handed to them: the prompt safe, the image as given
+    (with the harm types ``marks``)."""
+    for token in tokens:
+        with live.api(token) as client:
+            while (given := client.post(f"/challenges/{NAME}/ratings").json()["rating"]):
+                judged = client.post(f"/ratings/{given['id']}/prompt",
+                                     json={"text_safety": "safe"})
+                assert judged.status_code == 200, judged.text
+                answered = client.post(f"/ratings/{given['id']}/answer",
+                                       json={"image_safety": image} | (
+                                           {"harm_types": list(marks)} if marks else {}))
+                assert answered.status_code == 200, answered.text
 
 
 def board_row(live: LiveServer, team_token: str, timeout: float = 120) -> dict[str, Any]:
@@ -182,21 +184,12 @@ def test_a_rater_accepts_the_content_warning_first(live: LiveServer) -> None:
 def test_the_kth_validation_puts_the_scores_on_the_leaderboard(live: LiveServer) -> None:
     writer, submitted = attack(live, "a knight in a red field")
     tokens = raters(live, 5)
-    for token in tokens[:4]:
-        with live.api(token) as client:
-            while (given := client.post(f"/challenges/{NAME}/ratings").json()["rating"]):
-                client.post(f"/ratings/{given['id']}/prompt", json={"text_safety": "safe"})
-                client.post(f"/ratings/{given['id']}/answer",
-                            json={"image_safety": "unsafe", "harm_types": [HARM]})
+    rate_all(live, tokens[:4])
     with live.api(writer) as client:
         (pending,) = [a for a in client.get(f"/challenges/{NAME}/attacks").json()
                       if a["id"] == submitted["id"]]
     assert pending["state"] == "pending"
-    with live.api(tokens[4]) as client:
-        while (given := client.post(f"/challenges/{NAME}/ratings").json()["rating"]):
-            client.post(f"/ratings/{given['id']}/prompt", json={"text_safety": "safe"})
-            client.post(f"/ratings/{given['id']}/answer",
-                        json={"image_safety": "unsafe", "harm_types": [HARM]})
+    rate_all(live, tokens[4:])
     started = time.monotonic()
     row = board_row(live, writer)
     seconds = time.monotonic() - started
@@ -232,12 +225,7 @@ def test_a_prompt_submitted_earlier_by_another_participant_earns_no_credit(
         live: LiveServer) -> None:
     first, taken_from = attack(live, "Two foxes in the snow")
     second, _ = attack(live, "two foxes in the snow!")  # the same prompt, later
-    for token in raters(live, 5):
-        with live.api(token) as client:
-            while (given := client.post(f"/challenges/{NAME}/ratings").json()["rating"]):
-                client.post(f"/ratings/{given['id']}/prompt", json={"text_safety": "safe"})
-                client.post(f"/ratings/{given['id']}/answer",
-                            json={"image_safety": "unsafe", "harm_types": [HARM]})
+    rate_all(live, raters(live, 5))
     earlier, later = board_row(live, first), board_row(live, second)
     with live.api(second) as client:
         details = client.get(f"/submissions/{later['submission_id']}").json()
@@ -273,12 +261,7 @@ def test_moderation_moves_the_leaderboard_both_ways(live: LiveServer) -> None:
     """A removed attack leaves the scores: the writer's scoring without it replaces the one
     with it (no older, better scoring stays on the board); restored, it counts again."""
     writer, submitted = attack(live, "a tower in the rain")
-    for token in raters(live, 5):
-        with live.api(token) as client:
-            while (given := client.post(f"/challenges/{NAME}/ratings").json()["rating"]):
-                client.post(f"/ratings/{given['id']}/prompt", json={"text_safety": "safe"})
-                client.post(f"/ratings/{given['id']}/answer",
-                            json={"image_safety": "unsafe", "harm_types": [HARM]})
+    rate_all(live, raters(live, 5))
     first = board_row(live, writer)
     assert first["score"]["value"] == 1.0
     team = first["team"]
@@ -317,10 +300,7 @@ def test_gold_exclusion_and_moderation(live: LiveServer) -> None:
                               json={"text_safety": "safe", "image_safety": "unsafe"})
     assert gold.status_code == 200, gold.text
     for token, image in ((good, "unsafe"), (bad, "safe")):
-        with live.api(token) as client:
-            while (given := client.post(f"/challenges/{NAME}/ratings").json()["rating"]):
-                client.post(f"/ratings/{given['id']}/prompt", json={"text_safety": "safe"})
-                client.post(f"/ratings/{given['id']}/answer", json={"image_safety": image})
+        rate_all(live, [token], image, marks=())
     with live.api(good) as client:
         mine = client.get(f"/challenges/{NAME}/ratings/me").json()
     with live.api(ORGANIZER_TOKEN[live.url]) as organizer:
@@ -365,10 +345,7 @@ def test_the_round_sets_k(live: LiveServer) -> None:
     try:
         writer, submitted = attack(live, "a kettle on a stove")
         (rater,) = raters(live, 1)
-        with live.api(rater) as client:
-            while (given := client.post(f"/challenges/{NAME}/ratings").json()["rating"]):
-                client.post(f"/ratings/{given['id']}/prompt", json={"text_safety": "safe"})
-                client.post(f"/ratings/{given['id']}/answer", json={"image_safety": "unsafe"})
+        rate_all(live, [rater], marks=())
         with live.api(writer) as client:
             (one,) = [a for a in client.get(f"/challenges/{NAME}/attacks").json()
                       if a["id"] == submitted["id"]]

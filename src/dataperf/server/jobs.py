@@ -8,8 +8,6 @@ parse-and-score path as ``dataperf evaluate``, so a score on the platform equals
 
 from __future__ import annotations
 
-import functools
-import logging
 import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast
@@ -21,8 +19,6 @@ from dataperf.home import BUNDLED
 
 BUNDLED_REF = "bundled:"
 Status = Literal["scored", "done", "failed_participant", "failed_platform"]
-
-log = logging.getLogger("dataperf.worker")
 
 
 @dataclass(frozen=True)
@@ -147,6 +143,7 @@ def run_generation(job: GenerationJob, progress: Progress = no_progress) -> Outc
 
     from dataperf.generators import GenerationError
     from dataperf.generators.mix import GeneratorMix, RoundGenerators
+    from dataperf.server import hints
 
     try:
         key = json.dumps(job.generators, sort_keys=True)
@@ -166,37 +163,9 @@ def run_generation(job: GenerationJob, progress: Progress = no_progress) -> Outc
     shown = [{"png": str(i) if image.png is not None else None, "model": image.model,
               "blocked": image.blocked, "test_generator": image.test_generator}
              for i, image in enumerate(made)]
-    if job.image_screener and images:
-        for item, screening in zip([s for s in shown if s["png"] is not None],
-                                   screen_images(job.image_screener, list(images.values())),
-                                   strict=True):
+    if job.image_screener:
+        pictured = [s for s in shown if s["png"] is not None]
+        for item, screening in zip(pictured, hints.screen("images", job.image_screener,
+                                                          list(images.values())), strict=True):
             item["screening"] = screening
     return Outcome("done", shown=shown, images=images)
-
-
-@functools.cache
-def _image_screener(name: str) -> Any:
-    from dataperf.screening import ScreeningError, image_screener
-
-    try:
-        return image_screener(name)
-    except ScreeningError as err:  # not installed: images go unscreened, and the log says why
-        log.warning("generated images are not screened: %s", err)
-        return None
-
-
-def screen_images(name: str, pngs: list[bytes]) -> list[dict[str, Any] | None]:
-    """Each image's screening by the operator's image screener ({"screener", "unsafe",
-    "flagged"}), or None for each where it is unavailable or fails."""
-    from dataperf.screening import ScreeningError
-
-    screener = _image_screener(name)
-    if screener is None:
-        return [None] * len(pngs)
-    try:
-        answers = screener.screen(pngs)
-    except ScreeningError as err:
-        log.warning("generated images could not be screened: %s", err)
-        return [None] * len(pngs)
-    return [{"screener": name, "unsafe": round(a.probability, 4), "flagged": a.flagged}
-            for a in answers]

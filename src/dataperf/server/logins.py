@@ -30,13 +30,10 @@ def wait_seconds(session: Session, client: str, email: str, now: datetime) -> fl
     pair, anywhere = _keys(client, email)
     wait = 0.0
     for key, limit in ((pair, PAIR_LIMIT), (anywhere, CLIENT_LIMIT)):
-        recent = select(LoginFailure.at).where(LoginFailure.key == key,
-                                               LoginFailure.at > now - WINDOW)
-        count = session.scalar(select(func.count()).select_from(recent.subquery())) or 0
+        count, oldest = session.execute(select(func.count(), func.min(LoginFailure.at)).where(
+            LoginFailure.key == key, LoginFailure.at > now - WINDOW)).one()
         if count >= limit:
-            oldest = session.scalar(select(func.min(recent.subquery().c.at)))
-            if oldest is not None:
-                wait = max(wait, (oldest + WINDOW - now).total_seconds())
+            wait = max(wait, (oldest + WINDOW - now).total_seconds())
     return wait
 
 

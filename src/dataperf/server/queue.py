@@ -193,15 +193,6 @@ def _supersede(session: Session, submission: Submission) -> None:
     submission.is_superseded = newer > 0
 
 
-def supersede_studio(session: Session, round_id: int, user_id: int) -> None:
-    """Take all of a participant's studio scorings in a round off its leaderboard (nothing of
-    theirs is left to score)."""
-    session.execute(update(Submission).where(
-        Submission.round_id == round_id, Submission.user_id == user_id,
-        Submission.is_studio.is_(True)).values(is_superseded=True)
-        .execution_options(synchronize_session=False))
-
-
 def queue_files(session: Session, store: BlobStore, submission: Submission,
                 files: Mapping[str, bytes], *, max_attempts: int, priority: int = 0
                 ) -> Submission:

@@ -10,9 +10,7 @@ a minute.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import logging
 import math
 import unicodedata
 from collections.abc import Mapping
@@ -26,7 +24,6 @@ from sqlalchemy.orm import Session
 from dataperf.generators import MAX_PROMPT, GeneratedImage
 from dataperf.generators.mix import RoundGenerators, prompt_seed
 from dataperf.kinds.redteaming_files import MAX_TEXT, QUESTIONS, canonical_value
-from dataperf.screening import ScreeningError, TextScreener, text_screener
 from dataperf.server.models import (
     AttackRow,
     ChallengeRow,
@@ -39,7 +36,6 @@ from dataperf.server.models import (
 )
 from dataperf.server.settings import Settings
 
-log = logging.getLogger("dataperf.studio")
 RED_TEAMING = "redteaming"
 RETRYABLE = (State.failed_platform, State.failed_participant, State.cancelled)
 #: The free-text fields of an attack, besides its marked answers.
@@ -276,31 +272,3 @@ def clean_annotations(answers: Mapping[str, Any], vocabulary: Mapping[str, froze
     if problems:
         raise Refusal(422, "invalid-annotations", "; ".join(problems))
     return clean
-
-
-@functools.cache
-def _text_screener(name: str) -> TextScreener | None:
-    try:
-        return text_screener(name)
-    except ScreeningError as err:  # not installed: prompts go unscreened, and the log says why
-        log.warning("prompts are not screened: %s", err)
-        return None
-
-
-def screen_prompt(settings: Settings, text: str) -> dict[str, Any] | None:
-    """The operator's text screener's answer for a prompt, or None without one."""
-    screener = _text_screener(settings.text_screener) if settings.text_screener else None
-    if screener is None:
-        return None
-    try:
-        answer = screener.screen([text])[0]
-    except ScreeningError as err:
-        log.warning("a prompt could not be screened: %s", err)
-        return None
-    return {"screener": settings.text_screener, "unsafe": round(answer.probability, 4),
-            "flagged": answer.flagged}
-
-
-def screener_name(settings: Settings) -> str | None:
-    name = settings.text_screener
-    return name if name and _text_screener(name) is not None else None

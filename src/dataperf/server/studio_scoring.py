@@ -78,10 +78,8 @@ def same_prompt_writers(session: Session, attack: AttackRow) -> set[int]:
     """The other participants with an attack of the round on the attack's prompt (their
     taken prompts change when it is moderated)."""
     key = prompt_key(attack.generation.prompt)
-    rows = session.execute(select(AttackRow.user_id, Generation.prompt).join(
-        Generation, AttackRow.generation_id == Generation.id).where(
-        AttackRow.round_id == attack.round_id, AttackRow.user_id != attack.user_id))
-    return {user_id for user_id, prompt in rows if prompt_key(prompt) == key}
+    return {user_id for user_id, prompt, _ in _others(session, attack.round_id, attack.user_id)
+            if prompt_key(prompt) == key}
 
 
 def _earlier(session: Session, round_: Round, user_id: int, rows: Sequence[AttackRow]
@@ -89,12 +87,17 @@ def _earlier(session: Session, round_: Round, user_id: int, rows: Sequence[Attac
     """Other participants' attacks of the round on the same prompts as the participant's, in
     the participant's spelling, with their times (for the taken-prompt rule)."""
     mine = {prompt_key(row.generation.prompt): row.generation.prompt for row in rows}
-    others = session.execute(select(Generation.prompt, AttackRow.created_at).join(
-        AttackRow, AttackRow.generation_id == Generation.id).where(
-        AttackRow.round_id == round_.id, AttackRow.user_id != user_id,
-        AttackRow.state.in_(RATEABLE)).order_by(AttackRow.id))
     return [earlier_record(mine[key], round_name(round_), int(created.timestamp() * 1000))
-            for prompt, created in others if (key := prompt_key(prompt)) in mine]
+            for _, prompt, created in _others(session, round_.id, user_id)
+            if (key := prompt_key(prompt)) in mine]
+
+
+def _others(session: Session, round_id: int, user_id: int) -> Any:
+    """(writer, prompt, time) of the round's rated attacks by anyone but ``user_id``."""
+    return session.execute(select(AttackRow.user_id, Generation.prompt, AttackRow.created_at)
+                           .join(Generation, AttackRow.generation_id == Generation.id)
+                           .where(AttackRow.round_id == round_id, AttackRow.user_id != user_id,
+                                  AttackRow.state.in_(RATEABLE)).order_by(AttackRow.id))
 
 
 def attack_of(row: AttackRow, round_: Round) -> Attack:
@@ -143,7 +146,8 @@ def rescore(session: Session, store: BlobStore, settings: Settings, round_: Roun
     if user.team_id is None or not files[ATTACKS_FILE] or not files[STUDIO_VALIDATIONS]:
         # Nothing to rank, or nothing validated left (the edition's would count): their
         # earlier scorings leave the leaderboard.
-        queue.supersede_studio(session, round_.id, user_id)
+        session.execute(update(Submission).where(Submission.id.in_(earlier))
+                        .values(is_superseded=True).execution_options(synchronize_session=False))
         round_.changed_at = utcnow()
         return None
     validated = session.scalar(select(func.count()).select_from(AttackRow).where(

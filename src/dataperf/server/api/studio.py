@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from dataperf.generators import GenerationError
 from dataperf.generators.upload import MAX_BYTES, Upload
 from dataperf.screening import blurred
-from dataperf.server import queue, studio
+from dataperf.server import hints, queue, studio
 from dataperf.server.api.deps import current_user, get_platform
 from dataperf.server.api.errors import ApiError
 from dataperf.server.api.lookup import challenge_row, manages, round_row
@@ -29,7 +29,6 @@ from dataperf.server.api.schemas import (
     PromptIn,
     StudioOut,
 )
-from dataperf.server.jobs import screen_images
 from dataperf.server.models import AttackRow, ChallengeRow, Generation, Round, State, User
 from dataperf.server.platform import Platform
 
@@ -72,7 +71,7 @@ def studio_out(platform: Platform, session: Session, challenge: ChallengeRow,
         prompts_per_minute=platform.settings.generations_per_minute,
         takes_uploads=studio.takes_uploads(generators),
         image_retention_days=round_.image_retention_days,
-        screener=studio.screener_name(platform.settings),
+        screener=hints.screener_name(platform.settings),
         vocabularies={q: sorted(v) for q, v in vocabulary.items()})
 
 
@@ -135,7 +134,7 @@ async def post_generation(name: str, body: PromptIn, user: User = Depends(curren
         round_ = _consented_round(session, name, user)
         known = studio.find_generation(session, round_, user, text)
     screening = known.screening if known is not None else \
-        await run_in_threadpool(studio.screen_prompt, platform.settings, text)
+        await run_in_threadpool(hints.screen_prompt, platform.settings, text)
     return await run_in_threadpool(_queue_generation, platform, name, user, text, screening)
 
 
@@ -163,17 +162,15 @@ async def post_upload(name: str, prompt: str = Form(...), model: str = Form(...)
     with platform.db.read() as session, refusals():
         studio.check_upload(session, platform.settings, _consented_round(session, name, user),
                             user, text)
-    screening = await run_in_threadpool(studio.screen_prompt, platform.settings, text)
+    screening = await run_in_threadpool(hints.screen_prompt, platform.settings, text)
     try:
         made = await run_in_threadpool(Upload().accept, data, model)
     except GenerationError as err:
         raise ApiError(422, "invalid-image", str(err)) from None
     assert made.png is not None  # a blank upload is refused
     digest = await run_in_threadpool(platform.store.put, made.png)
-    screened = None
-    if platform.settings.image_screener:
-        (screened,) = await run_in_threadpool(screen_images, platform.settings.image_screener,
-                                              [made.png])
+    (screened,) = await run_in_threadpool(hints.screen, "images",
+                                          platform.settings.image_screener, [made.png])
     try:
         with platform.db.write() as session, refusals():
             row = studio.record_upload(session, platform.settings,

@@ -24,7 +24,6 @@ from starlette.concurrency import run_in_threadpool
 from dataperf.kinds.redteaming_files import MAX_TEXT, QUESTIONS, REASONS
 from dataperf.server import rating
 from dataperf.server.api import rating as rating_api
-from dataperf.server.api import studio as studio_api
 from dataperf.server.api.deps import get_platform
 from dataperf.server.api.errors import ApiError, not_found
 from dataperf.server.api.lookup import manages, round_row
@@ -54,7 +53,7 @@ from dataperf.server.web.pages import (
     templates,
 )
 from dataperf.server.web.studio import _ordered as ordered
-from dataperf.server.web.studio import label
+from dataperf.server.web.studio import accept_warning, label
 
 router = APIRouter(include_in_schema=False)
 Moderation = Literal["hidden", "removed", "restore"]
@@ -168,10 +167,7 @@ def rate_page(request: Request, name: str, done: str | None = None,
 @guarded
 async def consent(request: Request, name: str, user: User | None = Depends(session_user),
                   platform: Platform = Depends(get_platform)) -> Response:
-    user = need_user(request, user)
-    await checked_form(request)
-    await run_in_threadpool(studio_api.post_consent, name, user, platform)
-    return see_other(_rate_url(name))
+    return await accept_warning(request, name, user, platform, _rate_url(name))
 
 
 @router.get("/challenges/{name}/rate/stats", response_class=HTMLResponse)

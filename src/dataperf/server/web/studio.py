@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile as FormFile
 
 from dataperf.generators import MAX_PROMPT
 from dataperf.kinds.redteaming_files import MAX_TEXT, QUESTIONS
-from dataperf.server import studio
+from dataperf.server import hints, studio
 from dataperf.server.api import studio as studio_api
 from dataperf.server.api.deps import get_platform
 from dataperf.server.api.errors import ApiError, not_found
@@ -167,14 +167,21 @@ def studio_page(request: Request, name: str, generation: str | None = None,
     return _studio_page(request, user, platform, name, _selected(generation), attack=confirmed)
 
 
+async def accept_warning(request: Request, name: str, user: User | None,
+                         platform: Platform, back: str) -> Response:
+    """The consent form's post: the user accepts the challenge's content warning, then goes
+    ``back`` (the studio or the rating page)."""
+    user = need_user(request, user)
+    await checked_form(request)
+    await run_in_threadpool(studio_api.post_consent, name, user, platform)
+    return see_other(back)
+
+
 @router.post("/challenges/{name}/studio/consent")
 @guarded
 async def consent(request: Request, name: str, user: User | None = Depends(session_user),
                   platform: Platform = Depends(get_platform)) -> Response:
-    user = need_user(request, user)
-    await checked_form(request)
-    await run_in_threadpool(studio_api.post_consent, name, user, platform)
-    return see_other(_studio_url(name))
+    return await accept_warning(request, name, user, platform, _studio_url(name))
 
 
 @router.post("/challenges/{name}/studio/prompts", response_class=HTMLResponse)
@@ -196,7 +203,7 @@ async def send_prompt(request: Request, name: str, user: User | None = Depends(s
                                "the studio and read it")
             known = studio.find_generation(session, round_row(challenge, None), user, text)
         screening = known.screening if known is not None else \
-            await run_in_threadpool(studio.screen_prompt, platform.settings, text)
+            await run_in_threadpool(hints.screen_prompt, platform.settings, text)
         answer = await run_in_threadpool(studio_api._queue_generation, platform, name, user,
                                          text, screening)
     except ApiError as err:
