@@ -15,7 +15,7 @@ from PIL import Image
 
 from dataperf.challenge import TestSplit
 from dataperf.exceptions import AlgorithmError, SpecError, SubmissionError
-from dataperf.kinds.redteaming_earlier import ANOTHER, EARLIER_FILE, read_earlier
+from dataperf.kinds.redteaming_context import ANOTHER, EARLIER_FILE, read_earlier
 from dataperf.kinds.redteaming_files import (
     Problems,
     attack_record,

@@ -22,7 +22,6 @@ edition and those of the submission.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,7 +42,13 @@ from dataperf.editions import Edition, embedding_array
 from dataperf.exceptions import AlgorithmError, Problem, SpecError, SubmissionError
 from dataperf.kinds import redteaming_tables as tables
 from dataperf.kinds._common import KindSpec, adopt_spec, validate_spec
-from dataperf.kinds.redteaming_earlier import EARLIER_FILE, read_earlier
+from dataperf.kinds.redteaming_context import (
+    EARLIER_FILE,
+    ROUNDS_FILE,
+    VALIDATIONS_DIR,
+    read_earlier,
+    round_validations,
+)
 from dataperf.kinds.redteaming_files import (
     QUESTIONS,
     Attack,
@@ -78,10 +83,6 @@ FOOLING = "model-fooling"
 CREATIVITY = "prompt-creativity"
 TASKS = (FOOLING, CREATIVITY)
 ARCHIVE_SUFFIX = ".zip"
-#: A submission's own validations: files in this folder replace the edition's.
-VALIDATIONS_DIR = "validations/"
-#: Beside them, k of rounds the edition does not know: ``{"round name": k}``.
-ROUNDS_FILE = VALIDATIONS_DIR + "rounds.json"
 
 
 class RedteamingSpec(KindSpec):
@@ -221,7 +222,7 @@ class RedteamingChallenge(Challenge):
         found = Problems(problems)
         warnings: list[str] = []
         own = {n: b for n, b in files.items() if n.startswith(VALIDATIONS_DIR)}
-        round_k = _round_validations(own.pop(ROUNDS_FILE, None), found)
+        round_k = round_validations(own.pop(ROUNDS_FILE, None), found)
         earlier = read_earlier(own.pop(EARLIER_FILE), found) if EARLIER_FILE in own else []
         validations = self._read_validations(own, edition, found) if own else None
         attacks, archives = self._read({n: b for n, b in files.items()
@@ -455,24 +456,6 @@ class RedteamingChallenge(Challenge):
 
 def _attack_files(attacks: Sequence[Attack]) -> dict[str, bytes]:
     return {"attacks.jsonl": write_jsonl([attack_record(a) for a in attacks])}
-
-
-def _round_validations(data: bytes | None, problems: Problems) -> dict[str, int]:
-    """:data:`ROUNDS_FILE`'s k per round name (1 to 100)."""
-    if data is None:
-        return {}
-    try:
-        found = json.loads(data)
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        problems.add(ROUNDS_FILE, "bad-json", f"is not JSON: {err or 'nested too deeply'}")
-        return {}
-    if not isinstance(found, dict) or not all(
-            isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= 100
-            for k in found.values()):
-        problems.add(ROUNDS_FILE, "bad-json-shape", 'must map round names to k, 1 to 100: '
-                     '{"round name": 5}')
-        return {}
-    return dict(found)
 
 
 def _roles(files: Mapping[str, bytes], problems: Problems,

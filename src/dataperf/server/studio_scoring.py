@@ -16,8 +16,12 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from dataperf.kinds.redteaming import ROUNDS_FILE, VALIDATIONS_DIR
-from dataperf.kinds.redteaming_earlier import EARLIER_FILE, earlier_record
+from dataperf.kinds.redteaming_context import (
+    EARLIER_FILE,
+    ROUNDS_FILE,
+    VALIDATIONS_DIR,
+    earlier_record,
+)
 from dataperf.kinds.redteaming_files import (
     Attack,
     Validation,
