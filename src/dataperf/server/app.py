@@ -35,9 +35,12 @@ from dataperf.server.db import Database
 from dataperf.server.executors import LocalExecutor
 from dataperf.server.platform import Platform
 from dataperf.server.settings import Settings
+from dataperf.server.web import accounts as account_pages
+from dataperf.server.web import organizing as organize_pages
 from dataperf.server.web import pages
 from dataperf.server.web import rating as rating_pages
 from dataperf.server.web import studio as studio_pages
+from dataperf.server.web import submitting as submit_pages
 from dataperf.server.worker import start_in_thread
 
 log = logging.getLogger("dataperf.server")
@@ -141,7 +144,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (accounts, challenges, data, submissions, organize, studio, rating):
         api.include_router(module.router)
     app.include_router(api)
-    app.include_router(pages.router)
+    for area in (pages, account_pages, submit_pages, organize_pages):
+        app.include_router(area.router)
     app.include_router(studio_pages.router)
     app.include_router(rating_pages.router)
     app.mount("/static/web", StaticFiles(directory=str(WEB_STATIC)), name="web-static")
