@@ -21,6 +21,7 @@ from dataperf.server.api.schemas import (
     RoundOut,
     SnapshotOut,
 )
+from dataperf.server.jobs import BUNDLED_REF
 from dataperf.server.models import ChallengeRow, Round, Snapshot, User, utcnow
 from dataperf.server.platform import Platform
 from dataperf.server.quota import binding, usages
@@ -33,8 +34,9 @@ def challenge_out(platform: Platform, row: ChallengeRow, *, rules: bool = False
                   ) -> ChallengeOut:
     return ChallengeOut(
         name=row.name, challenge=row.challenge, title=row.title, description=row.description,
-        kind=row.kind,        metric=row.metric, direction=row.direction, tasks=list(row.tasks),
-        edition_hash=row.edition_hash,
+        kind=row.kind, metric=row.metric, direction=row.direction, tasks=list(row.tasks),
+        edition_hash=row.edition_hash, edition=platform.edition(row).name,
+        bundled=row.edition_path.startswith(BUNDLED_REF),
         public_files={n: f.sha256 for n, f in platform.edition(row).manifest.files.items()
                       if n.startswith(PUBLIC + "/")} if rules else {},
         rules=platform.challenge(row).rules() if rules else {},

@@ -113,6 +113,8 @@ class ChallengeOut(BaseModel):
     direction: str
     tasks: list[str]
     edition_hash: str
+    edition: str = Field(description="the name of the edition it hosts (`--edition` locally)")
+    bundled: bool = Field(description="whether that edition ships in the package (no download)")
     public_files: dict[str, str] = Field(
         default={}, description="sha256 of each public file (to check a local copy)")
     rules: dict[str, str] = {}

@@ -28,6 +28,7 @@ from dataperf.server.security import hash_token, new_token
 from dataperf.server.web.pages import (
     CSRF_FAILED,
     checked_form,
+    confirmations,
     error_page,
     form_of,
     guarded,
@@ -85,6 +86,14 @@ async def login(request: Request, platform: Platform = Depends(get_platform)) ->
     return response
 
 
+confirmations(
+    welcome="Welcome to DataPerf: your account is ready and you are logged in. Open a "
+            "challenge to submit, or create or join a team on your account page.",
+    joined="You joined the team.",
+    revoked="The token is revoked: it no longer works.",
+    logged_out="You are logged out.")
+
+
 @router.get("/signup", response_class=HTMLResponse)
 def signup_page(request: Request, user: User | None = Depends(session_user)) -> HTMLResponse:
     return render(request, "signup.html", user, form={}, error=None)
@@ -105,7 +114,7 @@ async def signup(request: Request, platform: Platform = Depends(get_platform)) -
     except ApiError as err:
         return render(request, "signup.html", None, status=err.status, form=shown,
                       error=err.message)
-    response = see_other("/")
+    response = see_other("/", "welcome")
     start_session(request, response, answer.token)
     return response
 
@@ -120,7 +129,7 @@ async def logout(request: Request, platform: Platform = Depends(get_platform)) -
                                   ).scalar_one_or_none()
             if row is not None and row.revoked_at is None:
                 row.revoked_at = utcnow()
-    response = see_other("/")
+    response = see_other("/", "logged_out")
     end_session(response)
     return response
 
@@ -166,7 +175,7 @@ async def account_action(request: Request, action: str, user: User | None = Depe
             raise ApiError(404, "not-found", f"no account action {action!r}")
     except ValidationError as err:
         raise ApiError(422, "invalid-request", describe(err)) from None
-    return see_other("/account")
+    return see_other("/account", "joined")
 
 
 @router.post("/account/tokens/{token_id}/revoke")
@@ -177,4 +186,4 @@ async def revoke_token(request: Request, token_id: int,
     user = need_user(request, user)
     await checked_form(request)
     await run_in_threadpool(accounts.revoke, token_id, user, platform)
-    return see_other("/account")
+    return see_other("/account", "revoked")

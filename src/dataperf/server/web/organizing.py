@@ -39,6 +39,7 @@ from dataperf.server.platform import Platform
 from dataperf.server.security import allows
 from dataperf.server.web.pages import (
     checked_form,
+    confirmations,
     guarded,
     login_redirect,
     need_user,
@@ -49,6 +50,15 @@ from dataperf.server.web.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
+
+
+confirmations(
+    hosted="The challenge is hosted and open: its baselines are queued for scoring and "
+           "appear on the leaderboard once scored.",
+    described="The title and description are saved.",
+    round_saved="The round's settings are saved.",
+    round_opened="A new round is open; the previous one is closed.",
+    snapshot="The leaderboard is frozen as a snapshot.")
 
 
 def need_organizer(request: Request, user: User | None) -> User:
@@ -121,7 +131,7 @@ async def organize_create(request: Request, user: User | None = Depends(session_
         hosted = await run_in_threadpool(organize.create_challenge, body, user, platform)
     except (ValidationError, ApiError, DataPerfError) as err:
         return await run_in_threadpool(_organize_page, request, user, platform, refusal_text(err))
-    return see_other(f"/challenges/{hosted.name}")
+    return see_other(f"/challenges/{hosted.name}", "hosted")
 
 
 @router.post("/organize/{name}/{action}", response_class=HTMLResponse)
@@ -136,20 +146,24 @@ async def organize_action(request: Request, name: str, action: str,
             await run_in_threadpool(organize.edit_challenge, name, ChallengeEdit(
                 title=form.get("title") or None, description=form.get("description")),
                 user, platform)
+            done = "described"
         elif action == "round" and form.get("action") == "open":
             await run_in_threadpool(organize.new_round, name, _round_settings(form), user,
                                     platform)
+            done = "round_opened"
         elif action == "round":
             await run_in_threadpool(organize.edit_round, name, int(form.get("number", 0)),
                                     _round_settings(form), user, platform)
+            done = "round_saved"
         elif action == "snapshot":
             await run_in_threadpool(organize.create_snapshot, name,
                                     NewSnapshot(name=form.get("name", "")), None, user, platform)
+            done = "snapshot"
         else:
             raise ApiError(404, "not-found", f"no organizer action {action!r}")
     except (ValidationError, ValueError) as err:
         return await run_in_threadpool(_organize_page, request, user, platform, refusal_text(err))
-    return see_other("/organize")
+    return see_other(f"/organize#{name}", done)
 
 
 @router.get("/organize/{name}/submissions", response_class=HTMLResponse)

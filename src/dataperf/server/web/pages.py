@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from dataperf import __version__
@@ -27,11 +27,7 @@ from dataperf.server.api import challenges as challenge_api
 from dataperf.server.api.deps import get_platform
 from dataperf.server.api.errors import ApiError
 from dataperf.server.api.lookup import challenge_row, round_row
-from dataperf.server.models import (
-    ApiToken,
-    User,
-    utcnow,
-)
+from dataperf.server.models import ApiToken, Evaluation, State, Submission, User, utcnow
 from dataperf.server.platform import Platform
 from dataperf.server.security import hash_token
 from dataperf.server.web import charts
@@ -45,6 +41,12 @@ from dataperf.server.web.session import (
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 templates.env.globals["bar"] = charts.interval_bar
+# How pages name each kind's metric (an unlisted one reads as its id without underscores).
+METRIC_TITLES = {"f1": "F1", "macro_f1": "macro F1", "accuracy": "accuracy",
+                 "fraction_of_fixes": "fraction of fixes", "market_score": "market score",
+                 "model_fooling_score": "Model Fooling Score"}
+templates.env.filters["metric_title"] = lambda metric: METRIC_TITLES.get(
+    metric, metric.replace("_", " "))
 router = APIRouter(include_in_schema=False)
 TITLES = {400: "Bad request", 401: "Log in first", 403: "Not allowed", 404: "Not found",
           409: "Conflict", 413: "Too large", 422: "Invalid", 429: "Quota used up"}
@@ -61,11 +63,23 @@ def session_user(request: Request, platform: Platform = Depends(get_platform)) -
         return row.user if row else None
 
 
+#: Confirmations after a successful form, by the ``done`` query of the page it leads to (never
+#: echoing user text); each area adds its own with :func:`confirmations`.
+DONE: dict[str, str] = {}
+
+
+def confirmations(**messages: str) -> None:
+    DONE.update(messages)
+
+
 def render(request: Request, template: str, user: User | None, status: int = 200,
            **context: Any) -> HTMLResponse:
+    done = request.query_params.get("done")
+    flashes = context.pop("flashes", []) + (
+        [{"kind": "ok", "text": DONE[done]}] if done in DONE else [])
     response = templates.TemplateResponse(request, template, {
         "user": user, "csrf": csrf_token(request), "version": __version__, "status": status,
-        "flashes": context.pop("flashes", []), **context}, status_code=status)
+        "flashes": flashes, **context}, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     remember_csrf(request, response)
     return response
@@ -76,7 +90,12 @@ def error_page(request: Request, user: User | None, status: int, message: str) -
                   message=message, next=request.url.path)
 
 
-def see_other(url: str) -> RedirectResponse:
+def see_other(url: str, done: str | None = None) -> RedirectResponse:
+    """Go on to ``url`` after a form; ``done`` names the confirmation it shows (see DONE)."""
+    if done is not None:
+        assert done in DONE, done
+        path, _, anchor = url.partition("#")
+        url = f"{path}{'&' if '?' in path else '?'}done={done}" + (f"#{anchor}" if anchor else "")
     return RedirectResponse(url, status_code=303)
 
 
@@ -168,6 +187,12 @@ def challenge_page(request: Request, name: str, view: str = "aggregate",
         row = challenge_row(session, name)
         round_ = round_row(row, round)
         current = round_ is row.rounds[-1]
+        algorithms = list(platform.challenge(row).algorithms())
+        waiting = dict(session.execute(
+            select(Submission.is_baseline, func.count()).join(Evaluation)
+            .where(Submission.round_id == round_.id,
+                   Evaluation.state.in_((State.queued, State.running)))
+            .group_by(Submission.is_baseline)).all())
     detail = challenge_api.get_challenge(name, platform)
     chosen = challenge_api._part(round_, part, user, row)  # type: ignore[arg-type]
     board = challenge_api._leaderboard(platform, row, round_, chosen, view, None)
@@ -186,5 +211,8 @@ def challenge_page(request: Request, name: str, view: str = "aggregate",
         private_open=boards.private_open(round_, now),
         closed=round_.closed or (round_.deadline is not None and now >= round_.deadline),
         server_url=str(request.base_url).rstrip("/"),
+        waiting_baselines=waiting.get(True, 0), waiting_entries=waiting.get(False, 0),
+        example_algorithm="random" if "random" in algorithms else next(iter(algorithms), None),
         history=charts.history_chart([p["created_at"] for p in points],
-                                     [p["value"] for p in points], [p["best"] for p in points]))
+                                     [p["value"] for p in points], [p["best"] for p in points],
+                                     [p["team"] for p in points]))

@@ -94,15 +94,17 @@ def _selections(challenge: Any, edition: Edition, submission: Any) -> list[Pictu
         labels = np.zeros(len(points), dtype=np.int64)
         labels[selection.indices] = np.minimum(selection.labels, 1)
         counts = np.bincount(selection.labels, minlength=len(classes))
-        colours = ("green: a target word, red: nontarget" if keywords
-                   else "green: labelled 1, red: 0")
+        names = ("a nontarget word", "a target word") if keywords else ("label 0", "label 1")
         on = "the task's candidates" if keywords else "the pool"
         out.append(Picture(
-            f"{task}: {len(selection.indices):,} rows selected ({colours}) on {on}' first two "
-            "principal components, and the class balance",
+            f"{task}: {len(selection.indices):,} rows selected on the first two principal "
+            f"components of {on}, and the class balance",
             charts.scatter(points[rows], picked[rows], labels[rows][picked[rows]])
+            + charts.legend([("pool", "not selected"), ("pick0", f"selected, {names[0]}"),
+                             ("pick1", f"selected, {names[1]}")])
             + charts.bars([(c if keywords else f"label {c}", int(n))
-                           for c, n in zip(classes, counts, strict=True)])))
+                           for c, n in zip(classes, counts, strict=True)],
+                          colours=[f"pick{min(i, 1)}" for i in range(len(classes))])))
     return out
 
 

@@ -42,6 +42,7 @@ from dataperf.server.platform import Platform
 from dataperf.server.web.pages import (
     CSRF_FIELD,
     checked_form,
+    confirmations,
     guarded,
     login_redirect,
     need_csrf,
@@ -73,15 +74,13 @@ REASON_LABELS = {
     "image_failure_other_reason": "Another harm the image shows",
     "final_comments": "Final comments",
 }
-#: Confirmations after a successful form, by the ``done`` query (never echoing user text).
-DONE = {
-    "rated": "Thank you: your validation is saved.",
-    "granted": "The rater role is granted.",
-    "excluded": "The rater is excluded: their validations no longer count and the attacks "
-                "they rated are asked again.",
-    "gold": "The gold answers are saved.",
-    "moderated": "The moderation is saved, with its reason.",
-}
+confirmations(
+    rated="Thank you: your validation is saved.",
+    granted="The rater role is granted.",
+    excluded="The rater is excluded: their validations no longer count and the attacks they "
+             "rated are asked again.",
+    gold="The gold answers are saved.",
+    moderated="The moderation is saved, with its reason.")
 SESSION_HOURS = int(rating.SESSION.total_seconds() // 3600)
 
 
@@ -102,16 +101,12 @@ def rating_roles(request: Request, user: User | None, name: str) -> dict[str, bo
 templates.env.globals["rating_roles"] = rating_roles
 
 
-def _rate_url(name: str, done: str | None = None) -> str:
-    return f"/challenges/{quote(name)}/rate" + (f"?done={done}" if done else "")
+def _rate_url(name: str) -> str:
+    return f"/challenges/{quote(name)}/rate"
 
 
-def _raters_url(name: str, done: str | None = None, anchor: str = "") -> str:
-    return f"/challenges/{quote(name)}/raters" + (f"?done={done}" if done else "") + anchor
-
-
-def _flashes(done: str | None) -> list[dict[str, str]]:
-    return [{"kind": "ok", "text": DONE[done]}] if done in DONE else []
+def _raters_url(name: str) -> str:
+    return f"/challenges/{quote(name)}/raters"
 
 
 def _challenge(platform: Platform, name: str) -> tuple[str, str]:
@@ -126,7 +121,7 @@ def _challenge(platform: Platform, name: str) -> tuple[str, str]:
 
 def _rate_page(request: Request, user: User, platform: Platform, name: str, *,
                status: int = 200, error: str | None = None,
-               answers: Mapping[str, Any] | None = None, done: str | None = None
+               answers: Mapping[str, Any] | None = None
                ) -> HTMLResponse:
     """The rater's open attack (or a new one): its prompt to judge, then its image."""
     title, warning = _challenge(platform, name)
@@ -142,7 +137,7 @@ def _rate_page(request: Request, user: User, platform: Platform, name: str, *,
         task, resting, status = None, err.message, 429
     settings = platform.settings
     return render(
-        request, "rate.html", user, status=status, flashes=_flashes(done), name=name,
+        request, "rate.html", user, status=status, name=name,
         title=title, warning=warning, task=task, resting=resting, error=error,
         answers=answers or {}, r=task.rating if task else None,
         done_in_session=task.answered_in_session if task else settings.ratings_per_session,
@@ -155,12 +150,12 @@ def _rate_page(request: Request, user: User, platform: Platform, name: str, *,
 
 @router.get("/challenges/{name}/rate", response_class=HTMLResponse)
 @guarded
-def rate_page(request: Request, name: str, done: str | None = None,
+def rate_page(request: Request, name: str,
               user: User | None = Depends(session_user),
               platform: Platform = Depends(get_platform)) -> Response:
     if user is None:
         return login_redirect(request)
-    return _rate_page(request, user, platform, name, done=done)
+    return _rate_page(request, user, platform, name)
 
 
 @router.post("/challenges/{name}/rate/consent")
@@ -248,7 +243,7 @@ async def answer(request: Request, rating_id: int, user: User | None = Depends(s
         return await run_in_threadpool(_rate_page, request, user, platform, name,
                                        status=err.status, error=_sentence(err.message),
                                        answers=answers)
-    return see_other(_rate_url(name, "rated"))
+    return see_other(_rate_url(name), "rated")
 
 
 def _sentence(why: str) -> str:
@@ -258,7 +253,7 @@ def _sentence(why: str) -> str:
 # Organizers ----------------------------------------------------------------------------------
 
 def _raters_page(request: Request, user: User, platform: Platform, name: str, *,
-                 status: int = 200, error: str | None = None, done: str | None = None
+                 status: int = 200, error: str | None = None
                  ) -> HTMLResponse:
     """The challenge's raters with their statistics and the current round's attacks."""
     raters = rating_api.list_raters(name, user, platform)  # its managers only (else 403)
@@ -270,7 +265,7 @@ def _raters_page(request: Request, user: User, platform: Platform, name: str, *,
         emails: dict[int, str] = {uid: email for uid, email in session.execute(
             select(User.id, User.email).where(User.id.in_([r.rater_id for r in raters])))}
         title, number = challenge.title, round_.number
-    return render(request, "raters.html", user, status=status, flashes=_flashes(done),
+    return render(request, "raters.html", user, status=status,
                   name=name, title=title, round=number, k=k, raters=raters, emails=emails,
                   review=reviewed, error=error, label=label, answers=rating.ANSWERS,
                   max_text=MAX_TEXT)
@@ -278,12 +273,12 @@ def _raters_page(request: Request, user: User, platform: Platform, name: str, *,
 
 @router.get("/challenges/{name}/raters", response_class=HTMLResponse)
 @guarded
-def raters_page(request: Request, name: str, done: str | None = None,
+def raters_page(request: Request, name: str,
                 user: User | None = Depends(session_user),
                 platform: Platform = Depends(get_platform)) -> Response:
     if user is None:
         return login_redirect(request)
-    return _raters_page(request, user, platform, name, done=done)
+    return _raters_page(request, user, platform, name)
 
 
 async def _organizer_form(request: Request, user: User | None, platform: Platform, name: str,
@@ -302,7 +297,7 @@ async def _organizer_form(request: Request, user: User | None, platform: Platfor
             raise
         return await run_in_threadpool(_raters_page, request, user, platform, name,
                                        status=err.status, error=_sentence(err.message))
-    return see_other(_raters_url(name, done, anchor))
+    return see_other(_raters_url(name) + anchor, done)
 
 
 def _text(form: Mapping[str, Any], field: str) -> str:

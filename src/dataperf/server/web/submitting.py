@@ -36,6 +36,7 @@ from dataperf.server.platform import Platform
 from dataperf.server.security import allows
 from dataperf.server.web.pages import (
     checked_form,
+    confirmations,
     guarded,
     login_redirect,
     need_csrf,
@@ -156,6 +157,12 @@ def _reference_curves(platform: Platform, challenge: ChallengeRow, round_: Round
     return found
 
 
+confirmations(
+    cancelled="The submission is cancelled; it no longer counts against the quota.",
+    final_picked="Picked as a final submission: it counts for the final ranking.",
+    final_unpicked="No longer a final submission.")
+
+
 @router.post("/submissions/{submission_id}/{action}")
 @guarded
 async def submission_action(request: Request, submission_id: int, action: str,
@@ -165,9 +172,12 @@ async def submission_action(request: Request, submission_id: int, action: str,
     form = await checked_form(request)
     if action == "cancel":
         await run_in_threadpool(submissions.cancel, submission_id, user, platform)
+        done = "cancelled"
     elif action == "final":
+        final = form.get("final") == "true"
         await run_in_threadpool(submissions.choose_final, submission_id,
-                                FinalChoice(final=form.get("final") == "true"), user, platform)
+                                FinalChoice(final=final), user, platform)
+        done = "final_picked" if final else "final_unpicked"
     else:
         raise ApiError(404, "not-found", f"no submission action {action!r}")
-    return see_other(f"/submissions/{submission_id}")
+    return see_other(f"/submissions/{submission_id}", done)
