@@ -70,7 +70,9 @@ def _database(settings: Any) -> Any:
 
 
 def _password(stdin: bool, prompt: str = "Password") -> str:
-    if stdin:
+    """The password typed at a hidden prompt, or the first line of piped input (as with
+    ``--password-stdin``: no terminal to hide it on, and no warning about that)."""
+    if stdin or not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\n")
     return getpass.getpass(f"{prompt}: ")
 

@@ -28,7 +28,8 @@ def _sign_up(page: object, name: str, email: str, team: str | None = None) -> No
     if team:
         page.get_by_label("Team name").fill(team)  # type: ignore[attr-defined]
     page.get_by_role("button", name="Create account").click()  # type: ignore[attr-defined]
-    page.wait_for_url("**/")  # type: ignore[attr-defined]
+    page.wait_for_url("**/?done=welcome")  # type: ignore[attr-defined]
+    assert "your account is ready" in page.get_by_role("status").inner_text()  # type: ignore[attr-defined]
 
 
 def test_participant_submits_and_finds_the_cli_score_on_the_leaderboard(
@@ -89,14 +90,22 @@ def test_organizer_hosts_a_challenge_and_opens_a_round(page: object, site: LiveS
     p.get_by_label("Name in URLs").fill("vs-spring")  # type: ignore[attr-defined]
     p.get_by_label("Title (optional)").fill("Spring selection sprint")  # type: ignore[attr-defined]
     p.get_by_role("button", name="Host it").click()  # type: ignore[attr-defined]
-    p.wait_for_url("**/challenges/vs-spring")  # type: ignore[attr-defined]
+    p.wait_for_url("**/challenges/vs-spring?done=hosted")  # type: ignore[attr-defined]
     assert "Spring selection sprint" in p.locator("h1").inner_text()  # type: ignore[attr-defined]
+    assert "is hosted" in p.get_by_role("status").inner_text()  # type: ignore[attr-defined]
 
     p.goto("/organize")  # type: ignore[attr-defined]
     card = p.locator("section.card", has_text="vs-spring")  # type: ignore[attr-defined]
+    card.get_by_label("Per round").fill("40")
+    card.get_by_role("button", name="Save round").click()
+    p.wait_for_url("**/organize?done=round_saved#vs-spring")  # type: ignore[attr-defined]
+    assert "settings are saved" in p.get_by_role("status").inner_text()  # type: ignore[attr-defined]
+    card = p.locator("section.card", has_text="vs-spring")  # type: ignore[attr-defined]
+    assert card.get_by_label("Per round").input_value() == "40"
     card.get_by_label("Per day").fill("3")
     card.get_by_label("Private share").fill("0.3")
     card.get_by_role("button", name="Open a new round with these settings").click()
+    p.wait_for_url("**/organize?done=round_opened#vs-spring")  # type: ignore[attr-defined]
     screenshot(p, "organize")
     p.goto("/challenges/vs-spring")  # type: ignore[attr-defined]
     text = p.locator("main").inner_text()  # type: ignore[attr-defined]
@@ -146,8 +155,9 @@ def test_injected_markup_in_a_team_name_is_shown_as_text(
                              files=[("files", (n, d)) for n, d in files.items()]).json()
     site.wait(token, submitted["id"])
     p.goto(f"/challenges/{CHALLENGE}")  # type: ignore[attr-defined]
-    assert p.get_by_text(evil).count() == 1  # type: ignore[attr-defined]
-    assert p.locator("table.board img").count() == 0  # type: ignore[attr-defined]
+    assert p.locator("table.board").get_by_text(evil).count() == 1  # type: ignore[attr-defined]
+    assert p.locator("ul.legend").get_by_text(evil).count() == 1  # type: ignore[attr-defined]
+    assert p.locator("main img").count() == 0  # type: ignore[attr-defined]
     assert dialogs == []
 
 
@@ -193,3 +203,104 @@ def test_the_api_docs_render_the_schema_offline(page: object, site: LiveServer) 
     assert "3.1" in httpx.get(f"{site.url}/api/v1/openapi.json").json()["openapi"]
     assert outside == []
     screenshot(p, "api-docs")
+
+
+# Every page, as each kind of visitor sees it ---------------------------------------------------
+
+PHONE = {"width": 390, "height": 844}
+# Visible elements that must say something (or carry an aria-label); headings above all.
+UNNAMED = """() => [...document.querySelectorAll('h1,h2,h3,h4,th,button,a,label,summary')]
+    .filter(e => e.checkVisibility() && !e.innerText.trim() && !e.getAttribute('aria-label'))
+    .map(e => e.outerHTML.slice(0, 120))"""
+NOT_CRAWLED = ("/api/", "/docs", "/static/", "/logout", "/favicon.ico")
+
+
+def _crawl(browser: object, site: LiveServer, email: str | None, start: list[str],
+           limit: int = 60) -> dict[str, list[str]]:
+    """Follow the site's own links from ``start`` on a phone-sized screen, one page per path,
+    and list each page's problems (empty if none)."""
+    context = browser.new_context(base_url=site.url, viewport=PHONE)  # type: ignore[attr-defined]
+    p = context.new_page()
+    logged: list[str] = []
+    p.on("console", lambda m: logged.append(m.text) if m.type == "error" else None)
+    p.on("pageerror", lambda e: logged.append(str(e)))
+    if email:
+        p.goto("/login")
+        p.get_by_label("Email", exact=True).fill(email)
+        p.get_by_label("Password").fill(PASSWORD)
+        p.keyboard.press("Enter")
+        p.wait_for_url("**/")
+    queue, seen, found = list(start), set(), {}
+    while queue and len(found) < limit:
+        target = queue.pop(0)
+        path = target.split("?")[0].split("#")[0]
+        if path in seen or path.startswith(NOT_CRAWLED):
+            continue
+        seen.add(path)
+        logged.clear()
+        response = p.goto(target)
+        problems = [] if response and response.status == 200 else [
+            f"HTTP {response.status if response else None}"]
+        overflow = p.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 1:
+            problems.append(f"scrolls sideways by {overflow}px at 390px")
+        problems += [f"console: {line}" for line in logged]
+        problems += [f"unnamed: {html}" for html in p.evaluate(UNNAMED)]
+        title, heading = p.title(), p.locator("h1").first.inner_text().strip()
+        if not title.endswith(" · DataPerf") or title == "DataPerf · DataPerf":
+            problems.append(f"title {title!r}")
+        if not heading or heading[0] in ":·-":
+            problems.append(f"heading {heading!r}")
+        found[target] = problems
+        queue += [link for link in p.eval_on_selector_all(
+            "a[href^='/']", "links => links.map(a => a.getAttribute('href'))")
+            if link.split("?")[0].split("#")[0] not in seen]
+    context.close()
+    return found
+
+
+def test_every_page_fits_a_phone_and_names_its_parts(
+        browser: object, site: LiveServer, tmp_path: Path) -> None:
+    """Anonymous visitors, a participant with a scored submission, a rater, an organizer with
+    a challenge of their own, and an admin each crawl the pages their links reach: every one
+    answers 200, fits 390 px, logs no browser error, names every heading, header, link and
+    button, and has a title of its own. Error pages read "404: Not found"."""
+    participant = site.register("crawler@example.org", "Crawler", team="Crawlers")["token"]
+    challenge = get_challenge(CHALLENGE)
+    files = challenge.run_algorithm("random", challenge.edition("offline"), random_state=3)
+    with site.api(participant) as api:
+        sid = api.post(f"/challenges/{CHALLENGE}/submissions",
+                       files=[("files", (n, d)) for n, d in files.items()]).json()["id"]
+    site.wait(participant, sid)
+    admin = site.user("crawl-admin@example.org", role="admin")
+    site.user("crawl-org@example.org", role="organizer")
+    site.host(CHALLENGE, "crawl-own", owner_email="crawl-org@example.org")
+    site.user("crawl-rater@example.org")
+    with site.api(admin) as api:
+        granted = api.post("/challenges/adversarial-nibbler/raters",
+                           json={"email": "crawl-rater@example.org"})
+        assert granted.status_code == 201, granted.text
+    nibbler = "/challenges/adversarial-nibbler"
+    visitors = {None: ["/", "/login", "/signup"],
+                "crawler@example.org": ["/", f"/submissions/{sid}", f"{nibbler}/studio"],
+                "crawl-rater@example.org": ["/", f"{nibbler}/rate", f"{nibbler}/rate/stats"],
+                "crawl-org@example.org": ["/", "/organize", "/organize/crawl-own/submissions"],
+                "crawl-admin@example.org": ["/", "/organize", f"{nibbler}/raters"]}
+    pages = 0
+    for email, start in visitors.items():
+        found = _crawl(browser, site, email, start)
+        pages += len(found)
+        assert set(start) <= set(found)
+        bad = {page: problems for page, problems in found.items() if problems}
+        assert not bad, f"{email or 'anonymous'}: {bad}"
+    assert pages >= 40
+
+    context = browser.new_context(base_url=site.url)  # type: ignore[attr-defined]
+    p = context.new_page()
+    assert p.goto("/challenges/no-such-challenge").status == 404
+    assert p.locator("h1").inner_text().startswith("404: Not found")
+    assert p.title() == "Not found · DataPerf"
+    icon = httpx.get(f"{site.url}/favicon.ico")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    context.close()

@@ -66,7 +66,7 @@ def _sign_up(page: Any, name: str, email: str) -> None:
     page.get_by_label("Email", exact=True).fill(email)
     page.get_by_label("Password (at least 10 characters)").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    page.wait_for_url("**/")
+    page.wait_for_url("**/?done=welcome")
 
 
 def _log_in_at(page: Any, target: str, email: str) -> None:

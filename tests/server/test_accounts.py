@@ -13,6 +13,7 @@ from dataperf.exceptions import DataPerfError
 from dataperf.server.db import Database
 from dataperf.server.models import ApiToken, User
 from dataperf.server.users import upsert_user
+from official_layout import dataperf
 from platform_harness import PASSWORD, LiveServer
 
 
@@ -84,3 +85,14 @@ def test_the_operators_users_get_strong_passwords_too(tmp_path: Path) -> None:
         upsert_user(db, "root@example.org", "root", "password12", "admin")
     assert upsert_user(db, "root@example.org", "root", "lantern orchard velvet", "admin")
     db.dispose()
+
+
+def test_a_piped_password_logs_in_without_a_warning(server: LiveServer, tmp_path: Path) -> None:
+    """``echo $PASSWORD | dataperf login`` reads the line quietly, as --password-stdin does
+    (it printed a GetPassWarning about echo)."""
+    server.register("piper@example.org")
+    logged_in = dataperf("login", "--server", server.url, "--email", "piper@example.org",
+                         home=tmp_path, input=PASSWORD + "\n")
+    assert logged_in.returncode == 0, logged_in
+    assert "Warning" not in logged_in.err
+    assert "logged in" in logged_in.out

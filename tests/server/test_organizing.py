@@ -6,7 +6,12 @@ new round. Participants download the public data and reproduce the public score 
 from __future__ import annotations
 
 import json
+import re
+import shlex
+from html import unescape
 from pathlib import Path
+
+import httpx
 
 from challenges.test_declarative import NAME, write_organizer_files
 from official_layout import CliResult, dataperf
@@ -99,6 +104,46 @@ def test_organizer_hosts_a_declarative_challenge_with_a_private_split(
     assert frozen["part"] == "private"  # after the deadline: the final standings
     assert [r["submission_id"] for r in frozen["rows"]] == [first_id]
     assert [(r["number"], r["closed"]) for r in rounds] == [(1, True), (2, False)]
+
+
+def _box_commands(server: LiveServer, name: str) -> list[list[str]]:
+    """The commands of a challenge page's "Data and baselines" box, as a user copies them."""
+    page = httpx.get(f"{server.url}/challenges/{name}").text
+    box = page.split("Data and baselines", 1)[1].split("</details>", 1)[0]
+    found = re.search(r"<pre><code>(.*?)</code></pre>", box, re.S)
+    assert found, box
+    lines = [line.split("#", 1)[0].strip() for line in unescape(found.group(1)).splitlines()]
+    commands = [shlex.split(line) for line in lines if line]
+    assert all(words[0] == "dataperf" for words in commands), commands
+    return [words[1:] for words in commands]
+
+
+def test_the_challenge_pages_commands_work_as_copied(server: LiveServer, tmp_path: Path) -> None:
+    """For an organizer's challenge (public data to download, its own edition name) and for a
+    bundled one (nothing to download), every command in the page's box runs as it stands and
+    the last one submits."""
+    organizer_home, participant_home = tmp_path / "organizer", tmp_path / "participant"
+    server.user("olive@example.org", role="organizer")
+    _login(server, "olive@example.org", organizer_home)
+    files = write_organizer_files(tmp_path / "files")
+    _ok(dataperf("data", "create", "spec.yaml", home=organizer_home, cwd=files))
+    _ok(dataperf("organize", "create", organizer_home / "editions" / NAME / EDITION,
+                 home=organizer_home))
+    token = server.user("cody@example.org")
+    _login(server, "cody@example.org", participant_home)
+    for name, first in ((NAME, "download"), ("vision-selection", "algorithms")):
+        commands = _box_commands(server, name)
+        assert commands[0][0] == first
+        assert commands[-1][:2] == ["submit", name]
+        if name == NAME:
+            assert commands[2][2:4] == ["--edition", EDITION]  # run the downloaded edition
+        work = tmp_path / name
+        work.mkdir()
+        for words in commands:
+            _ok(dataperf(*words, home=participant_home, cwd=work))
+    with server.api(token) as api:
+        submitted = sorted(s["challenge"] for s in api.get("/submissions").json())
+    assert submitted == sorted([NAME, "vision-selection"])
 
 
 def test_queue_position_cancel_and_quota(tmp_path: Path) -> None:

@@ -45,7 +45,9 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     raw = (hi - lo) / max(count - 1, 1)
     power = 10.0 ** np.floor(np.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw - 1e-12)
-    first, last = np.floor(lo / step + 1e-9), np.ceil(hi / step - 1e-9)
+    first, last = np.floor(lo / step + 1e-9), np.ceil(hi / step - 1e-9)  # 0.65 / 0.05 is 12.99..
+    first -= first * step > lo + 1e-9 * step  # but never short of the scores
+    last += last * step < hi - 1e-9 * step
     return [round(float(k * step), 12) for k in np.arange(first, last + 1)]
 
 
