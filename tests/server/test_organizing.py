@@ -8,14 +8,17 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import time
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from challenges.test_declarative import NAME, write_organizer_files
+from dataperf.registry import get_challenge
 from official_layout import CliResult, dataperf
-from platform_harness import PASSWORD, LiveServer
+from platform_harness import PASSWORD, LiveServer, fast_settings, live_server
 
 EDITION = "organizer"
 
@@ -174,3 +177,50 @@ def test_queue_position_cancel_and_quota(tmp_path: Path) -> None:
                             files=upload).status_code == 202
             again = api.post(f"/submissions/{first['id']}/cancel")
             assert again.status_code == 409
+
+
+def test_a_new_split_scores_the_baselines_again_and_is_refused_after_entries(
+        db_url: str, tmp_path: Path) -> None:
+    """Changing a round's private share once only baselines are in scores them again on the
+    new split (they used to vanish from the public board); once a participant has submitted,
+    the change is refused, saying why and what to do instead."""
+    settings = fast_settings(tmp_path / "home", db_url, seed_bundled=False,
+                             baselines=("random",))
+    with live_server(settings) as live:
+        organizer = live.user("sam@example.org", role="organizer")
+        live.host("vision-selection", "split-check", owner_email="sam@example.org")
+        board = _board_when(live, "split-check", lambda rows: len(rows) == 1)
+        before = board["rows"][0]["score"]["value"]
+        with live.api(organizer) as api:
+            changed = api.patch("/challenges/split-check/rounds/1",
+                                json={"private_fraction": 0.5})
+            assert changed.status_code == 200, changed.text
+        public = _board_when(live, "split-check", lambda rows: len(rows) == 1)
+        assert public["part"] == "public"
+        assert public["rows"][0]["score"]["value"] != before  # scored on the public half
+
+        participant = live.user("pia@example.org")
+        challenge = get_challenge("vision-selection")
+        files = challenge.run_algorithm("random", challenge.edition("offline"), random_state=2)
+        with live.api(participant) as api:
+            assert api.post("/challenges/split-check/submissions", files=[
+                ("files", (n, d)) for n, d in files.items()]).status_code == 202
+        with live.api(organizer) as api:
+            refused = api.patch("/challenges/split-check/rounds/1",
+                                json={"private_fraction": 0.3})
+            unchanged = api.get("/challenges/split-check").json()["rounds"][0]
+    assert refused.status_code == 409
+    assert "1 submission(s)" in refused.json()["error"]["message"]
+    assert "open a new round" in refused.json()["error"]["message"]
+    assert unchanged["private_fraction"] == 0.5
+
+
+def _board_when(live: LiveServer, name: str, ready: Any, timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        with live.api() as api:
+            board = api.get(f"/challenges/{name}/leaderboard").json()
+        if ready(board["rows"]):
+            return board
+        assert time.monotonic() < deadline, board
+        time.sleep(0.2)

@@ -112,9 +112,9 @@ def run_job(job: Job | GenerationJob, progress: Progress = no_progress) -> Outco
     try:
         challenge = get_challenge(job.challenge)
         edition = _edition_for(challenge, job)
-        files = job.files
-        if job.baseline:
-            files = challenge.run_algorithm(job.baseline, edition, progress=progress)
+        made = job.baseline is not None and not job.files  # a baseline scored again has its files
+        files = challenge.run_algorithm(job.baseline, edition, progress=progress) \
+            if made and job.baseline else job.files
         submission = challenge.parse_leaderboard_submission(files, edition)
         scored: dict[str, dict[str, Any]] = {}
         for part in parts(job.private_fraction):
@@ -122,7 +122,7 @@ def run_job(job: Job | GenerationJob, progress: Progress = no_progress) -> Outco
                 job.private_fraction, cast(Literal["public", "private"], part), job.split_seed)
             score = challenge.score(submission, edition, progress=progress, split=split)
             scored[part] = score.to_dict()
-        return Outcome("scored", scored, files if job.baseline else {})
+        return Outcome("scored", scored, files if made else {})
     except SubmissionError as err:
         return Outcome("failed_participant", message=str(err),
                        problems=[asdict(p) for p in err.problems])

@@ -27,6 +27,7 @@ from dataperf.server.models import (
     Evaluation,
     Generation,
     LeasedJob,
+    Round,
     ScoreRow,
     State,
     Submission,
@@ -214,6 +215,25 @@ def _requeue(job: LeasedJob) -> None:
     job.lease_owner = None
     job.lease_expires_at = None
     job.progress = None
+
+
+def score_again(session: Session, round_: Round) -> int:
+    """Queue every finished evaluation of the round again, from its stored files, with its
+    scores removed (e.g. for a new public/private split); the number queued."""
+    finished = list(session.scalars(select(Evaluation).join(Submission).where(
+        Submission.round_id == round_.id,
+        Evaluation.state.in_((State.scored, State.failed_participant, State.failed_platform)))))
+    if not finished:
+        return 0
+    session.execute(delete(ScoreRow).where(ScoreRow.evaluation_id.in_([e.id for e in finished])))
+    now = utcnow()
+    for evaluation in finished:
+        _requeue(evaluation)
+        evaluation.attempts, evaluation.queued_at = 0, now
+        evaluation.started_at = evaluation.finished_at = evaluation.seconds = None
+        evaluation.message = evaluation.problems = evaluation.scorer_version = None
+    round_.changed_at = now
+    return len(finished)
 
 
 def _attach_files(session: Session, submission: Submission, files: dict[str, bytes]) -> None:

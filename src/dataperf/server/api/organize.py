@@ -11,14 +11,14 @@ import zlib
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, File, UploadFile
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dataperf.editions import HIDDEN, PUBLIC, Edition
 from dataperf.exceptions import DataPerfError
 from dataperf.home import BUNDLED, editions_dir
 from dataperf.registry import get_challenge
-from dataperf.server import boards, hosting
+from dataperf.server import boards, hosting, queue
 from dataperf.server.api.accounts import user_out
 from dataperf.server.api.challenges import Part, challenge_out, leaderboard
 from dataperf.server.api.deps import get_platform, require
@@ -249,22 +249,26 @@ def edit_round(name: str, number: int, body: RoundSettings, user: User = Depends
         _check_weights(row, body)
         round_ = round_row(row, number)
         changes = body.model_dump(exclude_unset=True)
-        if "private_fraction" in changes and changes["private_fraction"] != \
-                round_.private_fraction and _has_submissions(session, round_):
-            raise ApiError(409, "conflict", "the public/private split cannot change once a "
-                           "round has submissions; open a new round")
+        split_changes = "private_fraction" in changes and \
+            changes["private_fraction"] != round_.private_fraction
+        if split_changes and (entries := _participant_submissions(session, round_)):
+            raise ApiError(409, "conflict", f"the public/private split cannot change: "
+                           f"participants have submitted to round {number} ({entries} "
+                           "submission(s)), and their public scores were shown on the "
+                           "current split; open a new round with the new split")
         for key, value in changes.items():
             if value is not None or key in ("deadline", "round_quota", "task_weights",
                                             *RED_TEAMING_SETTINGS):
                 setattr(round_, key, value)
         round_.changed_at = utcnow()
+        if split_changes:  # the baselines, scored on the old split, are scored on the new one
+            queue.score_again(session, round_)
         return RoundOut.model_validate(round_)
 
 
-def _has_submissions(session: Session, round_: Round) -> bool:
-    return bool(session.scalar(select(Submission.id).where(Submission.round_id == round_.id,
-                                                           Submission.is_baseline.is_(False))
-                               .limit(1)))
+def _participant_submissions(session: Session, round_: Round) -> int:
+    return session.scalar(select(func.count()).select_from(Submission).where(
+        Submission.round_id == round_.id, Submission.is_baseline.is_(False))) or 0
 
 
 @router.post("/challenges/{name}/snapshots", status_code=201, response_model=SnapshotOut,

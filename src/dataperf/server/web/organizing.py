@@ -57,6 +57,8 @@ confirmations(
            "appear on the leaderboard once scored.",
     described="The title and description are saved.",
     round_saved="The round's settings are saved.",
+    split_changed="The round's settings are saved. Its baselines are scored again for the new "
+                  "public/private split: they are back on the leaderboard in a moment.",
     round_opened="A new round is open; the previous one is closed.",
     snapshot="The leaderboard is frozen as a snapshot.")
 
@@ -152,9 +154,11 @@ async def organize_action(request: Request, name: str, action: str,
                                     platform)
             done = "round_opened"
         elif action == "round":
-            await run_in_threadpool(organize.edit_round, name, int(form.get("number", 0)),
-                                    _round_settings(form), user, platform)
-            done = "round_saved"
+            number, settings = int(form.get("number", 0)), _round_settings(form)
+            before = await run_in_threadpool(_private_fraction, platform, name, number)
+            saved = await run_in_threadpool(organize.edit_round, name, number, settings, user,
+                                            platform)
+            done = "round_saved" if saved.private_fraction == before else "split_changed"
         elif action == "snapshot":
             await run_in_threadpool(organize.create_snapshot, name,
                                     NewSnapshot(name=form.get("name", "")), None, user, platform)
@@ -163,7 +167,17 @@ async def organize_action(request: Request, name: str, action: str,
             raise ApiError(404, "not-found", f"no organizer action {action!r}")
     except (ValidationError, ValueError) as err:
         return await run_in_threadpool(_organize_page, request, user, platform, refusal_text(err))
+    except ApiError as err:
+        if err.status not in (409, 422):  # not theirs, or no such challenge: the error page
+            raise
+        return await run_in_threadpool(_organize_page, request, user, platform, err.message)
     return see_other(f"/organize#{name}", done)
+
+
+def _private_fraction(platform: Platform, name: str, number: int) -> float | None:
+    with platform.db.read() as session:
+        return session.scalar(select(Round.private_fraction).join(ChallengeRow).where(
+            ChallengeRow.name == name, Round.number == number))
 
 
 @router.get("/organize/{name}/submissions", response_class=HTMLResponse)
