@@ -50,6 +50,16 @@ def test_every_problem_is_reported_at_once_with_lines():
     assert all(p.file == "A.txt" for p in problems)
 
 
+def test_a_file_far_longer_than_the_task_is_refused_by_its_length_alone():
+    """Rejecting a huge file costs one scan of it: its length is its only problem."""
+    order, problems = parse("0\n" * 1011, n=5)
+    assert order is None
+    assert rules(problems) == ["far-too-long"]
+    assert "has 1,011 lines; the task has 5 training rows" in problems[0].message
+    _, near = parse("0\n" * 1010, n=5)  # up to twice as long and 1,000 more: every problem
+    assert rules(near) == ["duplicate-index", "missing-index"]
+
+
 def test_many_bad_lines_are_summarised():
     text = "".join(f"x{i}\n" for i in range(25))
     _, problems = parse(text, n=3)

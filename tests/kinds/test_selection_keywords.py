@@ -242,6 +242,15 @@ def test_over_budget_names_the_task_budget(edition):
                                                                          35)}), edition)
 
 
+def test_far_more_ids_than_the_budget_are_refused_before_any_lookup(edition):
+    """1,051 IDs for a budget of 25 (more than twice as many and 1,000 more): the count is the
+    only problem, whatever the IDs are, so that refusing a huge file stays cheap."""
+    document = {"targets": {}, "nontargets": [f"no-such-clip-{i}" for i in range(1051)]}
+    problems = problems_of(edition, files_for(edition, {"en_25": document}))
+    assert [p.rule for p in problems] == ["far-too-long"]
+    assert "lists 1,051 IDs; the task allows at most 25 rows" in problems[0].message
+
+
 @pytest.mark.parametrize("text", [
     "[]", '{"targets": {}}', '{"targets": [], "nontargets": []}',
     '{"targets": {"left": "a"}, "nontargets": []}', '{"targets": {"left": [1]}, '

@@ -212,6 +212,8 @@ CONTENT_CASES: dict[str, tuple[Callable[[dict[str, bytes], list[str]], Any], str
     "over budget": (lambda v, ids: with_trouser(
         v, ("ImageID,Confidence\n" + "".join(f"{i},1\n" for i in ids[:1001])).encode()),
         "over-budget"),
+    "far over budget": (lambda v, ids: with_trouser(v, ("ImageID,Confidence\n" + "".join(
+        f"{ids[i % len(ids)]},1\n" for i in range(3002))).encode()), "far-too-long"),
     "wrong challenge (renamed files)": (
         lambda v, ids: {"Dress.csv": v["Trouser.csv"], "Boot.csv": v["Sneaker.csv"],
                         "Bag.csv": v["Shirt.csv"]}, "unexpected-file"),

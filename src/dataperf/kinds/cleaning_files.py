@@ -13,7 +13,8 @@ run-time files ``time_{task}_{method}.txt`` are ignored with a warning.
 
 Parsing is strict and side-effect free, and every problem is collected at once (file, line,
 rule). Rules (``Problem.rule``): file-too-large, empty-file, binary-file, encoding (shared with
-the selection files, :func:`dataperf.kinds.selection_files.decode_text`), not-an-index,
+the selection files, :func:`dataperf.kinds.selection_files.decode_text`, and far-too-long),
+not-an-index,
 index-out-of-range, duplicate-index, missing-index; for the set of files
 (:func:`match_order_files`): bad-method-name, ambiguous-name, several-methods, and those of
 :func:`dataperf.kinds._common.match_files` (unexpected-file, missing-task).
@@ -29,7 +30,7 @@ import numpy as np
 
 from dataperf.exceptions import Problem
 from dataperf.kinds._common import match_files
-from dataperf.kinds.selection_files import MAX_FILE_BYTES, decode_text
+from dataperf.kinds.selection_files import MAX_FILE_BYTES, decode_text, far_too_long
 
 __all__ = ["MAX_FILE_BYTES", "OrderFiles", "decode_text", "match_order_files", "parse_order",
            "write_order"]
@@ -120,6 +121,9 @@ def _task_of(name: str, tasks: Sequence[str],
 def parse_order(name: str, text: str, n: int, problems: list[Problem]) -> np.ndarray | None:
     """The ordering in a decoded file: an int64 permutation of 0..n-1, or None after recording
     every problem (bad lines, indices out of range, duplicates, missing indices)."""
+    if far_too_long(name, text, n, f"the task has {n:,} training rows, one index per line",
+                    problems):
+        return None
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()

@@ -355,7 +355,8 @@ class SelectionChallenge(Challenge):
         for task, name in by_task.items():
             found = candidates.get(task)
             classes = found.classes if found else self.spec.classes
-            rows = self._parse_file(name, files_by_name[name], classes, problems)
+            rows = self._parse_file(name, files_by_name[name], classes, problems,
+                                    self.spec.budget_of(task))
             if rows is None:
                 continue
             if found is not None and isinstance(rows, files.KeywordRows):
@@ -382,23 +383,33 @@ class SelectionChallenge(Challenge):
         return [p for p in problems if p.rule == "missing-task"]
 
     def _parse_file(self, name: str, data: bytes, classes: Sequence[str],
-                    problems: list[Problem]) -> files.LabelledRows | None:
+                    problems: list[Problem], budget: int) -> files.LabelledRows | None:
+        """A file's rows, or None after recording its problems. Far more rows than the budget
+        are its only problem (bounded work, whatever the file): a CSV file is counted before
+        it is read, a JSON file before its IDs are looked up."""
         text = files.decode_text(name, data, problems)
-        if text is None:
+        allows = f"the task allows at most {budget:,} rows"
+        if text is None or (name.endswith(".csv") and files.far_too_long(
+                name, text, budget + 1, f"{allows} and a header", problems)):
             return None
         before = len(problems)
-        if self.spec.keywords:  # unknown target words are reported with the other rules
-            keyword_rows = files.parse_keywords(name, text, classes=classes, problems=problems)
-            fatal = [p for p in problems[before:] if p.rule != "unknown-target"]
-            return None if fatal else keyword_rows
         rows: files.LabelledRows
-        if name.endswith(".json"):
+        if self.spec.keywords:  # unknown target words are reported with the other rules
+            rows = files.parse_keywords(name, text, classes=classes, problems=problems)
+        elif name.endswith(".json"):
             rows = files.parse_json(name, text, classes=classes, problems=problems)
         else:
             rows = files.parse_csv(name, text, id_column=self.spec.id_column,
                                    label_column=self.spec.label_column,
                                    classes=classes, problems=problems)
-        return rows if len(problems) == before else None
+        if len(rows.ids) > 2 * budget + 1000:
+            del problems[before:]
+            problems.append(Problem(name, "far-too-long", f"lists {len(rows.ids):,} IDs; "
+                                    f"{allows} (so the rest of the file was not checked)"))
+            return None
+        fatal = [p for p in problems[before:] if not (self.spec.keywords
+                                                       and p.rule == "unknown-target")]
+        return None if fatal else rows
 
     def _common_problems(self, name: str, rows: files.LabelledRows, task: str) -> list[Problem]:
         budget = self.spec.budget_of(task)

@@ -3,8 +3,9 @@ keyword sets ``{"targets": {word: [ID, ...]}, "nontargets": [ID, ...]}``.
 
 Parsing is strict and side-effect free. Every problem found in every file is collected (file,
 line, rule, offending IDs) so that a participant fixes everything in one round trip.
-Rules (``Problem.rule``): file-too-large, empty-file, binary-file, encoding, bad-header,
-malformed-row, bad-json, bad-json-shape, missing-id, bad-label, duplicate-id, unknown-target.
+Rules (``Problem.rule``): file-too-large, empty-file, binary-file, encoding, far-too-long,
+bad-header, malformed-row, bad-json, bad-json-shape, missing-id, bad-label, duplicate-id,
+unknown-target.
 """
 
 from __future__ import annotations
@@ -69,6 +70,19 @@ def decode_text(name: str, data: bytes, problems: list[Problem]) -> str | None:
         problems.append(Problem(name, "empty-file", "is empty"))
         return None
     return text
+
+
+def far_too_long(name: str, text: str, allowed: int, what: str,
+                 problems: list[Problem]) -> bool:
+    """Whether a file has far more lines than ``allowed`` (twice as many and 1,000 more),
+    recorded as its only problem: such a file is not read line by line, so that rejecting it
+    costs one scan of its bytes however it is made."""
+    lines = text.count("\n") + (not text.endswith("\n"))
+    if lines <= 2 * allowed + 1000:
+        return False
+    problems.append(Problem(name, "far-too-long", f"has {lines:,} lines; {what} (so the rest "
+                            "of the file was not checked)"))
+    return True
 
 
 def parse_csv(
