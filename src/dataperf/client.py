@@ -11,6 +11,7 @@ import json
 import os
 import tarfile
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from dataperf.exceptions import DataPerfError, Problem, SubmissionError
 from dataperf.home import home
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
+RETRY_WAITS = (1.0, 3.0)  # seconds before the second and third try of a lost upload
+RETRIED_STATUSES = {502, 503, 504}  # a proxy or a restarting server; the upload may be in
 FINAL = {"scored", "failed_participant", "failed_platform", "cancelled"}
 
 
@@ -89,8 +92,15 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as err:
-            raise DataPerfError(f"cannot reach the DataPerf server at {self.server}: {err}. "
-                                "Is it running? (`dataperf serve`; or pass --server)") from None
+            raise self._unreachable(err) from None
+        return self._checked(response)
+
+    def _unreachable(self, err: Exception) -> DataPerfError:
+        return DataPerfError(f"cannot reach the DataPerf server at {self.server}: {err}. "
+                             "Is it running? (`dataperf serve`; or pass --server)")
+
+    def _checked(self, response: httpx.Response) -> httpx.Response:
+        """The response if it succeeded; else its error, raised as the server words it."""
         if response.is_success:
             return response
         try:
@@ -123,11 +133,31 @@ class Client:
     def challenge(self, name: str) -> Any:
         return self.request("GET", f"/challenges/{name}")
 
-    def submit(self, challenge: str, files: Mapping[str, bytes], label: str = "") -> Any:
+    def submit(self, challenge: str, files: Mapping[str, bytes], label: str = "",
+               waits: tuple[float, ...] = RETRY_WAITS) -> Any:
+        """Upload a submission. A lost answer (the connection broke, the server restarted) is
+        retried with the same idempotency key, after each of ``waits``: the server then
+        answers with the submission the first try made, so none is made (or charged) twice."""
         uploads = [("files", (name, data, "application/octet-stream"))
                    for name, data in sorted(files.items())]
-        return self.request("POST", f"/challenges/{challenge}/submissions", files=uploads,
-                            data={"label": label})
+        key = {"Idempotency-Key": f"cli-{uuid.uuid4()}"}
+
+        def post() -> httpx.Response:
+            return self._http.post(f"/challenges/{challenge}/submissions", files=uploads,
+                                   data={"label": label}, headers=key)
+
+        for wait in waits:
+            try:
+                response = post()
+                if response.status_code not in RETRIED_STATUSES:
+                    return self._checked(response).json()
+            except httpx.TransportError:
+                pass
+            time.sleep(wait)
+        try:  # the last try: its failure is the answer
+            return self._checked(post()).json()
+        except httpx.TransportError as err:
+            raise self._unreachable(err) from None
 
     def submission(self, submission_id: int) -> Any:
         return self.request("GET", f"/submissions/{submission_id}")

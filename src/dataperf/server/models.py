@@ -191,7 +191,9 @@ class Round(Base):
 
 class Submission(Base):
     __tablename__ = "submissions"
-    __table_args__ = (Index("ix_submissions_round_team", "round_id", "team_id", "created_at"),)
+    __table_args__ = (Index("ix_submissions_round_team", "round_id", "team_id", "created_at"),
+                      UniqueConstraint("user_id", "idempotency_key",
+                                       name="uq_submissions_user_id_idempotency_key"))
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"), index=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
@@ -204,6 +206,8 @@ class Submission(Base):
     # A studio scoring that a newer one of the same participant and round replaced: it stays
     # in the history, off the leaderboard.
     is_superseded: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The client's key for this upload: its retries get this submission back (one per user).
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
     total_bytes: Mapped[int] = mapped_column(Integer, default=0)
     warnings: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

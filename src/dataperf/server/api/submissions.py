@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dataperf.server import boards, queue
@@ -90,13 +92,25 @@ def _check_quota(session: Session, round_: Round, team_id: int, user_id: int) ->
                            f"submissions of round {round_.number}{anywhere}")
 
 
+IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,100}$"
+
+
 @router.post("/challenges/{name}/submissions", status_code=202, response_model=SubmissionOut,
              summary="Submit files (or one .zip/.tar.gz); validated now, scored in the queue")
-def submit(name: str, files: list[UploadFile] = File(...),
+def submit(name: str, response: Response, files: list[UploadFile] = File(...),
            label: str = Form("", max_length=200),
+           idempotency_key: str | None = Header(
+               None, pattern=IDEMPOTENCY_KEY, description="a key of the client's choosing for "
+               "this upload (e.g. a UUID): sending it again, with the same files, answers with "
+               "the submission it made instead of making another (header "
+               "`Idempotent-Replayed: true`), so a client that lost the answer can retry"),
            user: User = Depends(require(Role.participant)),
            platform: Platform = Depends(get_platform)) -> SubmissionOut:
     settings = platform.settings
+    if idempotency_key is not None:
+        replayed = _replay(platform, user, name, idempotency_key, files, response)
+        if replayed is not None:
+            return replayed
     with platform.db.read() as session:
         round_ = _open_round(session, name)
         challenge = round_.challenge
@@ -107,37 +121,73 @@ def submit(name: str, files: list[UploadFile] = File(...),
         if user.team_id is None:
             raise ApiError(409, "conflict", "join or create a team before submitting")
         _check_quota(session, round_, user.team_id, user.id)
+    content = _read(files, settings)
+    edition = platform.edition(challenge)
+    platform.challenge(challenge).parse_leaderboard_submission(content, edition)  # 422, no trace
+    digests = {n: platform.store.put(data) for n, data in content.items()}
+    try:
+        with platform.db.write() as session:
+            round_ = _open_round(session, name)  # again, inside the transaction
+            if not session.get_one(User, user.id).team_id == user.team_id:
+                raise ApiError(409, "conflict", "your team changed; submit again")
+            session.execute(select(Team.id).where(Team.id == user.team_id).with_for_update())
+            _check_quota(session, round_, user.team_id, user.id)
+            submission = Submission(round_id=round_.id, team_id=user.team_id, user_id=user.id,
+                                    label=label.strip(), idempotency_key=idempotency_key,
+                                    total_bytes=sum(map(len, content.values())))
+            session.add(submission)
+            session.flush()
+            session.add_all([SubmissionFile(submission_id=submission.id, name=n,
+                                            sha256=digests[n], size=len(content[n]))
+                             for n in sorted(content)])
+            session.add(Evaluation(submission_id=submission.id,
+                                   max_attempts=settings.max_attempts))
+            session.flush()
+            session.refresh(submission)
+            return submission_out(platform, session, submission, user)
+    except IntegrityError:  # the same key, sent twice at once: the other request made it
+        if idempotency_key is None:
+            raise
+        replayed = _replay(platform, user, name, idempotency_key, files, response)
+        if replayed is None:
+            raise
+        return replayed
+
+
+def _read(files: list[UploadFile], settings: Any) -> dict[str, bytes]:
+    """The uploaded files by name (archives unpacked), read no further than the limit."""
     uploads: list[tuple[str, bytes]] = []
     received = 0
     for upload in files:  # spooled by the form parser; read no more than the limit allows
+        upload.file.seek(0)
         data = upload.file.read(settings.max_upload_bytes + 1 - received)
         received += len(data)
         if received > settings.max_upload_bytes:
             raise ApiError(413, "too-large", f"the uploaded files are over the limit of "
                            f"{settings.max_upload_bytes:,} bytes in all")
         uploads.append((upload.filename or "", data))
-    content = collect(uploads, max_files=settings.max_upload_files,
-                      max_bytes=settings.max_upload_bytes)
-    edition = platform.edition(challenge)
-    platform.challenge(challenge).parse_leaderboard_submission(content, edition)  # 422, no trace
-    digests = {n: platform.store.put(data) for n, data in content.items()}
-    with platform.db.write() as session:
-        round_ = _open_round(session, name)  # again, inside the transaction
-        if not session.get_one(User, user.id).team_id == user.team_id:
-            raise ApiError(409, "conflict", "your team changed; submit again")
-        session.execute(select(Team.id).where(Team.id == user.team_id).with_for_update())
-        _check_quota(session, round_, user.team_id, user.id)
-        submission = Submission(round_id=round_.id, team_id=user.team_id, user_id=user.id,
-                                label=label.strip(), total_bytes=sum(map(len, content.values())))
-        session.add(submission)
-        session.flush()
-        session.add_all([SubmissionFile(submission_id=submission.id, name=n, sha256=digests[n],
-                                        size=len(content[n])) for n in sorted(content)])
-        session.add(Evaluation(submission_id=submission.id,
-                               max_attempts=settings.max_attempts))
-        session.flush()
-        session.refresh(submission)
-        return submission_out(platform, session, submission, user)
+    return collect(uploads, max_files=settings.max_upload_files,
+                   max_bytes=settings.max_upload_bytes)
+
+
+def _replay(platform: Platform, user: User, name: str, key: str, files: list[UploadFile],
+            response: Response) -> SubmissionOut | None:
+    """The user's submission made with this idempotency key, if any (whatever the quota and
+    the round say now); the same key with other files or another challenge is refused."""
+    with platform.db.read() as session:
+        earlier = session.scalar(select(Submission).where(Submission.user_id == user.id,
+                                                          Submission.idempotency_key == key))
+        if earlier is None:
+            return None
+        content = _read(files, platform.settings)
+        sent = {n: hashlib.sha256(d).hexdigest() for n, d in content.items()}
+        if earlier.round.challenge.name != name or \
+                sent != {f.name: f.sha256 for f in earlier.files}:
+            raise ApiError(422, "idempotency-key-reused", f"the idempotency key {key!r} was "
+                           f"used for submission {earlier.id} with other files or another "
+                           "challenge; use a new key for a new submission")
+        response.headers["Idempotent-Replayed"] = "true"
+        return submission_out(platform, session, earlier, user)
 
 
 @router.get("/submissions", response_model=list[SubmissionOut],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from typing import Any, cast
 
 from fastapi import APIRouter, Depends, Request
@@ -22,6 +24,7 @@ from dataperf.server.api.lookup import manages, submission_row
 from dataperf.server.api.schemas import (
     FinalChoice,
 )
+from dataperf.server.api.submissions import IDEMPOTENCY_KEY
 from dataperf.server.models import (
     ChallengeRow,
     Evaluation,
@@ -53,8 +56,13 @@ from dataperf.server.web.session import (
 router = APIRouter(include_in_schema=False)
 
 
-def _quota(name: str, user: User, platform: Platform) -> Any:
-    return challenge_api.quota(name, user, platform)
+def _submit_page(request: Request, user: User, platform: Platform, detail: Any, *,
+                 status: int = 200, problems: Any = None, error: str | None = None
+                 ) -> HTMLResponse:
+    """The submit form, with the quota left and a fresh key for its upload."""
+    return render(request, "submit.html", user, status=status, challenge=detail,
+                  rules=detail.rules, quota=challenge_api.quota(detail.name, user, platform),
+                  problems=problems, error=error, upload_key=f"web-{uuid.uuid4()}")
 
 
 @router.get("/challenges/{name}/submit", response_class=HTMLResponse)
@@ -63,9 +71,7 @@ def submit_page(request: Request, name: str, user: User | None = Depends(session
                 platform: Platform = Depends(get_platform)) -> Response:
     if user is None:
         return login_redirect(request)
-    detail = challenge_api.get_challenge(name, platform)
-    return render(request, "submit.html", user, challenge=detail, rules=detail.rules,
-                  quota=_quota(name, user, platform), problems=None, error=None)
+    return _submit_page(request, user, platform, challenge_api.get_challenge(name, platform))
 
 
 @router.post("/challenges/{name}/submit", response_class=HTMLResponse)
@@ -81,17 +87,22 @@ async def submit(request: Request, name: str, user: User | None = Depends(sessio
     uploads = [cast(ApiUpload, f) for f in form.getlist("files") if isinstance(f, UploadFile)]
     detail = await run_in_threadpool(challenge_api.get_challenge, name, platform)
     try:
-        created = await run_in_threadpool(submissions.submit, name, uploads,
-                                          str(form.get("label", "")), user, platform)
+        created = await run_in_threadpool(
+            submissions.submit, name, Response(), uploads, label=str(form.get("label", "")),
+            idempotency_key=_upload_key(form.get("upload_key")), user=user, platform=platform)
     except SubmissionError as err:
-        return render(request, "submit.html", user, status=422, challenge=detail,
-                      rules=detail.rules, quota=_quota(name, user, platform),
-                      problems=err.problems, error=None)
+        return await run_in_threadpool(_submit_page, request, user, platform, detail,
+                                       status=422, problems=err.problems)
     except ApiError as err:
-        return render(request, "submit.html", user, status=err.status, challenge=detail,
-                      rules=detail.rules, quota=_quota(name, user, platform), problems=None,
-                      error=err.message)
+        return await run_in_threadpool(_submit_page, request, user, platform, detail,
+                                       status=err.status, error=err.message)
     return see_other(f"/submissions/{created.id}")
+
+
+def _upload_key(value: object) -> str | None:
+    """The submit form's key (made when the page was shown): sending the form twice, by a
+    double click or a reload, makes one submission."""
+    return value if isinstance(value, str) and re.fullmatch(IDEMPOTENCY_KEY, value) else None
 
 
 @router.get("/submissions", response_class=HTMLResponse)
