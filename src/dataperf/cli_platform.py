@@ -137,6 +137,61 @@ def admin_create_user(
     out.print(f"{'created' if created else 'updated'} {email} with role {role}")
 
 
+@admin_app.command("backup")
+def admin_backup(
+    folder: Annotated[Path, typer.Argument(help="A new folder to write the backup into.")],
+) -> None:
+    """Back up the server's database, stored files and uploaded editions (while it runs)."""
+    _server_modules()
+    from dataperf.server import operations
+
+    report = operations.backup(_settings(), folder)
+    rows = sum(report.tables.values())
+    out.print(f"backed up {rows:,} rows of {len(report.tables)} tables (schema {report.revision}),"
+              f" {report.blobs:,} stored files ({report.blob_bytes:,} bytes) and "
+              f"{len(report.editions)} uploaded edition(s) into {folder}")
+    if report.missing_blobs:
+        out.print(f"{len(report.missing_blobs)} file(s) were deleted while backing up (expired "
+                  "images); their records are in the backup without them")
+
+
+@admin_app.command("restore")
+def admin_restore(
+    folder: Annotated[Path, typer.Argument(help="A folder written by `dataperf admin backup`.")],
+) -> None:
+    """Restore a backup into an empty database and home (then start the server on them)."""
+    _server_modules()
+    from dataperf.server import operations
+
+    settings = _settings()
+    report = operations.restore(settings, folder)
+    out.print(f"restored {sum(report.tables.values()):,} rows, {report.blobs:,} stored files "
+              f"and {len(report.editions)} uploaded edition(s) into {settings.sqlalchemy_url} "
+              f"and {settings.home}")
+
+
+@admin_app.command("collect-garbage")
+def admin_collect_garbage(
+    grace_minutes: Annotated[float, typer.Option(
+        help="Keep unreferenced files younger than this: an upload in progress stores its "
+             "files just before its row.")] = 60,
+    dry_run: Annotated[bool, typer.Option(help="Count, delete nothing.")] = False,
+) -> None:
+    """Delete stored files that no row refers to (a crash between storing and committing an
+    upload) and temporary files of interrupted writes."""
+    _server_modules()
+    from dataperf.server import operations
+    from dataperf.server.storage import BlobStore
+
+    settings = _settings()
+    report = operations.collect_garbage(_database(settings), BlobStore(settings.blobs_dir),
+                                        grace_seconds=grace_minutes * 60, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    out.print(f"{verb} {report.blobs:,} unreferenced file(s) ({report.blob_bytes:,} bytes) and "
+              f"{report.partials:,} interrupted write(s); kept {report.kept_young:,} younger "
+              f"than {grace_minutes:g} minutes")
+
+
 # Using a server -----------------------------------------------------------------------------
 
 @app.command()

@@ -89,8 +89,8 @@ class Database:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest migration (Alembic ``upgrade head``)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to a migration, by default the newest (Alembic ``upgrade``)."""
         from alembic import command
         from alembic.config import Config
 
@@ -98,7 +98,7 @@ class Database:
         config.set_main_option("script_location", str(files("dataperf.server") / "migrations"))
         with self.write_engine.connect() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
             connection.commit()
 
     def dispose(self) -> None:

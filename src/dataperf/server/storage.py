@@ -9,6 +9,8 @@ from pathlib import Path
 
 from dataperf.exceptions import IntegrityError
 
+PARTIAL_PREFIX = ".partial-"  # a file being written (left behind if its writer was killed)
+
 
 class BlobStore:
     """Files named by the SHA-256 of their content, two levels deep (``ab/cd/abcd...``)."""
@@ -28,7 +30,7 @@ class BlobStore:
         if target.is_file() and target.stat().st_size == len(data):
             return digest
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX)
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
