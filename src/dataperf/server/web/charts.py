@@ -60,8 +60,8 @@ def value_axis(values: Sequence[float]) -> list[float]:
         lo, hi = lo - pad, hi + pad
     ticks = nice_ticks(lo, hi)
     if min(values) >= 0 and max(values) <= 1:
-        ticks = [t for t in ticks if -1e-9 <= t <= 1 + 1e-9] or [0.0, 1.0]
-        if len(ticks) == 1:
+        ticks = [t for t in ticks if -1e-9 <= t <= 1 + 1e-9]
+        if len(ticks) < 2:
             ticks = [0.0, 1.0]
     return ticks
 
