@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -31,6 +32,7 @@ from dataperf.server.api import (
     studio,
     submissions,
 )
+from dataperf.server.api.schemas import ERROR_RESPONSES
 from dataperf.server.db import Database
 from dataperf.server.executors import LocalExecutor
 from dataperf.server.platform import Platform
@@ -91,17 +93,23 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-def _numbers_in_range(request: Request) -> None:
-    """A number in a path beyond 64 bits names nothing the database holds (it could not even
-    be asked for): not found, on every route."""
+def _parameters_storable(request: Request) -> None:
+    """Path and query parameters the database could not even be asked about, on every route:
+    text with a NUL character is invalid, and a number in a path beyond 32 bits names
+    nothing the database holds (its ids are PostgreSQL integers), so it is not found."""
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if "\x00" in str(name) + str(value):
+            raise RequestValidationError([{"loc": ("parameters", str(name).replace("\x00", "")),
+                                           "msg": "must not contain a NUL character",
+                                           "type": "value_error"}])
     for value in request.path_params.values():
         try:
             number = int(value)
         except (TypeError, ValueError):
             continue
-        if not -2**63 <= number < 2**63:
+        if not -2**31 <= number < 2**31:
             raise HTTPException(404, f"nothing has the number {str(value)[:40]}: numbers here "
-                                "are below 2^63")
+                                "are below 2^31")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -131,16 +139,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             db.dispose()
 
     app = FastAPI(title="DataPerf", version=__version__, lifespan=lifespan,
-                  dependencies=[Depends(_numbers_in_range)],
+                  dependencies=[Depends(_parameters_storable)],
                   docs_url=None, redoc_url=None, openapi_url=f"{API}/openapi.json",
                   description="Benchmarks for data: submit training sets, cleaning orders and "
                               "data purchases; get them scored on hidden test data.")
     errors.install(app, lambda request, status, message:
                    pages.error_page(request, None, status, message))
     app.add_middleware(BodyLimit, settings=settings)
-    api = APIRouter(prefix=API)
+    api = APIRouter(prefix=API, responses=ERROR_RESPONSES)
     api.add_api_route("/health", _health, methods=["GET"], tags=["platform"],
-                      summary="Liveness and database reachability")
+                      summary="Liveness and database reachability",
+                      responses={503: {"description": "the database is unreachable"}})
     for module in (accounts, challenges, data, submissions, organize, studio, rating):
         api.include_router(module.router)
     app.include_router(api)

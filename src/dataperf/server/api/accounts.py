@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dataperf.server import logins
@@ -50,10 +51,24 @@ def user_out(user: User) -> UserOut:
 
 
 def _team_name_free(session: Session, name: str) -> None:
-    taken = session.scalar(select(func.count()).select_from(Team)
-                           .where(func.lower(Team.name) == name.lower()))
+    """Refuse a team name that is taken, in any case (the databases' ``lower`` may leave
+    letters beyond ASCII as they are, so the same name is looked for too)."""
+    taken = session.scalar(select(func.count()).select_from(Team).where(
+        or_(Team.name == name, func.lower(Team.name) == name.lower())))
     if taken:
-        raise ApiError(409, "conflict", f"the team name {name!r} is taken; choose another")
+        raise _name_taken(name)
+
+
+def _name_taken(name: str) -> ApiError:
+    return ApiError(409, "conflict", f"the team name {name!r} is taken; choose another")
+
+
+def _flush_new_team(session: Session, name: str) -> None:
+    """Write the new team: a request that took the name meanwhile makes this one a 409."""
+    try:
+        session.flush()
+    except IntegrityError as err:
+        raise _name_taken(name) from err
 
 
 def _issue_token(session: Session, user: User, name: str) -> NewToken:
@@ -80,9 +95,15 @@ def register(body: Register, platform: Platform = Depends(get_platform)) -> NewT
         team_name = body.team or body.name
         _team_name_free(session, team_name)
         team = Team(name=team_name)
+        session.add(team)
+        _flush_new_team(session, team_name)
         user = User(email=email, name=body.name, password_hash=password_hash, team=team)
-        session.add_all([team, user])
-        session.flush()
+        session.add(user)
+        try:
+            session.flush()
+        except IntegrityError as err:
+            raise ApiError(409, "conflict", f"{email} is already registered; log in instead"
+                           ) from err
         return _issue_token(session, user, "registration")
 
 
@@ -144,6 +165,7 @@ def create_team(body: NewTeam, user: User = Depends(current_user),
         _team_name_free(session, body.name)
         team = Team(name=body.name, join_code_hash=hash_token(code))
         session.add(team)
+        _flush_new_team(session, body.name)
         session.get_one(User, user.id).team = team
         session.flush()
         return TeamCreated(team=team_out(team), join_code=code)  # type: ignore[arg-type]

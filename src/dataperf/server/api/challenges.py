@@ -10,7 +10,7 @@ from sqlalchemy import select
 from dataperf.editions import PUBLIC
 from dataperf.server import boards
 from dataperf.server import leaderboard as lb
-from dataperf.server.api.deps import current_user, get_platform, optional_user
+from dataperf.server.api.deps import OPTIONAL_TOKEN, current_user, get_platform, optional_user
 from dataperf.server.api.errors import ApiError, forbidden, not_found
 from dataperf.server.api.lookup import challenge_row, manages, round_row
 from dataperf.server.api.schemas import (
@@ -90,7 +90,7 @@ TIE_RULE = ("Rows share a rank when their 95% intervals overlap the interval of 
 
 
 @router.get("/challenges/{name}/leaderboard", response_model=Leaderboard,
-            summary="Ranked entries, one per team")
+            summary="Ranked entries, one per team", openapi_extra=OPTIONAL_TOKEN)
 def leaderboard(name: str, round: int | None = None, part: Part | None = None,
                 view: str = Query(lb.AGGREGATE, description="'aggregate' or a task name"),
                 weights: str | None = Query(None, description="e.g. shirt=2,trouser=1"),
@@ -104,7 +104,8 @@ def leaderboard(name: str, round: int | None = None, part: Part | None = None,
 
 
 @router.get("/challenges/{name}/history", response_model=History,
-            summary="Every scored submission over time, with the best so far")
+            summary="Every scored submission over time, with the best so far",
+            openapi_extra=OPTIONAL_TOKEN)
 def history(name: str, round: int | None = None, part: Part | None = None,
             view: str = lb.AGGREGATE, user: User | None = Depends(optional_user),
             platform: Platform = Depends(get_platform)) -> History:

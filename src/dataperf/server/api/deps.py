@@ -17,6 +17,10 @@ from dataperf.server.web.session import SESSION_COOKIE
 
 _bearer = HTTPBearer(auto_error=False, description="an API token: `dataperf login` makes one")
 
+#: ``openapi_extra`` of a route that takes ``optional_user``: the schema says the token may be
+#: left out (FastAPI documents every bearer dependency as required).
+OPTIONAL_TOKEN: dict[str, object] = {"security": [{}]}
+
 
 def get_platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform

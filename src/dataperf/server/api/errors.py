@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dataperf.exceptions import (
@@ -80,6 +81,13 @@ def install(app: FastAPI, page: PageRenderer | None = None) -> None:
                     for e in err.errors()]
         text = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return _answer(422, "invalid-request", f"the request is invalid: {text}", problems)
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, err: DataError) -> JSONResponse:
+        """The database refused a value sent (a NUL character in text, a number past its
+        columns' range) that no check caught before: the request's fault, not the server's."""
+        return _answer(422, "invalid-value", "the request holds a value the database cannot "
+                       f"store: {str(err.orig).splitlines()[0][:200]}")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, err: StarletteHTTPException) -> Response:

@@ -37,7 +37,15 @@ from dataperf.server.api.studio import (
     red_teaming_row,
     refusals,
 )
-from dataperf.server.models import AttackRow, ChallengeRow, Rater, Role, User, ValidationRow
+from dataperf.server.models import (
+    AttackRow,
+    AttackState,
+    ChallengeRow,
+    Rater,
+    Role,
+    User,
+    ValidationRow,
+)
 from dataperf.server.platform import Platform
 
 router = APIRouter(tags=["red-teaming raters"])
@@ -255,7 +263,7 @@ def moderate(attack_id: int, body: ModerationIn, user: User = Depends(current_us
 
 @router.get("/challenges/{name}/review", response_model=list[ReviewOut],
             summary="The round's attacks for its organizers, newest first")
-def review(name: str, round: int | None = None, state: str | None = None,
+def review(name: str, round: int | None = None, state: AttackState | None = None,
            user: User = Depends(current_user),
            platform: Platform = Depends(get_platform)) -> list[ReviewOut]:
     with platform.db.read() as session:

@@ -15,6 +15,26 @@ class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class ErrorBody(BaseModel):
+    status: int
+    code: str = Field(description="why, for programs: e.g. not-found, invalid-submission, "
+                                  "quota-exceeded, too-many-requests")
+    message: str = Field(description="why, for people, and what to do about it")
+    problems: list[dict[str, Any]] | None = Field(
+        default=None, description="every problem found, for an invalid request or submission")
+
+
+class ErrorAnswer(BaseModel):
+    """The body of every refusal (HTTP 4xx) and of the few server-side failures (503)."""
+
+    error: ErrorBody
+
+
+#: The API's routes answer any refusal with an ``ErrorAnswer`` (in place of FastAPI's own 422).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorAnswer, "description": "Refused: `error.code` names why"}}
+
+
 class Register(BaseModel):
     email: EmailStr
     name: str = Field(min_length=1, max_length=80)

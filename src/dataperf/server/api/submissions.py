@@ -12,7 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dataperf.server import boards, queue
-from dataperf.server.api.deps import current_user, get_platform, optional_user, require
+from dataperf.server.api.deps import (
+    OPTIONAL_TOKEN,
+    current_user,
+    get_platform,
+    optional_user,
+    require,
+)
 from dataperf.server.api.errors import ApiError, not_found
 from dataperf.server.api.lookup import challenge_row, manages, round_row, submission_row
 from dataperf.server.api.schemas import FinalChoice, SubmissionOut
@@ -206,7 +212,8 @@ def my_submissions(challenge: str | None = None, limit: int = 50,
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionOut,
-            summary="A submission: state, queue position, progress, scores")
+            summary="A submission: state, queue position, progress, scores",
+            openapi_extra=OPTIONAL_TOKEN)
 def get_submission(submission_id: int, user: User | None = Depends(optional_user),
                    platform: Platform = Depends(get_platform)) -> SubmissionOut:
     with platform.db.read() as session:
@@ -267,7 +274,7 @@ def choose_final(submission_id: int, body: FinalChoice, user: User = Depends(cur
 
 @router.get("/submissions/{submission_id}/files",
             summary="Download a submitted file by its name as listed, folders included",
-            response_class=Response,
+            response_class=Response, openapi_extra=OPTIONAL_TOKEN,
             responses={200: {"content": {"application/octet-stream": {}}}})
 def download_named(submission_id: int, name: str = Query(
         ..., max_length=1000, description="e.g. validations/validations.jsonl"),
@@ -278,7 +285,7 @@ def download_named(submission_id: int, name: str = Query(
 
 @router.get("/submissions/{submission_id}/files/{file_name}",
             summary="Download a submitted file (a name without folders)",
-            response_class=Response,
+            response_class=Response, openapi_extra=OPTIONAL_TOKEN,
             responses={200: {"content": {"application/octet-stream": {}}}})
 def download(submission_id: int, file_name: str, user: User | None = Depends(optional_user),
              platform: Platform = Depends(get_platform)) -> Response:
