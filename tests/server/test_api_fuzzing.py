@@ -40,7 +40,7 @@ UNCHECKED = [positive_data_acceptance]
 
 
 @dataclass
-class Platform:
+class FuzzWorld:
     server: LiveServer
     tokens: dict[str, str | None]
     known: dict[str, Any] = field(default_factory=dict)  # path parameters of things that exist
@@ -53,8 +53,8 @@ class Platform:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def platform(request: pytest.FixtureRequest,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def world(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzWorld]:
     """A server without workers, a challenge of each sort hosted by an organizer, a
     participant's submission to one and prompt in the other."""
     root: Path = tmp_path_factory.mktemp(f"fuzz-{request.param}")
@@ -63,7 +63,7 @@ def platform(request: pytest.FixtureRequest,
         tokens: dict[str, str | None] = {"anonymous": None}
         for role in ("participant", "organizer", "admin"):
             tokens[role] = server.user(f"{role}@fuzz.example.org", role)
-        found = Platform(server, tokens)
+        world = FuzzWorld(server, tokens)
         with server.api(tokens["organizer"]) as api:
             api.post("/challenges", json={"challenge": "vision-selection", "name": COPY,
                                           "round": {"daily_quota": 10_000}}).raise_for_status()
@@ -81,10 +81,10 @@ def platform(request: pytest.FixtureRequest,
             prompt = api.post(f"/challenges/{NIBBLER}/generations",
                               json={"prompt": "a lantern by the river"})
             prompt.raise_for_status()
-        found.known = {"submission_id": submitted.json()["id"], "file_name": sorted(files)[0],
+        world.known = {"submission_id": submitted.json()["id"], "file_name": sorted(files)[0],
                        "user_id": me["id"], "number": 1, "snapshot": "fuzz-snap",
                        "generation_id": prompt.json()["id"], "index": 0}
-        yield found
+        yield world
 
 
 def api_operations() -> dict[str, Any]:
@@ -106,8 +106,8 @@ def api_operations() -> dict[str, Any]:
 OPERATIONS = api_operations()
 
 
-def test_the_served_schema_is_the_one_fuzzed(platform: Platform) -> None:
-    with platform.server.api() as api:
+def test_the_served_schema_is_the_one_fuzzed(world: FuzzWorld) -> None:
+    with world.server.api() as api:
         served = api.get("/openapi.json").json()
     assert {f"{method.upper()} {path}" for path, item in served["paths"].items()
             for method in item} == set(OPERATIONS)
@@ -118,13 +118,13 @@ def test_the_served_schema_is_the_one_fuzzed(platform: Platform) -> None:
           suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_no_request_gets_a_server_error_or_an_answer_off_the_schema(
-        platform: Platform, label: str, data: st.DataObject) -> None:
+        world: FuzzWorld, label: str, data: st.DataObject) -> None:
     case = data.draw(OPERATIONS[label].as_strategy())
     generated = dict(case.path_parameters or {})
-    realistic = platform.realistic(case.path, generated)
+    realistic = world.realistic(case.path, generated)
     for path in ([generated, realistic] if realistic != generated else [generated]):
         case.path_parameters = path
-        for token in platform.tokens.values():
+        for token in world.tokens.values():
             headers = {"Authorization": f"Bearer {token}"} if token else {}
-            case.call_and_validate(base_url=platform.server.url, headers=headers,
+            case.call_and_validate(base_url=world.server.url, headers=headers,
                                    excluded_checks=UNCHECKED, timeout=60)

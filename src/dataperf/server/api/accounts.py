@@ -63,6 +63,10 @@ def _name_taken(name: str) -> ApiError:
     return ApiError(409, "conflict", f"the team name {name!r} is taken; choose another")
 
 
+def _already_registered(email: str) -> ApiError:
+    return ApiError(409, "conflict", f"{email} is already registered; log in instead")
+
+
 def _flush_new_team(session: Session, name: str) -> None:
     """Write the new team: a request that took the name meanwhile makes this one a 409."""
     try:
@@ -91,7 +95,7 @@ def register(body: Register, platform: Platform = Depends(get_platform)) -> NewT
     password_hash = hash_password(body.password)  # slow by design: outside the transaction
     with platform.db.write() as session:
         if session.scalar(select(func.count()).select_from(User).where(User.email == email)):
-            raise ApiError(409, "conflict", f"{email} is already registered; log in instead")
+            raise _already_registered(email)
         team_name = body.team or body.name
         _team_name_free(session, team_name)
         team = Team(name=team_name)
@@ -101,9 +105,8 @@ def register(body: Register, platform: Platform = Depends(get_platform)) -> NewT
         session.add(user)
         try:
             session.flush()
-        except IntegrityError as err:
-            raise ApiError(409, "conflict", f"{email} is already registered; log in instead"
-                           ) from err
+        except IntegrityError as err:  # registered meanwhile
+            raise _already_registered(email) from err
         return _issue_token(session, user, "registration")
 
 

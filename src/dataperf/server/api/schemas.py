@@ -25,7 +25,7 @@ class ErrorBody(BaseModel):
 
 
 class ErrorAnswer(BaseModel):
-    """The body of every refusal (HTTP 4xx) and of the few server-side failures (503)."""
+    """The body of every refusal (HTTP 4xx)."""
 
     error: ErrorBody
 
