@@ -36,6 +36,16 @@ def fast_settings(home: Path, database_url: str | None = None, **overrides: Any)
     return Settings(**(values | overrides))
 
 
+def require_ray() -> None:
+    """Skip the calling test module without Ray installed, except under CI, where it fails."""
+    try:
+        import ray  # noqa: F401
+    except ModuleNotFoundError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("ray is not installed (pip install 'dataperf[ray]')", allow_module_level=True)
+
+
 @contextmanager
 def database_url(backend: str, home: Path) -> Iterator[str]:
     """A URL of an empty database of the given backend, dropped afterwards."""

@@ -18,16 +18,11 @@ import pytest
 from dataperf.registry import get_challenge
 from dataperf.server.execution import Event
 from dataperf.server.jobs import Job, Outcome, run_job
-from platform_harness import database_url, fast_settings, live_server
+from platform_harness import database_url, fast_settings, live_server, require_ray
 
-try:
-    import ray  # noqa: F401
-except ModuleNotFoundError:
-    if os.environ.get("CI"):
-        raise
-    pytest.skip("ray is not installed (pip install 'dataperf[ray]')", allow_module_level=True)
+require_ray()
 
-from dataperf.server.ray_executor import RayExecutor, died
+from dataperf.server.ray_executor import RayExecutor, died  # noqa: E402 (needs ray)
 
 pytestmark = pytest.mark.slow
 CHALLENGE = "vision-selection"

@@ -36,6 +36,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -114,16 +116,25 @@ def died(err: BaseException) -> Outcome:
 
 
 def connect(slots: int, address: str) -> bool:
-    """Initialize Ray for ``address``; True if this started a local instance to shut down."""
+    """Initialize Ray for ``address``; True if this started a local instance to shut down.
+
+    ``ray.init`` replaces the process's SIGTERM handler with one that exits at once; the one
+    the process had (``dataperf worker``'s: stop, handing running jobs back) is put back."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     if ray.is_initialized():
         return False
     quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
-    if address == LOCAL:
-        ray.init(address=LOCAL, num_cpus=slots, num_gpus=0, include_dashboard=False, **quiet)
-        return True
-    ray.init(address=address, **quiet)
-    return False
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        if address == LOCAL:
+            ray.init(address=LOCAL, num_cpus=slots, num_gpus=0, include_dashboard=False,
+                     **quiet)
+            return True
+        ray.init(address=address, **quiet)
+        return False
+    finally:
+        if sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, sigterm)
 
 
 @dataclass
