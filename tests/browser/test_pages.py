@@ -173,7 +173,7 @@ def test_pages_fit_a_phone_screen_and_work_with_the_keyboard(
     site.register("kb@example.org", "Keyboard User")
     p.goto("/login")
     p.wait_for_function(  # the email field has focus (autofocus lands after the load event)
-        "document.activeElement && document.activeElement.name === 'email'")
+        "() => document.activeElement && document.activeElement.name === 'email'")
     p.keyboard.type("kb@example.org")
     p.keyboard.press("Tab")
     p.keyboard.type(PASSWORD)
@@ -190,18 +190,26 @@ def test_pages_fit_a_phone_screen_and_work_with_the_keyboard(
 
 def test_the_api_docs_render_the_schema_offline(page: object, site: LiveServer) -> None:
     """The interactive docs read the OpenAPI 3.1 schema FastAPI writes (Swagger UI 5, served
-    from the installed package) and list the operations, with nothing fetched elsewhere."""
+    from the installed package) and list the operations, with nothing fetched elsewhere and
+    nothing refused by the page's content security policy."""
     p: object = page
     outside: list[str] = []
     p.on("request", lambda r: outside.append(r.url)  # type: ignore[attr-defined]
          if not r.url.startswith(site.url) else None)
+    logged: list[str] = []
+    p.on("console", lambda m: logged.append(m.text)  # type: ignore[attr-defined]
+         if m.type == "error" else None)
+    p.on("pageerror", lambda e: logged.append(str(e)))  # type: ignore[attr-defined]
     p.goto("/docs")  # type: ignore[attr-defined]
     p.locator(".opblock").first.wait_for(timeout=30_000)  # type: ignore[attr-defined]
     text = p.locator("body").inner_text()  # type: ignore[attr-defined]
     assert "Unable to render this definition" not in text
     assert "/api/v1/challenges/{name}/submissions" in text
     assert "3.1" in httpx.get(f"{site.url}/api/v1/openapi.json").json()["openapi"]
+    p.locator(".opblock").first.click()  # type: ignore[attr-defined]
+    p.get_by_text("Try it out").first.wait_for()  # type: ignore[attr-defined]
     assert outside == []
+    assert logged == []
     screenshot(p, "api-docs")
 
 

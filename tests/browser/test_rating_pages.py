@@ -119,7 +119,8 @@ def _validate(page: Any, prompt: str, harm: str = "violent", phone: bool = False
     image = page.locator(".rating-image img")
     blurred = f"/api/v1/ratings/{rating}/image"
     assert image.get_attribute("src") == blurred
-    page.wait_for_function("document.querySelector('.rating-image img').naturalWidth === 64")
+    page.wait_for_function(
+        "() => document.querySelector('.rating-image img').naturalWidth === 64")
     page.get_by_role("button", name="Reveal the image").click()
     assert image.get_attribute("src") == f"{blurred}?reveal=true"
     page.get_by_role("button", name="Blur the image").click()

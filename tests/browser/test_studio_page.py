@@ -96,14 +96,16 @@ def test_a_participant_submits_an_attack_from_the_studio(
     assert images.count() == 4
     sources = [images.nth(i).get_attribute("src") for i in range(4)]
     assert sources == [f"/api/v1/generations/{generation}/images/{i}" for i in range(4)]
-    p.wait_for_function("Array.from(document.querySelectorAll('.studio-image img'))"
+    # Functions, not expressions: the page's policy forbids evaluating strings as code.
+    p.wait_for_function("() => Array.from(document.querySelectorAll('.studio-image img'))"
                         ".every(i => i.complete && i.naturalWidth === 64)")
     blurred = p.request.get(sources[0])
     assert blurred.status == 200
     assert blurred.headers["cache-control"] == "private, no-store"
     images.first.click()
     assert images.first.get_attribute("src") == f"{sources[0]}?reveal=true"
-    p.wait_for_function("document.querySelector('.studio-image img').naturalWidth === 64")
+    p.wait_for_function(
+        "() => document.querySelector('.studio-image img').naturalWidth === 64")
     p.get_by_role("button", name="Reveal image 2").click()
     assert images.nth(1).get_attribute("src") == f"{sources[1]}?reveal=true"
     assert images.nth(2).get_attribute("src") == sources[2]  # the others stay blurred

@@ -35,6 +35,7 @@ from dataperf.server.api import (
 from dataperf.server.api.schemas import ERROR_RESPONSES
 from dataperf.server.db import Database
 from dataperf.server.executors import LocalExecutor
+from dataperf.server.headers import SecurityHeaders, allowing_inline_scripts
 from dataperf.server.platform import Platform
 from dataperf.server.settings import Settings
 from dataperf.server.web import accounts as account_pages
@@ -146,6 +147,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app, lambda request, status, message:
                    pages.error_page(request, None, status, message))
     app.add_middleware(BodyLimit, settings=settings)
+    docs = _docs_page()
+    app.add_middleware(SecurityHeaders, policies={  # Swagger UI draws icons from data: URLs
+        "/docs": allowing_inline_scripts(docs, img_src="'self' data:")})
     api = APIRouter(prefix=API, responses=ERROR_RESPONSES)
     api.add_api_route("/health", _health, methods=["GET"], tags=["platform"],
                       summary="Liveness and database reachability",
@@ -159,7 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rating_pages.router)
     app.mount("/static/web", StaticFiles(directory=str(WEB_STATIC)), name="web-static")
     app.add_api_route("/favicon.ico", _favicon, methods=["GET"], include_in_schema=False)
-    _mount_docs(app)
+    _mount_docs(app, docs)
     return app
 
 
@@ -180,16 +184,21 @@ def _health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "version": __version__, "database": "ok"})
 
 
-def _mount_docs(app: FastAPI) -> None:
-    """Swagger UI 5 from the installed ``swagger-ui-bundle-v2`` package: works offline."""
+def _docs_page() -> str:
+    """The interactive docs' page: Swagger UI 5 from the installed ``swagger-ui-bundle-v2``
+    package, so it works offline."""
+    return bytes(get_swagger_ui_html(
+        openapi_url=f"{API}/openapi.json", title="DataPerf API",
+        swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+        swagger_css_url="/static/swagger/swagger-ui.css",
+        swagger_favicon_url="/static/swagger/favicon-32x32.png").body).decode()
+
+
+def _mount_docs(app: FastAPI, page: str) -> None:
     from swagger_ui_bundle import swagger_ui_path
 
     app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=f"{API}/openapi.json", title="DataPerf API",
-            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
-            swagger_css_url="/static/swagger/swagger-ui.css",
-            swagger_favicon_url="/static/swagger/favicon-32x32.png")
+        return HTMLResponse(page)
