@@ -10,7 +10,7 @@ CHALLENGE ?= vision-selection
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint bench results screenshots conformance fuzz
+.PHONY: run demo test lint bench load results screenshots conformance fuzz
 
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ $(VENV)/.dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@ $(VENV)/.core $(VENV)/.server
+
+$(VENV)/.load: $(VENV)/.dev
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,load]'
+	touch $@
 
 run: $(VENV)/.server
 	$(BIN)/dataperf serve --host $(HOST) --port $(PORT)
@@ -51,6 +55,11 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/bench_speech_scorer.py
 	$(BIN)/python bench/bench_redteaming_scorer.py
 	$(BIN)/python bench/bench_studio.py
+
+# The platform under concurrent load (bench/load): 50 users for 60 s, 10 of them submitting, on
+# SQLite and, with POSTGRES_URL, on PostgreSQL; targets 0 errors and leaderboard p99 < 100 ms.
+load: $(VENV)/.load
+	$(BIN)/python bench/load/run.py $(if $(POSTGRES_URL),--postgres $(POSTGRES_URL))
 
 results: $(VENV)/.core
 	$(BIN)/dataperf compare $(CHALLENGE) --markdown docs/results/$(CHALLENGE).md

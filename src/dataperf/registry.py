@@ -10,6 +10,7 @@ manifest and is found under ``$DATAPERF_HOME/editions``.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
@@ -40,7 +41,10 @@ def challenge_from_spec(spec: Mapping[str, Any], *, origin: str) -> Challenge:
     return factories[kind](spec, origin=origin)
 
 
-def _from_entry_points() -> list[tuple[str, Challenge]]:
+@functools.cache
+def _from_entry_points() -> tuple[tuple[str, Challenge], ...]:
+    """The installed packages' challenges, loaded once: installing a package takes a new
+    process (scanning the entry points costs milliseconds, on every lookup otherwise)."""
     found = []
     for point in entry_points(group=ENTRY_POINT_GROUP):
         origin = f"entry point {point.name!r} ({point.value})"
@@ -52,7 +56,7 @@ def _from_entry_points() -> list[tuple[str, Challenge]]:
         if not isinstance(challenge, Challenge):
             raise SpecError(f"{origin} did not give a Challenge")
         found.append((origin, challenge))
-    return found
+    return tuple(found)
 
 
 def _from_organizer_editions() -> list[tuple[str, Challenge]]:
@@ -79,7 +83,7 @@ def challenges() -> dict[str, Challenge]:
     """Every registered challenge by name. Two definitions of one name are an error."""
     registered: dict[str, Challenge] = {}
     origins: dict[str, str] = {}
-    for origin, challenge in _from_entry_points() + _from_organizer_editions():
+    for origin, challenge in [*_from_entry_points(), *_from_organizer_editions()]:
         if challenge.name in registered:
             raise SpecError(
                 f"challenge {challenge.name!r} is defined twice: by {origins[challenge.name]} "

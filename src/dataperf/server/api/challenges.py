@@ -30,6 +30,18 @@ router = APIRouter(tags=["challenges"])
 Part = Literal["all", "public", "private"]
 
 
+def described(platform: Platform, row: ChallengeRow) -> tuple[dict[str, str], list[str]]:
+    """The challenge's rules and built-in algorithms, fixed by its definition and edition: looked
+    up once per edition (the registry scans the installed entry points on every lookup)."""
+    def compute() -> tuple[dict[str, str], list[str]]:
+        challenge = platform.challenge(row)
+        return challenge.rules(), list(challenge.algorithms())
+
+    key = ("described", row.challenge, row.edition_path, row.edition_hash)
+    found: tuple[dict[str, str], list[str]] = platform.boards.get(key, compute)
+    return found
+
+
 def challenge_out(platform: Platform, row: ChallengeRow, *, rules: bool = False
                   ) -> ChallengeOut:
     return ChallengeOut(
@@ -39,7 +51,7 @@ def challenge_out(platform: Platform, row: ChallengeRow, *, rules: bool = False
         bundled=row.edition_path.startswith(BUNDLED_REF),
         public_files={n: f.sha256 for n, f in platform.edition(row).manifest.files.items()
                       if n.startswith(PUBLIC + "/")} if rules else {},
-        rules=platform.challenge(row).rules() if rules else {},
+        rules=described(platform, row)[0] if rules else {},
         rounds=[RoundOut.model_validate(r) for r in row.rounds])
 
 

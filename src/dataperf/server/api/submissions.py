@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from dataperf.server import boards, queue
 from dataperf.server.api.deps import (
@@ -203,7 +203,10 @@ def my_submissions(challenge: str | None = None, limit: int = 50,
                    platform: Platform = Depends(get_platform)) -> list[SubmissionOut]:
     with platform.db.read() as session:
         query = (select(Submission).where(Submission.team_id == user.team_id)
-                 .order_by(Submission.id.desc()).limit(max(1, min(limit, 500))))
+                 .order_by(Submission.id.desc()).limit(max(1, min(limit, 500)))
+                 .options(joinedload(Submission.evaluation), joinedload(Submission.team),
+                          joinedload(Submission.round).joinedload(Round.challenge),
+                          selectinload(Submission.files)))  # not one query per row each
         if challenge is not None:
             rounds = select(Round.id).where(Round.challenge_id
                                             == challenge_row(session, challenge).id)

@@ -187,7 +187,7 @@ def challenge_page(request: Request, name: str, view: str = "aggregate",
         row = challenge_row(session, name)
         round_ = round_row(row, round)
         current = round_ is row.rounds[-1]
-        algorithms = list(platform.challenge(row).algorithms())
+        algorithms = challenge_api.described(platform, row)[1]
         waiting = dict(session.execute(
             select(Submission.is_baseline, func.count()).join(Evaluation)
             .where(Submission.round_id == round_.id,
