@@ -11,7 +11,7 @@ worst case for reuse); ``--whole`` buys whole sellers instead (every draw the sa
   draw each seller's rows with ``rng.choice``, concatenate, fit
   ``LogisticRegression(random_state=0)``, score. Timed with and without the loading.
 - **plain in-memory loop**: the same, with every seller's float64 array loaded once.
-- **ours**: ``kinds.acquisition.market_correct``: one float16 table shared by all sellers, row
+- **ours**: ``kinds.acquisition_procedure.market_correct``: one float16 table shared by all sellers, row
   indices per seller, only the bought rows gathered, identical draws fitted once.
 
 All three must give the same test predictions in every draw (checked). Everything runs on one
@@ -40,7 +40,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from dataperf.kinds.acquisition import SellerOffers, drawn_positions, market_correct
+from dataperf.kinds.acquisition_procedure import SellerOffers, drawn_positions, market_correct
 
 DIM, CLASSES, SELLERS, TEST_ROWS, MAX_ROWS, MIN_ROWS = 768, 3, 20, 1000, 30_000, 1_500
 

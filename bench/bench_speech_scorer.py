@@ -89,7 +89,7 @@ def bundled_edition(repeat: int) -> list[float]:
 
     from dataperf.challenges.speech_selection import challenge
     from dataperf.editions import embedding_array
-    from dataperf.kinds.selection import load_pool
+    from dataperf.kinds.selection_tables import load_pool
 
     edition = challenge.edition("offline")
     submission = challenge.parse_submission(challenge.run_algorithm("random", edition), edition)

@@ -23,7 +23,7 @@ from dataperf.algorithms.acquisition import (
     seller_statistics,
     summarize,
 )
-from dataperf.kinds.acquisition import SellerOffers, market_correct
+from dataperf.kinds.acquisition_procedure import SellerOffers, market_correct
 from dataperf.kinds.acquisition_files import within_budget
 
 NAMES = sorted(STRATEGIES)

@@ -590,16 +590,16 @@ def test_one_class_bought_predicts_that_class(challenge, edition, data):
 
 
 def test_identical_draws_are_fitted_once(challenge, edition, monkeypatch):
-    from dataperf.kinds import acquisition
+    from dataperf.kinds import acquisition_procedure
 
     calls = []
-    real = acquisition.train_and_predict
+    real = acquisition_procedure.train_and_predict
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(acquisition, "train_and_predict", counting)
+    monkeypatch.setattr(acquisition_procedure, "train_and_predict", counting)
     whole = {"0": [20, 10, 0], "1": [12, 0, 9]}
     challenge.score(challenge.parse_submission(purchase_files(whole), edition), edition)
     assert len(calls) == 2  # one fit per market, not one per draw

@@ -336,8 +336,8 @@ def test_every_selector_makes_a_valid_small_speech_selection(name):
 
 
 def test_the_original_training_order_follows_its_loader():
-    from dataperf.kinds.selection import original_training_order
     from dataperf.kinds.selection_files import KeywordRows
+    from dataperf.kinds.selection_tables import original_training_order
 
     classes = ["nontarget", "down", "go", "yes"]
     # file order: targets "yes" then "down" ("go" left out), nontargets of words a, b, a

@@ -17,8 +17,8 @@ from dataperf.scores import TaskScore
 if TYPE_CHECKING:
     from dataperf.challenge import Challenge
 
-__all__ = ["KindSpec", "adopt_spec", "algorithm_summaries", "make_algorithm", "match_files",
-           "mean_task_score", "task_seed", "validate_spec"]
+__all__ = ["BootstrapSpec", "KindSpec", "adopt_spec", "algorithm_summaries", "make_algorithm",
+           "match_files", "mean_task_score", "task_seed", "validate_spec"]
 
 T = TypeVar("T")
 S = TypeVar("S", bound="KindSpec")
@@ -43,6 +43,16 @@ class KindSpec(BaseModel):
         if len(set(self.classes)) != len(self.classes):
             raise ValueError("classes must be unique")
         return self
+
+
+class BootstrapSpec(BaseModel):
+    """The percentile bootstrap interval of a kind's default profile."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_resamples: int = Field(default=1000, ge=100, le=100_000)
+    seed: int = Field(default=0, ge=0)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
 
 
 def validate_spec(model: type[S], data: Mapping[str, Any], *, origin: str) -> S:

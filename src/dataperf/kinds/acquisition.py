@@ -20,11 +20,12 @@ Submission: one file per market, ``{market}.txt`` (or ``.csv``): one line with t
 rows bought from each seller (see :mod:`.acquisition_files`). Buying k of the n_s rows of
 seller s costs ``max_price_s * k / n_s``; the total must stay within the budget.
 
-Scoring (:func:`market_correct`): for market t and draw j = 0..draws-1, the rows bought from
-each seller are drawn by ``default_rng(SeedSequence([seed, t, j]))`` (``choice(n_s, k_s,
-replace=False)``, sorted; all rows when k_s = n_s), concatenated in seller order and used to fit
-the frozen logistic regression, which predicts the hidden test rows. accuracy = the mean test
-accuracy over draws; savings = (budget - cost) / budget; the market's score is
+Scoring (:func:`market_correct`, in :mod:`.acquisition_procedure`): for market t and draw
+j = 0..draws-1, the rows bought from each seller are drawn by
+``default_rng(SeedSequence([seed, t, j]))`` (``choice(n_s, k_s, replace=False)``, sorted; all
+rows when k_s = n_s), concatenated in seller order and used to fit the frozen logistic
+regression, which predicts the hidden test rows. accuracy = the mean test accuracy over draws;
+savings = (budget - cost) / budget; the market's score is
 ``accuracy_weight * accuracy + (1 - accuracy_weight) * savings`` (higher is better), and the
 leaderboard's the mean over markets. The default profile adds a percentile bootstrap interval
 over test rows.
@@ -40,7 +41,7 @@ accuracy and cost of a market are ``0 + a_1 / draws + a_2 / draws + ...``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -48,7 +49,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from threadpoolctl import threadpool_limits
 
 from dataperf import metrics
 from dataperf.challenge import Challenge, Profile, Progress, Submission, TestSplit, no_progress
@@ -62,6 +62,7 @@ from dataperf.exceptions import (
 )
 from dataperf.kinds import acquisition_files as files
 from dataperf.kinds._common import (
+    BootstrapSpec,
     KindSpec,
     adopt_spec,
     algorithm_summaries,
@@ -72,8 +73,15 @@ from dataperf.kinds._common import (
     validate_spec,
 )
 from dataperf.kinds.acquisition_files import MarketTerms
-from dataperf.kinds.selection import BootstrapSpec
-from dataperf.learners.frozen import train_and_predict
+from dataperf.kinds.acquisition_procedure import (
+    SellerOffers,
+    bootstrap_accuracy,
+    drawn_positions,
+    market_correct,
+    original_cost,
+    original_mean,
+    original_positions,
+)
 from dataperf.scores import Score, TaskScore
 
 if TYPE_CHECKING:  # the algorithms load only when one runs
@@ -88,7 +96,6 @@ SAMPLES = "public/samples.parquet"
 ROWS = "hidden/rows.parquet"
 OFFERS = "hidden/offers.parquet"
 TEST = "hidden/test.parquet"
-BOOTSTRAP_BLOCK = 64  # resamples drawn together
 # The original evaluator's seed: ``numpy.random.seed(1111)`` when its seller module is imported.
 ORIGINAL_SEED = 1111
 
@@ -121,169 +128,8 @@ class AcquisitionSpec(KindSpec):
 
 
 @dataclass(frozen=True)
-class SellerOffers:
-    """What one seller sells, by position 0..n_s-1 (hidden from participants)."""
-
-    rows: np.ndarray  # (n_s,) int64: rows of the shared embedding table
-    labels: np.ndarray  # (n_s,) int64: the class index this seller gives each row
-
-
-@dataclass(frozen=True)
 class AcquisitionSubmission(Submission):
     purchases: Mapping[str, np.ndarray] = field(default_factory=dict)  # market -> (S,) counts
-
-
-# The procedure -------------------------------------------------------------------------------
-
-
-def drawn_positions(
-    counts: np.ndarray, sizes: Sequence[int], rng: np.random.Generator
-) -> list[np.ndarray]:
-    """The positions bought from each seller in one draw, sorted: ``rng.choice(n, k,
-    replace=False)`` for 0 < k < n (in seller order), every position for k = n, none for 0."""
-    out = []
-    for k, n in zip(np.asarray(counts, dtype=np.int64).tolist(), sizes, strict=True):
-        if k <= 0:
-            out.append(np.zeros(0, dtype=np.int64))
-        elif k < n:
-            out.append(np.sort(rng.choice(int(n), int(k), replace=False)).astype(np.int64))
-        else:
-            out.append(np.arange(n, dtype=np.int64))
-    return out
-
-
-def original_positions(
-    counts: np.ndarray, sizes: Sequence[int], rng: np.random.RandomState
-) -> list[np.ndarray]:
-    """The positions bought from each seller in one draw of the original evaluator:
-    ``rng.choice(n, size=k, replace=True)`` for every seller in order (k = 0 included), in the
-    order drawn, so a row may be bought twice."""
-    return [
-        rng.choice(int(n), size=int(k), replace=True).astype(np.int64)
-        for k, n in zip(np.asarray(counts, dtype=np.int64).tolist(), sizes, strict=True)
-    ]
-
-
-def original_cost(counts: np.ndarray, terms: MarketTerms) -> float:
-    """The original's cost of one purchase: ``max_price * (k / n)`` per seller, added one after
-    the other in seller order (plain float additions, as its ``sum`` of numpy floats does)."""
-    total = 0.0
-    for k, n, price in zip(
-        np.asarray(counts, dtype=np.int64).tolist(),
-        terms.rows.tolist(),
-        terms.max_prices.tolist(),
-        strict=True,
-    ):
-        total = total + price * (k / n)
-    return total
-
-
-def original_mean(values: Iterable[float]) -> float:
-    """The original's average: ``0 + v_1 / n + v_2 / n + ...`` (it adds each share in turn)."""
-    values = list(values)
-    total = 0.0
-    for value in values:
-        total += value / len(values)
-    return total
-
-
-def market_correct(
-    counts: np.ndarray,
-    offers: Sequence[SellerOffers],
-    embeddings: np.ndarray,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    *,
-    market_index: int,
-    draws: int,
-    seed: int,
-    C: float = 1.0,
-    max_iter: int = 100,
-    progress: Progress = no_progress,
-    original_rng: np.random.RandomState | None = None,
-) -> np.ndarray:
-    """Which test rows the frozen model gets right in each draw: (draws, m) bool.
-
-    Draw j fits ``LogisticRegression(random_state=0, C=C, max_iter=max_iter)`` on the rows
-    bought (:func:`drawn_positions` with ``default_rng(SeedSequence([seed, market_index, j]))``;
-    with ``original_rng``, :func:`original_positions` from that generator, which the caller
-    carries from market to market), their embeddings gathered from the shared ``embeddings``
-    table as float64 and their labels from the sellers. Bought rows of a single class predict
-    that class; nothing bought gets every test row wrong. Draws that buy the same rows are
-    fitted once.
-    """
-    sizes = [len(o.rows) for o in offers]
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    y_test = np.asarray(y_test, dtype=np.int64)
-    x_test = np.asarray(x_test, dtype=np.float64)
-    out = np.zeros((draws, len(y_test)), dtype=bool)
-    fitted: dict[bytes, np.ndarray] = {}
-    for j in range(draws):
-        progress(f"draw {j + 1} of {draws}", j, draws)
-        if original_rng is not None:
-            positions = original_positions(counts, sizes, original_rng)
-        else:
-            rng = np.random.default_rng(np.random.SeedSequence([seed, market_index, j]))
-            positions = drawn_positions(counts, sizes, rng)
-        key = (
-            np.concatenate([p + start for p, start in zip(positions, starts[:-1], strict=True)])
-            .astype(np.int64)
-            .tobytes()
-        )
-        if key not in fitted:
-            rows = np.concatenate([o.rows[p] for o, p in zip(offers, positions, strict=True)])
-            labels = np.concatenate([o.labels[p] for o, p in zip(offers, positions, strict=True)])
-            fitted[key] = _correct(embeddings[rows], labels, x_test, y_test, C=C, max_iter=max_iter)
-        out[j] = fitted[key]
-    progress("done", draws, draws)
-    return out
-
-
-def _correct(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    *,
-    C: float,
-    max_iter: int,
-) -> np.ndarray:
-    classes = np.unique(y_train)
-    if len(classes) == 0:
-        return np.zeros(len(y_test), dtype=bool)
-    if len(classes) == 1:
-        return y_test == classes[0]
-    # One BLAS thread: the same arithmetic on every machine and in every scoring slot, and
-    # no threads spinning against each other on a busy host (10x slower there).
-    with threadpool_limits(1, user_api="blas"):
-        prediction = train_and_predict(
-            "logistic_regression",
-            {"C": C, "max_iter": max_iter},
-            x_train,
-            y_train,
-            x_test,
-            seed=0,
-        )
-    return np.asarray(prediction.labels, dtype=np.int64) == y_test
-
-
-def bootstrap_accuracy(
-    row_accuracy: np.ndarray, *, n_resamples: int, seed: int, block: int = BOOTSTRAP_BLOCK
-) -> np.ndarray:
-    """Mean of ``row_accuracy`` (per test row: the share of draws that got it right) over
-    ``n_resamples`` test sets drawn with replacement: resample b uses the rows
-    ``rng.integers(0, m, size=(size, m))[b - start]`` of its block of ``block`` resamples
-    (``rng = default_rng(seed)``, blocks in order, the last one shorter)."""
-    row_accuracy = np.asarray(row_accuracy, dtype=np.float64)
-    m = len(row_accuracy)
-    out = np.zeros(n_resamples, dtype=np.float64)
-    if m == 0:
-        return out
-    rng = np.random.default_rng(seed)
-    for start in range(0, n_resamples, block):
-        stop = min(start + block, n_resamples)
-        out[start:stop] = row_accuracy[rng.integers(0, m, size=(stop - start, m))].mean(axis=1)
-    return out
 
 
 # The challenge -------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from dataperf.exceptions import (
 )
 from dataperf.kinds import cleaning_files as files
 from dataperf.kinds._common import (
+    BootstrapSpec,
     KindSpec,
     adopt_spec,
     algorithm_summaries,
@@ -60,7 +61,6 @@ from dataperf.kinds._common import (
     task_seed,
     validate_spec,
 )
-from dataperf.kinds.selection import BootstrapSpec
 from dataperf.scores import Score, TaskScore
 
 if TYPE_CHECKING:  # the algorithms load only when one runs

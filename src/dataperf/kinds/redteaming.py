@@ -41,7 +41,7 @@ from dataperf.challenge import (
 from dataperf.editions import Edition, embedding_array
 from dataperf.exceptions import AlgorithmError, Problem, SpecError, SubmissionError
 from dataperf.kinds import redteaming_tables as tables
-from dataperf.kinds._common import KindSpec, adopt_spec, validate_spec
+from dataperf.kinds._common import BootstrapSpec, KindSpec, adopt_spec, validate_spec
 from dataperf.kinds.redteaming_context import (
     EARLIER_FILE,
     ROUNDS_FILE,
@@ -76,7 +76,6 @@ from dataperf.kinds.redteaming_scores import (
     prompt_key,
 )
 from dataperf.kinds.redteaming_tables import PromptEmbeddings
-from dataperf.kinds.selection import BootstrapSpec
 from dataperf.scores import Score, TaskScore
 
 FOOLING = "model-fooling"

@@ -32,12 +32,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dataperf import metrics
 from dataperf.challenge import Challenge, Profile, Progress, Submission, TestSplit, no_progress
@@ -51,7 +50,6 @@ from dataperf.exceptions import (
 )
 from dataperf.kinds import selection_files as files
 from dataperf.kinds._common import (
-    KindSpec,
     adopt_spec,
     algorithm_summaries,
     make_algorithm,
@@ -60,82 +58,21 @@ from dataperf.kinds._common import (
     task_seed,
     validate_spec,
 )
-from dataperf.learners.frozen import FROZEN_MODELS
+from dataperf.kinds.selection_spec import SelectionSpec
+from dataperf.kinds.selection_tables import (
+    Candidates,
+    Pool,
+    class_indices,
+    load_candidates,
+    load_pool,
+    original_training_order,
+)
 from dataperf.scores import Score, TaskScore
 
 if TYPE_CHECKING:  # scikit-learn loads only when an algorithm or the model runs
     from dataperf.algorithms.selection import SelectionTask
 
 SCORER_VERSION = "selection-1"
-
-
-class ModelSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = "logistic_regression"
-    params: dict[str, Any] = {}
-
-    @field_validator("name")
-    @classmethod
-    def _known_model(cls, name: str) -> str:
-        if name not in FROZEN_MODELS:
-            raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(FROZEN_MODELS))}")
-        return name
-
-
-class BootstrapSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    n_resamples: int = Field(default=1000, ge=100, le=100_000)
-    seed: int = Field(default=0, ge=0)
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
-
-
-class SelectionSpec(KindSpec):
-    """The declarative definition of a selection challenge (YAML or JSON)."""
-
-    kind: Literal["selection"] = "selection"
-    classes: list[str] = Field(default=["0", "1"], min_length=1)
-    budget: int = Field(ge=2, le=1_000_000)
-    task_budgets: dict[str, int] = Field(default_factory=dict)
-    metric: Literal["f1", "macro_f1", "accuracy"] = "f1"
-    scale: float = Field(default=100.0, gt=0)
-    model: ModelSpec = ModelSpec()
-    seeds: list[int] = Field(default=[0], min_length=1)
-    id_column: str = "ImageID"
-    label_column: str = "Confidence"
-    formats: list[Literal["csv", "json", "keywords"]] = Field(default=["csv", "json"],
-                                                              min_length=1)
-    bootstrap: BootstrapSpec = BootstrapSpec()
-
-    @model_validator(mode="after")
-    def _consistent(self) -> SelectionSpec:
-        if self.keywords:
-            if self.formats != ["keywords"] or len(self.classes) != 1:
-                raise ValueError("the keywords format comes alone, with one class: the name of "
-                                 "the background class (e.g. classes: [nontarget]); the other "
-                                 "classes are each task's keywords")
-            if self.metric == "f1":
-                raise ValueError("keyword tasks have several classes; use metric 'macro_f1'")
-        elif len(self.classes) < 2:
-            raise ValueError("classes needs at least two entries")
-        if self.metric == "f1" and len(self.classes) != 2:
-            raise ValueError("metric 'f1' is binary F1 of classes[1]; use 'macro_f1' for more "
-                             "than two classes")
-        small = {t: b for t, b in self.task_budgets.items() if not 1 <= b <= 1_000_000}
-        if small:
-            raise ValueError(f"task budgets must lie between 1 and 1,000,000: {small}")
-        return self
-
-    @property
-    def keywords(self) -> bool:
-        """True for keyword-spotting tasks: each task's candidates come with the word they were
-        cut for (public/candidates.parquet), and submissions list chosen IDs under those words."""
-        return "keywords" in self.formats
-
-    def budget_of(self, task: str) -> int:
-        """The most rows a submission may choose for ``task``."""
-        return self.task_budgets.get(task, self.budget)
 
 
 @dataclass(frozen=True)
@@ -150,115 +87,6 @@ class TaskSelection:
 @dataclass(frozen=True)
 class SelectionSubmission(Submission):
     selections: Mapping[str, TaskSelection] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Pool:
-    ids: pa.Array  # string ids, row order of public/pool.parquet
-    embeddings: np.ndarray  # (N, d)
-
-    def locate(self, ids: Sequence[str] | pa.Array) -> np.ndarray:
-        """Pool row index of each ID, -1 where unknown (vectorised hash lookup)."""
-        return _index_in(ids, self.ids)
-
-
-def _index_in(ids: Sequence[str] | pa.Array, values: pa.Array) -> np.ndarray:
-    """Position of each of ``ids`` in ``values``, -1 where absent."""
-    keys = ids if isinstance(ids, pa.Array) else pa.array(list(ids), type=pa.string())
-    found = pc.index_in(keys, value_set=values)
-    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-def load_pool(edition: Edition) -> Pool:
-    table = edition.read_table("public/pool.parquet")
-    ids = table.column("id").combine_chunks().cast(pa.string())
-    return Pool(ids=ids, embeddings=embedding_array(table.column("embedding")))
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """The candidates of one keyword task: IDs, the class index of the word each was extracted
-    for, the task's class names (the background class, then the target words sorted) and each
-    candidate's row in its word file of the original files (its position in the table where
-    the edition does not record one)."""
-
-    ids: pa.Array
-    labels: np.ndarray
-    classes: list[str]
-    file_rows: np.ndarray
-
-    def locate(self, ids: Sequence[str]) -> np.ndarray:
-        """Candidate index of each ID, -1 where it is not a candidate."""
-        return _index_in(ids, self.ids)
-
-    def positions(self, pool: Pool) -> np.ndarray:
-        """The pool row of each candidate."""
-        return pool.locate(self.ids)
-
-
-def load_candidates(edition: Edition, background: str) -> dict[str, Candidates]:
-    """Each task's candidates from ``public/candidates.parquet`` (task, id, label: a word)."""
-    name = "public/candidates.parquet"
-    if name not in edition.manifest.files:
-        raise EditionError(f"edition {edition.name!r} has no {name}: keyword tasks need each "
-                           "task's candidates")
-    table = edition.read_table(name)
-    out: dict[str, Candidates] = {}
-    for task in edition.tasks:
-        rows = table.filter(pc.equal(table.column("task"), task))
-        words = rows.column("label").to_pylist()
-        classes = [background, *sorted(set(words) - {background})]
-        if len(rows) == 0 or len(classes) < 2:
-            raise EditionError(f"edition {edition.name!r}: task {task} has no target word "
-                               f"among its candidates in {name}")
-        index = {word: i for i, word in enumerate(classes)}
-        file_rows = (rows.column("file_row").to_numpy() if "file_row" in rows.column_names
-                     else np.arange(len(rows)))
-        out[task] = Candidates(ids=rows.column("id").combine_chunks().cast(pa.string()),
-                               labels=np.array([index[w] for w in words], dtype=np.int64),
-                               classes=classes, file_rows=np.asarray(file_rows, np.int64))
-    return out
-
-
-def original_training_order(rows: files.KeywordRows, file_rows: np.ndarray,
-                            classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The order in which the original speech evaluator (``eval.py`` and
-    ``selection/load_samples.py`` of dataperf-speech-example) trains on a keyword-sets file's
-    rows, and the class numbers it gives them.
-
-    It reads the target words in the file's key order and each word's chosen clips in the
-    order of the word's parquet file (``file_rows``: each row's row there); then the
-    nontargets, grouped by word file (the ID's first path component) in the order the words
-    first appear in the list, each group in list order. It numbers the classes by the file's
-    own target words, sorted, from 1 (nontarget 0): a file that leaves a word out shifts the
-    classes after it (the original's bug, kept here). ``classes`` names the rows' labels.
-    """
-    labels = np.asarray(rows.labels, dtype=np.int64)
-    rank = {word: i for i, word in enumerate(rows.words)}
-    groups: dict[str, int] = {}
-    primary = np.empty(len(labels), dtype=np.int64)
-    for k, (clip, label) in enumerate(zip(rows.ids, labels, strict=True)):
-        primary[k] = rank[classes[label]] if label else len(rank) + groups.setdefault(
-            files.nontarget_word(clip), len(groups))
-    secondary = np.where(labels > 0, file_rows, np.arange(len(labels)))
-    order = np.lexsort((secondary, primary))
-    number = {word: i + 1 for i, word in enumerate(sorted(rows.words))}
-    numbered = np.array([number[classes[c]] if c else 0 for c in labels[order]], dtype=np.int64)
-    return order, numbered
-
-
-def _class_indices(labels: pa.ChunkedArray, classes: Sequence[str], task: str) -> np.ndarray:
-    """Class indices of hidden test labels: stored as indices, or as class names (keyword
-    tasks), which are mapped by name."""
-    if not pa.types.is_string(labels.type) and not pa.types.is_large_string(labels.type):
-        return labels.to_numpy().astype(np.int64)
-    index = {name: i for i, name in enumerate(classes)}
-    names = labels.to_pylist()
-    unknown = sorted(set(names) - set(index))
-    if unknown:
-        raise EditionError(f"task {task}: test labels {unknown[:5]} are not among its classes "
-                           f"{', '.join(classes)}")
-    return np.array([index[n] for n in names], dtype=np.int64)
 
 
 class SelectionChallenge(Challenge):
@@ -517,7 +345,7 @@ class SelectionChallenge(Challenge):
             n_classes = len(classes)
             rows = test.filter(pc.equal(test.column("task"), task.name))
             x_test = embedding_array(rows.column("embedding"))
-            y_test = _class_indices(rows.column("label"), classes, task.name)
+            y_test = class_indices(rows.column("label"), classes, task.name)
             x_train = pool.embeddings[selection.indices]
             keep = None
             if split is not None:  # checked before training: an empty part fails fast

@@ -28,9 +28,9 @@ class Picture:
 
 def _layout(challenge: Any, edition: Edition) -> tuple[np.ndarray, dict[str, Any]]:
     """The pool on its first two principal components, and each keyword task's candidates
-    (:class:`~dataperf.kinds.selection.Candidates`, with their pool rows); computed once per
+    (:class:`~dataperf.kinds.selection_tables.Candidates`, with their pool rows); computed once per
     edition, from one read of the pool."""
-    from dataperf.kinds.selection import load_candidates, load_pool
+    from dataperf.kinds.selection_tables import load_candidates, load_pool
 
     def compute() -> tuple[np.ndarray, dict[str, Any]]:
         pool = load_pool(edition)
