@@ -51,7 +51,8 @@ TABLES_0001 = ("teams", "workers", "users", "api_tokens", "challenges", "rounds"
 NEW_TABLES = ("consents", "generations", "attacks", "raters", "validations", "login_failures")
 # Columns later migrations added to old tables, with the values old rows must get.
 ADDED = {"evaluations": {"priority": 0},
-         "rounds": {"generators": None, "validations": None, "image_retention_days": None},
+         "rounds": {"generators": None, "validations": None, "image_retention_days": None,
+                    "ladder_step": None},
          "submissions": {"is_studio": False, "is_superseded": False, "idempotency_key": None}}
 
 

@@ -36,10 +36,10 @@ def _best_per_team(round_id: int, part: str, task: str, direction: str) -> Any:
 
 def load_entries(session: Session, round_id: int, part: str, *,
                  best_by: tuple[str, str] | None = None,
-                 superseded: bool = False) -> list[lb.Entry]:
+                 superseded: bool = False, team_id: int | None = None) -> list[lb.Entry]:
     """The scored submissions of a round on one part of the test data (one query), without
     superseded studio scorings unless asked; with ``best_by=(task, direction)`` only each
-    team's best by that score row, and baselines."""
+    team's best by that score row, and baselines; with ``team_id`` only that team's."""
     query = (select(Submission.id, Submission.team_id, Team.name, Submission.created_at,
                     Submission.is_baseline, Submission.is_final, Submission.label,
                     ScoreRow.task, ScoreRow.value, ScoreRow.ci_low, ScoreRow.ci_high)
@@ -49,6 +49,8 @@ def load_entries(session: Session, round_id: int, part: str, *,
              .where(ScoreRow.round_id == round_id, ScoreRow.part == part))
     if not superseded:
         query = query.where(Submission.is_superseded.is_(False))
+    if team_id is not None:
+        query = query.where(Submission.team_id == team_id)
     if best_by is not None:
         query = query.where(Submission.id.in_(_best_per_team(round_id, part, *best_by)))
     heads: dict[int, tuple[Any, ...]] = {}
@@ -76,6 +78,19 @@ def private_open(round_: Round, now: datetime) -> bool:
     return round_.private_fraction > 0 and ended
 
 
+def ladder_step(round_: Round, part: str) -> float | None:
+    """The Ladder's step where it applies: the public part of a round that uses it."""
+    return round_.ladder_step if part == "public" else None
+
+
+def _released(entries: list[lb.Entry], challenge: ChallengeRow, step: float | None
+              ) -> list[lb.Entry]:
+    if step is None:
+        return entries
+    return lb.laddered(entries, direction=challenge.direction,  # type: ignore[arg-type]
+                       step=step)
+
+
 def _row(row: lb.Row) -> dict[str, Any]:
     entry = row.entry
     return {"rank": row.rank, "tied": row.tied, "team": entry.team,
@@ -93,8 +108,9 @@ def standings(platform: Platform, challenge: ChallengeRow, round_: Round, part: 
     """Ranked rows (as plain data), computed once per round change and request shape."""
     weights = weights if weights is not None else round_.task_weights
     finals = round_.final_count > 0 and part == "private"
+    step = ladder_step(round_, part)
     key = ("rows", round_.id, round_.changed_at, part, view,
-           tuple(sorted((weights or {}).items())), finals)
+           tuple(sorted((weights or {}).items())), finals, step)
 
     def compute() -> list[dict[str, Any]]:
         if view != lb.AGGREGATE and view not in challenge.tasks:
@@ -104,9 +120,12 @@ def standings(platform: Platform, challenge: ChallengeRow, round_: Round, part: 
         equal = weights is None or len({float(weights.get(t, 1.0))
                                         for t in challenge.tasks}) <= 1
         key_row = view if view != lb.AGGREGATE else AGGREGATE if equal else None
-        best_by = (key_row, challenge.direction) if key_row and not finals else None
+        # The Ladder releases values from each team's whole sequence of submissions.
+        best_by = (key_row, challenge.direction) if key_row and not finals and step is None \
+            else None
         with platform.db.read() as session:
-            entries = load_entries(session, round_.id, part, best_by=best_by)
+            entries = _released(load_entries(session, round_.id, part, best_by=best_by),
+                                challenge, step)
         if not entries:  # nothing to rank (the weights were checked against the tasks)
             return []
         ranked = lb.rank_entries(entries, direction=challenge.direction,  # type: ignore[arg-type]
@@ -119,11 +138,13 @@ def standings(platform: Platform, challenge: ChallengeRow, round_: Round, part: 
 
 def history(platform: Platform, challenge: ChallengeRow, round_: Round, part: str,
             view: str) -> list[dict[str, Any]]:
-    key = ("history", round_.id, round_.changed_at, part, view)
+    step = ladder_step(round_, part)
+    key = ("history", round_.id, round_.changed_at, part, view, step)
 
     def compute() -> list[dict[str, Any]]:
         with platform.db.read() as session:
-            entries = load_entries(session, round_.id, part, superseded=True)
+            entries = _released(load_entries(session, round_.id, part, superseded=True),
+                                challenge, step)
         if not entries:
             return []
         points = lb.history(entries, direction=challenge.direction,  # type: ignore[arg-type]

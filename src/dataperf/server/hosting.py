@@ -99,6 +99,7 @@ def open_round(session: Session, row: ChallengeRow, challenge: Challenge, settin
         "private_fraction": previous.private_fraction if previous else 0.0,
         "final_count": previous.final_count if previous else 0,
         "task_weights": previous.task_weights if previous else None,
+        "ladder_step": previous.ladder_step if previous else None,
         "validations": previous.validations if previous else None,
         "generators": previous.generators if previous else None,
         "image_retention_days": previous.image_retention_days if previous else None,

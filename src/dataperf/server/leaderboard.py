@@ -39,6 +39,16 @@ Comparing with the group's first row, not the row just above, stops ties from ch
 long list: if A ties B and B ties C but A does not tie C, C does not share A's rank. A row is
 marked tied when its group has more than one row.
 
+**The Ladder** (Blum & Hardt, 2015), a round's option against adaptive overfitting of the
+public board. Each team's submissions are taken in time order, and for each score (every task
+and the aggregate, separately) the team has a released value: its first submission releases its
+score rounded to the nearest multiple of the step; a later one releases a new value only when
+its score beats the released value by more than the step (rounded the same way), and otherwise
+releases the same value again. Every submission shows its released value, without an interval
+(an interval would tell what the rounding hides). Baselines are not laddered. A team that keeps
+resubmitting small variations learns little from the public rows, so its public score stays
+close to its private one.
+
 **History.** Every submission, baselines included and not one per team, in order of submission
 time (then submission ID), with its score in the view and the best value so far. A submission
 is marked as a new best when it beats every earlier one; equalling the best is not enough.
@@ -49,7 +59,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from dataperf.scores import Direction
@@ -168,6 +178,30 @@ def history(
             Point(entry.created_at, entry.submission_id, entry.team, value, best, is_best)
         )
     return points
+
+
+def laddered(entries: Sequence[Entry], *, direction: Direction, step: float) -> list[Entry]:
+    """The entries with every participant's scores replaced by their Ladder values (see the
+    module docstring), in the same order."""
+    if not (math.isfinite(step) and step > 0):
+        raise ValueError(f"the Ladder step must be a positive number, got {step!r}")
+    sign = _sign(direction)
+    released: dict[tuple[int, str], float] = {}
+
+    def release(team_id: int, name: str, cell: Cell) -> Cell:
+        best = released.get((team_id, name))
+        if best is None or sign * (cell.value - best) < -step:
+            best = released[(team_id, name)] = round(round(cell.value / step) * step, 12)
+        return Cell(best)
+
+    out: dict[int, Entry] = {}
+    for entry in sorted(entries, key=lambda e: (e.created_at, e.submission_id)):
+        if entry.is_baseline:
+            continue
+        out[entry.submission_id] = replace(
+            entry, aggregate=release(entry.team_id, AGGREGATE, entry.aggregate),
+            tasks={name: release(entry.team_id, name, cell) for name, cell in entry.tasks.items()})
+    return [out.get(e.submission_id, e) for e in entries]
 
 
 def _resolve_weights(weights: Mapping[str, float], tasks: Sequence[str]) -> dict[str, float]:

@@ -177,6 +177,8 @@ class Round(Base):
     split_seed: Mapped[int] = mapped_column(Integer, default=0)
     final_count: Mapped[int] = mapped_column(Integer, default=0)
     task_weights: Mapped[dict[str, Any] | None]
+    # The Ladder's step on the public board (leaderboard.laddered); None: plain public scores.
+    ladder_step: Mapped[float | None] = mapped_column(Float)
     # Red-teaming: the round's image generators (``generators.mix.RoundGenerators``).
     generators: Mapped[dict[str, Any] | None]
     # Red-teaming: validations each attack needs (k); None: the challenge's.

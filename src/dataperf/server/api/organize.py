@@ -236,6 +236,7 @@ def new_round(name: str, body: RoundSettings, user: User = Depends(organizer),
         challenge = platform.challenge(row)
         round_ = hosting.open_round(session, row, challenge, platform.settings,
                                     body.model_dump(exclude_unset=True))
+        _check_ladder(row, round_)
         return RoundOut.model_validate(round_)
 
 
@@ -258,12 +259,26 @@ def edit_round(name: str, number: int, body: RoundSettings, user: User = Depends
                            "current split; open a new round with the new split")
         for key, value in changes.items():
             if value is not None or key in ("deadline", "round_quota", "task_weights",
-                                            *RED_TEAMING_SETTINGS):
+                                            "ladder_step", *RED_TEAMING_SETTINGS):
                 setattr(round_, key, value)
+        _check_ladder(row, round_)
         round_.changed_at = utcnow()
         if split_changes:  # the baselines, scored on the old split, are scored on the new one
             queue.score_again(session, round_)
         return RoundOut.model_validate(round_)
+
+
+def _check_ladder(row: ChallengeRow, round_: Round) -> None:
+    """The Ladder guards a public board whose private part decides: it needs a private share."""
+    if round_.ladder_step is None:
+        return
+    if row.kind == "redteaming":
+        raise ApiError(422, "invalid-request", "ladder_step is a setting of leaderboards scored "
+                       f"on hidden test data; {row.name} is a red-teaming challenge")
+    if round_.private_fraction == 0:
+        raise ApiError(422, "invalid-request", "the Ladder (ladder_step) needs a private share "
+                       "(private_fraction > 0): the private part is the final word that the "
+                       "Ladder keeps the public board honest to")
 
 
 def _participant_submissions(session: Session, round_: Round) -> int:

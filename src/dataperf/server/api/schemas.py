@@ -119,6 +119,7 @@ class RoundOut(Out):
     private_fraction: float
     final_count: int
     task_weights: dict[str, float] | None
+    ladder_step: float | None = None
     validations: int | None = None
     image_retention_days: int | None = None
 
@@ -261,6 +262,10 @@ class RoundSettings(BaseModel):
     private_fraction: float | None = Field(default=None, ge=0.0, lt=1.0)
     final_count: int | None = Field(default=None, ge=0, le=100)
     task_weights: dict[str, float] | None = None
+    ladder_step: float | None = Field(
+        default=None, gt=0, le=1_000_000, description="the Ladder on the public board: a "
+        "team's public score changes only when it beats its best by more than this step, "
+        "rounded to it; null: plain public scores. Needs a private share")
     closed: bool | None = None
     validations: int | None = Field(default=None, ge=1, le=100, description="red-teaming: "
                                     "the validations each attack needs (k)")

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from dataperf.server import boards, queue
+from dataperf.server import leaderboard as lb
 from dataperf.server.api.deps import (
     OPTIONAL_TOKEN,
     current_user,
@@ -61,6 +62,8 @@ def submission_out(platform: Platform, session: Session, row: Submission,
             part["aggregate"] = cell
         else:
             part["tasks"].append(cell | {"task": score.task, "details": score.details})
+    if "public" in scores and not show_private and (step := round_.ladder_step):
+        scores["public"] = _released_scores(session, row, step, scores["public"])
     return SubmissionOut.model_validate({
         "id": row.id, "challenge": round_.challenge.name, "round": round_.number,
         "team": row.team.name, "label": row.label, "created_at": row.created_at,
@@ -73,6 +76,19 @@ def submission_out(platform: Platform, session: Session, row: Submission,
         "scorer_version": evaluation.scorer_version, "warnings": row.warnings,
         "scores": scores,
         "files": [{"name": f.name, "size": f.size, "sha256": f.sha256} for f in row.files]})
+
+
+def _released_scores(session: Session, row: Submission, step: float,
+                     shown: dict[str, Any]) -> dict[str, Any]:
+    """The submission's public scores (``shown``) as the Ladder releases them to its team, with
+    no intervals or details: they would tell what the rounding hides."""
+    entries = boards.load_entries(session, row.round_id, "public", team_id=row.team_id)
+    (entry,) = [e for e in lb.laddered(entries, direction=row.round.challenge.direction,  # type: ignore[arg-type]
+                                       step=step) if e.submission_id == row.id]
+    hidden = {"ci_low": None, "ci_high": None}
+    return {"aggregate": {"value": entry.aggregate.value} | hidden,
+            "tasks": [{"task": cell["task"], "value": entry.tasks[cell["task"]].value,
+                       "details": {}} | hidden for cell in shown["tasks"]]}
 
 
 def _open_round(session: Session, name: str) -> Round:

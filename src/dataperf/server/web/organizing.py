@@ -107,8 +107,10 @@ def _round_settings(form: dict[str, Any]) -> RoundSettings:
               if deadline else None,
               "daily_quota": number("daily_quota", int), "round_quota": number("round_quota", int),
               "private_fraction": number("private_fraction", float),
-              "final_count": number("final_count", int)}
-    return RoundSettings(**{k: v for k, v in values.items() if v is not None or k == "deadline"})
+              "final_count": number("final_count", int),
+              "ladder_step": number("ladder_step", float)}  # blank: plain public scores
+    return RoundSettings(**{k: v for k, v in values.items()
+                            if v is not None or k in ("deadline", "ladder_step")})
 
 
 @router.post("/organize/challenges", response_class=HTMLResponse)
