@@ -80,3 +80,15 @@ FUZZ_EXAMPLES ?= 200
 fuzz: $(VENV)/.dev
 	DATAPERF_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(if $(POSTGRES_URL),DATAPERF_TEST_POSTGRES_URL=$(POSTGRES_URL)) \
 	  $(BIN)/pytest -q tests/server/test_api_fuzzing.py
+
+# Faults, counted: CHAOS_KILLS workers killed mid-evaluation, server replicas killed mid-upload,
+# the file storage failing on write, with POSTGRES_URL on PostgreSQL (else SQLite) and with
+# CHAOS_PG_RESTART (a shell command, e.g. `pg_ctlcluster 15 main restart`) its server restarted
+# mid-run; prints a table of what was lost, stuck, scored twice or charged wrongly (all 0).
+CHAOS_KILLS ?= 100
+CHAOS_SERVER_KILLS ?= 5
+CHAOS_STORAGE_FAULTS ?= 3
+chaos: $(VENV)/.dev
+	$(BIN)/python tests/chaos.py --kills $(CHAOS_KILLS) --server-kills $(CHAOS_SERVER_KILLS) \
+	  --storage-faults $(CHAOS_STORAGE_FAULTS) $(if $(POSTGRES_URL),--postgres '$(POSTGRES_URL)') \
+	  $(if $(CHAOS_PG_RESTART),--pg-restart '$(CHAOS_PG_RESTART)')

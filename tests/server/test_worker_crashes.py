@@ -4,8 +4,6 @@ exactly once, with correct quotas. Real worker processes (`dataperf worker`), re
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,45 +13,14 @@ from sqlalchemy import func, select
 
 from dataperf.registry import get_challenge
 from dataperf.server.db import Database
-from dataperf.server.models import Evaluation, ScoreRow, State, WorkerRow
-from dataperf.server.settings import Settings
-from official_layout import cli_env, dataperf_command
+from dataperf.server.models import Evaluation, ScoreRow, State
 from platform_harness import LiveServer, fast_settings, live_server
+from process_harness import Process, start_worker
+from process_harness import registered_workers as _workers
+from process_harness import states as _states
+from process_harness import wait_for as _wait_for
 
 CHALLENGE = "vision-selection"
-
-
-def _worker_env(settings: Settings) -> dict[str, str]:
-    env = cli_env(settings.home)
-    env.update({"DATAPERF_DATABASE_URL": settings.sqlalchemy_url,
-                "DATAPERF_LEASE_SECONDS": "2", "DATAPERF_HEARTBEAT_SECONDS": "0.4",
-                "DATAPERF_POLL_SECONDS": "0.1"})
-    return env
-
-
-def _start_worker(settings: Settings, slots: int = 2) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([*dataperf_command(), "worker", "--slots", str(slots)],
-                            env=_worker_env(settings), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-
-
-def _states(db: Database) -> dict[State, int]:
-    with db.read() as session:
-        rows = session.execute(select(Evaluation.state, func.count()).group_by(Evaluation.state))
-        return {State(state): count for state, count in rows}
-
-
-def _workers(db: Database) -> set[str]:
-    """The workers that have registered (killed ones stay listed)."""
-    with db.read() as session:
-        return set(session.scalars(select(WorkerRow.id)))
-
-
-def _wait_for(condition: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -88,28 +55,25 @@ def test_killed_workers_lose_nothing_and_score_each_submission_once(
 
     kills = 0
     while kills < 4 and _states(db).get(State.scored, 0) < len(submitted):
-        worker = _start_worker(server.settings)
+        worker = start_worker(server.settings)
 
-        def started(worker: subprocess.Popen[bytes] = worker) -> bool:
-            return _states(db).get(State.running, 0) > 0 or worker.poll() is not None
+        def started(worker: Process = worker) -> bool:
+            return _states(db).get(State.running, 0) > 0 or not worker.alive()
 
         _wait_for(started, 120)
-        assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+        assert worker.alive(), worker.log_tail()
         time.sleep(0.5 + kills * 0.7)  # kill at different points of the evaluations
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
+        worker.kill()
         kills += 1
     assert kills == 4
 
     earlier = _workers(db)
-    survivors = [_start_worker(server.settings) for _ in range(2)]  # two claim side by side
+    survivors = [start_worker(server.settings) for _ in range(2)]  # two claim side by side
     try:
         _wait_for(lambda: _states(db).get(State.scored, 0) == len(submitted), 300)
         _wait_for(lambda: len(_workers(db) - earlier) == 2, 120)  # up before they are stopped
     finally:
-        for survivor in survivors:
-            survivor.send_signal(signal.SIGTERM)
-        assert [survivor.wait(60) for survivor in survivors] == [0, 0]
+        assert [survivor.stop() for survivor in survivors] == [0, 0]
 
     assert _states(db) == {State.scored: len(submitted)}
     with db.read() as session:
@@ -138,17 +102,15 @@ def test_a_job_that_keeps_losing_its_worker_fails_for_the_platform_without_using
         db = Database(settings.sqlalchemy_url)
         token = server.user("unlucky@example.org")
         (submission_id,) = _submit(server, token, 1)
-        worker = _start_worker(settings, slots=1)
+        worker = start_worker(settings, slots=1)
         _wait_for(lambda: _states(db).get(State.running, 0) == 1, 120)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
+        worker.kill()
         # Any live worker reaps the expired lease; this one then finds nothing left to run.
-        survivor = _start_worker(settings, slots=1)
+        survivor = start_worker(settings, slots=1)
         try:
             found = server.wait(token, submission_id, timeout=60)
         finally:
-            survivor.send_signal(signal.SIGTERM)
-            survivor.wait(60)
+            survivor.stop()
         db.dispose()
         assert found["state"] == "failed_platform"
         assert "platform's fault" in found["message"]
@@ -161,10 +123,9 @@ def test_sigterm_hands_running_jobs_back_without_using_an_attempt(
     server, db = platform
     token = server.user("calm@example.org")
     (_submission_id,) = _submit(server, token, 1)
-    worker = _start_worker(server.settings, slots=1)
+    worker = start_worker(server.settings, slots=1)
     _wait_for(lambda: _states(db).get(State.running, 0) == 1, 120)
-    worker.send_signal(signal.SIGTERM)
-    assert worker.wait(60) == 0
+    assert worker.stop() == 0
     with db.read() as session:
         evaluation = session.scalars(select(Evaluation)).one()
     # Back in the queue, untouched, for the next worker.
@@ -194,3 +155,57 @@ def test_cancelling_a_running_evaluation_stops_it(db_url: str, tmp_path: Path) -
         (after,) = _submit(server, token, 1)
         assert server.wait(token, after, timeout=120)["state"] == "scored"
         db.dispose()
+
+
+def test_a_worker_waits_out_an_unreachable_database_and_a_failing_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database unreachable for a while (a PostgreSQL restart: every query fails) or the
+    storage failing on write does not stop a worker, nor lose the outcome it could not record
+    then; a stored file that could not be read is tried again rather than failing the
+    submission."""
+    from sqlalchemy.exc import OperationalError
+
+    from dataperf.server import queue
+    from dataperf.server.executors import LocalExecutor
+    from dataperf.server.storage import BlobStore
+    from dataperf.server.worker import start_in_thread
+
+    settings = fast_settings(tmp_path / "home", None, workers=0)
+    with live_server(settings) as server:
+        token = server.user("patient@example.org")
+        (submission_id,) = _submit(server, token, 1)
+        unreachable = OperationalError("SELECT 1", {}, Exception("the database system is "
+                                                                  "shutting down"))
+        failures: dict[str, list[Exception | None]] = {  # None: this call goes through
+            "claim": [unreachable] * 3,
+            "get": [OSError(5, "Input/output error")],  # the first run cannot read a file
+            # Its retry is recorded; the second run's outcome meets the database down, then
+            # storage failing (as a baseline's files would).
+            "finish": [None, unreachable, OSError(28, "No space left on device")]}
+
+        def failing(name: str, real: object) -> object:
+            def replacement(*args: object, **kwargs: object) -> object:
+                if failures[name] and (error := failures[name].pop(0)) is not None:
+                    raise error
+                return real(*args, **kwargs)  # type: ignore[operator]
+            return replacement
+
+        monkeypatch.setattr(queue, "claim", failing("claim", queue.claim))
+        monkeypatch.setattr(queue, "finish", failing("finish", queue.finish))
+        monkeypatch.setattr(BlobStore, "get", failing("get", BlobStore.get))
+        db = Database(settings.sqlalchemy_url)
+        thread, stop = start_in_thread(db, settings, LocalExecutor(1))
+        try:
+            found = server.wait(token, submission_id, timeout=120)
+            assert thread.is_alive()
+        finally:
+            stop.set()
+            thread.join(60)
+        with db.read() as session:
+            evaluation = session.scalars(select(Evaluation)).one()
+            rows = session.scalar(select(func.count()).select_from(ScoreRow))
+        db.dispose()
+        assert failures == {"claim": [], "finish": [], "get": []}
+        assert found["state"] == "scored", found
+        assert evaluation.attempts == 2  # the unreadable file cost one run, nothing else did
+        assert rows == 4

@@ -12,6 +12,8 @@ import time
 import uuid
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from dataperf.server import queue, rating
 from dataperf.server.db import Database
 from dataperf.server.execution import Executor
@@ -21,6 +23,12 @@ from dataperf.server.storage import BlobStore
 
 log = logging.getLogger("dataperf.worker")
 EXPIRY_SECONDS = 3600.0  # how often a worker deletes images past their round's retention
+#: The database is unreachable (restarting, failing over, the network down): wait and go on.
+UNREACHABLE = (OperationalError, InterfaceError)
+#: ... or the file storage fails (full, read-only for a while): a baseline's files cannot be
+#: stored, so its outcome waits too.
+TRANSIENT = (*UNREACHABLE, OSError)
+RECONNECT_SECONDS = 1.0
 
 
 def worker_name() -> str:
@@ -39,29 +47,47 @@ class Worker:
         self._leases: dict[str, queue.Lease] = {}
         self._started: dict[str, float] = {}
         self._progress: dict[str, dict[str, Any]] = {}
+        # Outcomes not recorded yet (the database was unreachable): lease, outcome, seconds.
+        self._unrecorded: list[tuple[queue.Lease, Outcome, float]] = []
         self._next_expiry = 0.0  # when to delete images past their retention next
+        self._next_beat = 0.0
 
     def run(self, stop: threading.Event) -> None:
-        """Work until ``stop`` is set; running jobs are then handed back to the queue."""
-        queue.register_worker(self.db, self.name, self.executor.name, self.executor.capacity)
-        next_beat = 0.0
+        """Work until ``stop`` is set; running jobs are then handed back to the queue. While
+        the database is unreachable (or the storage fails) the worker waits for it (running
+        jobs go on; a lease that runs out meanwhile is another worker's to re-run, and fencing
+        discards this one's outcome)."""
         try:
             while not stop.is_set():
-                now = time.monotonic()
-                if now >= next_beat:
-                    self._beat()
-                    next_beat = now + self.settings.heartbeat_seconds
-                claimed = self._fill()
-                timeout = 0.05 if claimed else self.settings.poll_seconds
-                finished = False
-                for key, event in self.executor.events(timeout):
-                    finished |= self._handle(key, event)
-                if not (self._leases or claimed or finished):  # idle: the queue was empty
-                    stop.wait(self.settings.poll_seconds)
+                try:
+                    self._step(stop)
+                except TRANSIENT as err:
+                    log.warning("the database or the file storage failed, trying again in "
+                                "%g s: %s", RECONNECT_SECONDS, str(err).splitlines()[0])
+                    stop.wait(RECONNECT_SECONDS)
         finally:
-            self._release_all()
-            self.executor.close()
-            queue.unregister_worker(self.db, self.name)
+            try:
+                self._release_all()
+                queue.unregister_worker(self.db, self.name)
+            except UNREACHABLE:  # its leases run out instead, and others re-run the jobs
+                log.warning("could not hand the running jobs back: the database is "
+                            "unreachable")
+            finally:
+                self.executor.close()
+
+    def _step(self, stop: threading.Event) -> None:
+        self._record_outcomes()
+        now = time.monotonic()
+        if now >= self._next_beat:
+            self._beat()
+            self._next_beat = now + self.settings.heartbeat_seconds
+        claimed = self._fill()
+        timeout = 0.05 if claimed else self.settings.poll_seconds
+        finished = False
+        for key, event in self.executor.events(timeout):
+            finished |= self._handle(key, event)
+        if not (self._leases or claimed or finished):  # idle: the queue was empty
+            stop.wait(self.settings.poll_seconds)
 
     def _fill(self) -> bool:
         """Claim jobs for the free slots, a queued generation before a queued evaluation."""
@@ -74,10 +100,15 @@ class Worker:
             try:
                 job = queue.load_job(self.db, self.store, lease, self.settings.generators,
                                      self.settings.image_screener)
+            except UNREACHABLE:
+                raise  # not the job's fault: its lease runs out and it is run again
             except Exception as err:  # a corrupt blob, say: the platform's fault
                 log.exception("could not load job %s", lease.key)
+                # A file that could not be read (the storage failing for a while) is tried
+                # again, as long as the job has attempts left.
                 queue.finish(self.db, self.store, lease,
-                             Outcome("failed_platform", message=f"could not load the job: {err}"),
+                             Outcome("failed_platform", message=f"could not load the job: {err}",
+                                     retry=isinstance(err, OSError)),
                              0.0)
                 continue
             self._leases[lease.key] = lease
@@ -104,9 +135,19 @@ class Worker:
         seconds = time.monotonic() - self._started.pop(key)
         del self._leases[key]
         self._progress.pop(key, None)
-        if not queue.finish(self.db, self.store, lease, payload, seconds):
-            log.warning("job %s: lease lost; its outcome was discarded", key)
+        self._unrecorded.append((lease, payload, seconds))
+        self._record_outcomes()
         return True
+
+    def _record_outcomes(self) -> None:
+        """Record finished jobs' outcomes, oldest first; one the database (or the storage, for
+        a baseline's files) could not take stays for the next try (``finish`` is fenced: a
+        late one is discarded, not doubled)."""
+        while self._unrecorded:
+            lease, outcome, seconds = self._unrecorded[0]
+            if not queue.finish(self.db, self.store, lease, outcome, seconds):
+                log.warning("job %s: lease lost; its outcome was discarded", lease.key)
+            self._unrecorded.pop(0)
 
     def _beat(self) -> None:
         """Renew every lease; stop jobs that were cancelled or taken over; re-queue dead ones."""
