@@ -11,8 +11,8 @@ worst case for reuse); ``--whole`` buys whole sellers instead (every draw the sa
   draw each seller's rows with ``rng.choice``, concatenate, fit
   ``LogisticRegression(random_state=0)``, score. Timed with and without the loading.
 - **plain in-memory loop**: the same, with every seller's float64 array loaded once.
-- **ours**: ``kinds.acquisition_procedure.market_correct``: one float16 table shared by all sellers, row
-  indices per seller, only the bought rows gathered, identical draws fitted once.
+- **ours**: ``kinds.acquisition_procedure.market_correct``: one float16 table shared by all
+  sellers, row indices per seller, only the bought rows gathered, identical draws fitted once.
 
 All three must give the same test predictions in every draw (checked). Everything runs on one
 BLAS thread, as in a scoring slot. Memory is the peak of numpy's allocations during scoring

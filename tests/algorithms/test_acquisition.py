@@ -23,8 +23,8 @@ from dataperf.algorithms.acquisition import (
     seller_statistics,
     summarize,
 )
-from dataperf.kinds.acquisition_procedure import SellerOffers, market_correct
 from dataperf.kinds.acquisition_files import within_budget
+from dataperf.kinds.acquisition_procedure import SellerOffers, market_correct
 
 NAMES = sorted(STRATEGIES)
 STRONG = ["early-stop", "sample-value", "similarity"]
