@@ -209,3 +209,22 @@ def test_a_worker_waits_out_an_unreachable_database_and_a_failing_read(
         assert found["state"] == "scored", found
         assert evaluation.attempts == 2  # the unreadable file cost one run, nothing else did
         assert rows == 4
+
+
+def test_a_job_past_its_time_limit_is_stopped_and_fails_for_the_platform(
+        db_url: str, tmp_path: Path) -> None:
+    """A run that takes longer than ``job_seconds`` (a scorer that hangs) is stopped at a
+    heartbeat, fails for the platform with a message that says so, and frees its slot."""
+    settings = fast_settings(tmp_path / "home", db_url, workers=1, baselines=("fps-cv",),
+                             job_seconds=0.5)
+    with live_server(settings) as server:
+        admin = server.user("admin@example.org", role="admin")
+        with server.api(admin) as api:
+            def baselines() -> list[dict]:
+                return api.get(f"/challenges/{CHALLENGE}/submissions").json()
+
+            _wait_for(lambda: baselines() and baselines()[0]["state"] == "failed_platform", 120)
+            (stopped,) = baselines()
+        assert "stopped after 0.5 s, the time limit of one run" in stopped["message"]
+        assert stopped["attempts"] == 1
+        assert not stopped["scores"]

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
                                  description="a job whose worker is silent this long is re-run")
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     poll_seconds: float = Field(default=0.5, gt=0, description="idle worker's queue poll period")
+    job_seconds: float = Field(default=3600.0, gt=0,
+                               description="a job (an evaluation or a generation) running this "
+                               "long is stopped and fails for the platform, using no quota")
     max_attempts: int = Field(default=3, ge=1,
                               description="runs of one job before it fails for the platform")
     daily_quota: int = Field(default=10, ge=0, description="submissions per team per 24 hours")

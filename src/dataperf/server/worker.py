@@ -153,6 +153,8 @@ class Worker:
         """Renew every lease; stop jobs that were cancelled or taken over; re-queue dead ones."""
         queue.register_worker(self.db, self.name, self.executor.name, self.executor.capacity)
         for key, lease in list(self._leases.items()):
+            if self._overran(key, lease):
+                continue
             answer = queue.heartbeat(self.db, lease, self.settings.lease_seconds,
                                      self._progress.get(key))
             if answer == "ok":
@@ -169,6 +171,22 @@ class Worker:
                 deleted = rating.expire_images(session, self.store)
             if deleted:
                 log.info("deleted %d image(s) past their round's retention", deleted)
+
+    def _overran(self, key: str, lease: queue.Lease) -> bool:
+        """Stop a job that has run past the time limit: it fails for the platform (a scorer
+        or generator that hangs), is not run again and uses no quota."""
+        seconds = time.monotonic() - self._started[key]
+        limit = self.settings.job_seconds
+        if seconds <= limit:
+            return False
+        log.warning("job %s ran past the limit of %g s; stopping it", key, limit)
+        self.executor.stop(key)
+        self._forget(key)
+        self._unrecorded.append((lease, Outcome(
+            "failed_platform", message=f"stopped after {limit:g} s, the time limit of one "
+            "run: the platform's fault, not yours; it used none of your quota"), seconds))
+        self._record_outcomes()
+        return True
 
     def _forget(self, key: str) -> None:
         self._leases.pop(key, None)
