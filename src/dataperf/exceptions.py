@@ -42,6 +42,11 @@ class HiddenDataUnavailableError(EditionError):
     """Scoring needs the hidden part of an edition, and this copy has only the public part."""
 
 
+class StorageUnavailableError(DataPerfError):
+    """A file could not be written to the platform's storage (full, read-only, unmounted):
+    nothing was stored, and the same request can be sent again later."""
+
+
 class SourceDataError(DataPerfError):
     """Raw source data for building or importing an edition is missing or malformed."""
 

@@ -106,3 +106,30 @@ def test_the_client_retries_a_lost_answer_without_submitting_twice(
         found = client.submit(CHALLENGE, runs[0], waits=(0.05,))
     assert transport.sent == 2
     assert [s["id"] for s in _mine(server, token)] == [found["id"]]
+
+
+def test_storage_that_cannot_take_files_refuses_with_a_retry_and_stores_nothing(
+        server: LiveServer, runs: list[dict[str, bytes]]) -> None:
+    """The blob folder unusable (here: a plain file in its place, which stops root too): 503
+    with Retry-After, no submission, no quota used; once it is back, the same key submits."""
+    token = server.register("sol@example.org", team="Storage")["token"]
+    blobs = server.settings.blobs_dir
+    aside = blobs.with_name("blobs-aside")
+    if blobs.exists():
+        blobs.rename(aside)
+    blobs.write_bytes(b"")
+    try:
+        refused = _post(server, token, runs[0], "while-down")
+    finally:
+        blobs.unlink()
+        if aside.exists():
+            aside.rename(blobs)
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "storage-unavailable"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert _mine(server, token) == []
+    with server.api(token) as api:
+        assert api.get(f"/challenges/{CHALLENGE}/quota").json()["daily_used"] == 0
+    again = _post(server, token, runs[0], "while-down")
+    assert again.status_code == 202, again.text
+    assert server.wait(token, again.json()["id"])["state"] == "scored"

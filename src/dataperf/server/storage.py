@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from dataperf.exceptions import IntegrityError
+from dataperf.exceptions import IntegrityError, StorageUnavailableError
 
 PARTIAL_PREFIX = ".partial-"  # a file being written (left behind if its writer was killed)
 
@@ -29,16 +29,22 @@ class BlobStore:
         target = self.path(digest)
         if target.is_file() and target.stat().st_size == len(data):
             return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX)
+        except OSError as err:
+            raise StorageUnavailableError(f"the file storage cannot take files: {err}") from err
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temporary, target)
-        except BaseException:
+        except BaseException as err:
             Path(temporary).unlink(missing_ok=True)
+            if isinstance(err, OSError):
+                raise StorageUnavailableError(f"the file storage cannot take files: {err}") \
+                    from err
             raise
         return digest
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from dataperf.exceptions import StorageUnavailableError
 from dataperf.server import queue, rating
 from dataperf.server.db import Database
 from dataperf.server.execution import Executor
@@ -27,7 +28,7 @@ EXPIRY_SECONDS = 3600.0  # how often a worker deletes images past their round's 
 UNREACHABLE = (OperationalError, InterfaceError)
 #: ... or the file storage fails (full, read-only for a while): a baseline's files cannot be
 #: stored, so its outcome waits too.
-TRANSIENT = (*UNREACHABLE, OSError)
+TRANSIENT = (*UNREACHABLE, OSError, StorageUnavailableError)
 RECONNECT_SECONDS = 1.0
 
 

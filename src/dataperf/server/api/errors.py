@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -16,8 +17,12 @@ from dataperf.exceptions import (
     ChallengeNotFoundError,
     DataPerfError,
     HiddenDataUnavailableError,
+    StorageUnavailableError,
     SubmissionError,
 )
+
+log = logging.getLogger("dataperf.server")
+STORAGE_RETRY_SECONDS = 30  # what a refusal for unavailable storage tells clients to wait
 
 
 class ApiError(Exception):
@@ -51,6 +56,15 @@ _HTTP_CODES = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "
                415: "unsupported-media-type", 429: "too-many-requests"}
 
 
+def storage_unavailable(err: StorageUnavailableError) -> ApiError:
+    """The refusal of a request whose files the storage could not take (logged for the
+    operator): 503, to be sent again later."""
+    log.error("%s", err)
+    return ApiError(503, "storage-unavailable", "the server cannot store files right now; "
+                    "nothing was stored: send the same request again later",
+                    headers={"Retry-After": str(STORAGE_RETRY_SECONDS)})
+
+
 #: Renders an error for people (status, message) as a web page; the app passes the pages' one.
 PageRenderer = Callable[[Request, int, str], Response]
 
@@ -73,6 +87,10 @@ def install(app: FastAPI, page: PageRenderer | None = None) -> None:
             return _answer(404, "not-found", str(err))
         if isinstance(err, HiddenDataUnavailableError):
             return _answer(503, "hidden-data-unavailable", str(err))
+        if isinstance(err, StorageUnavailableError):
+            refusal = storage_unavailable(err)
+            return _answer(refusal.status, refusal.code, refusal.message,
+                           headers=refusal.headers)
         return _answer(400, "bad-request", str(err))
 
     @app.exception_handler(RequestValidationError)

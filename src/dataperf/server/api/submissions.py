@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from dataperf.exceptions import StorageUnavailableError
 from dataperf.server import boards, queue
 from dataperf.server import leaderboard as lb
 from dataperf.server.api.deps import (
@@ -20,7 +21,7 @@ from dataperf.server.api.deps import (
     optional_user,
     require,
 )
-from dataperf.server.api.errors import ApiError, not_found
+from dataperf.server.api.errors import ApiError, not_found, storage_unavailable
 from dataperf.server.api.lookup import challenge_row, manages, round_row, submission_row
 from dataperf.server.api.schemas import FinalChoice, SubmissionOut
 from dataperf.server.models import (
@@ -146,7 +147,10 @@ def submit(name: str, response: Response, files: list[UploadFile] = File(...),
     content = _read(files, settings)
     edition = platform.edition(challenge)
     platform.challenge(challenge).parse_leaderboard_submission(content, edition)  # 422, no trace
-    digests = {n: platform.store.put(data) for n, data in content.items()}
+    try:
+        digests = {n: platform.store.put(data) for n, data in content.items()}
+    except StorageUnavailableError as err:
+        raise storage_unavailable(err) from None
     try:
         with platform.db.write() as session:
             round_ = _open_round(session, name)  # again, inside the transaction
