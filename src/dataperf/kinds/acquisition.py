@@ -43,12 +43,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dataperf import metrics
 from dataperf.challenge import Challenge, Profile, Progress, Submission, TestSplit, no_progress
@@ -62,8 +61,6 @@ from dataperf.exceptions import (
 )
 from dataperf.kinds import acquisition_files as files
 from dataperf.kinds._common import (
-    BootstrapSpec,
-    KindSpec,
     adopt_spec,
     algorithm_summaries,
     make_algorithm,
@@ -82,6 +79,7 @@ from dataperf.kinds.acquisition_procedure import (
     original_mean,
     original_positions,
 )
+from dataperf.kinds.acquisition_spec import AcquisitionSpec
 from dataperf.scores import Score, TaskScore
 
 if TYPE_CHECKING:  # the algorithms load only when one runs
@@ -98,33 +96,6 @@ OFFERS = "hidden/offers.parquet"
 TEST = "hidden/test.parquet"
 # The original evaluator's seed: ``numpy.random.seed(1111)`` when its seller module is imported.
 ORIGINAL_SEED = 1111
-
-
-class AcquisitionModelSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Literal["logistic_regression"] = "logistic_regression"
-    C: float = Field(default=1.0, gt=0)
-    max_iter: int = Field(default=100, ge=1)
-
-
-class AcquisitionSpec(KindSpec):
-    """The declarative definition of an acquisition challenge (YAML or JSON)."""
-
-    kind: Literal["acquisition"] = "acquisition"
-    draws: int = Field(default=10, ge=1, le=1000)  # random row draws per market
-    seed: int = Field(default=0, ge=0)
-    # The weight of test accuracy in a market's score; the rest weighs the budget saved.
-    accuracy_weight: float = Field(default=0.98, ge=0.0, le=1.0)
-    model: AcquisitionModelSpec = AcquisitionModelSpec()
-    formats: list[Literal["txt", "csv"]] = Field(default=["txt", "csv"], min_length=1)
-    bootstrap: BootstrapSpec = BootstrapSpec()
-
-    @model_validator(mode="after")
-    def _consistent(self) -> AcquisitionSpec:
-        if len(set(self.formats)) != len(self.formats):
-            raise ValueError("formats must be unique")
-        return self
 
 
 @dataclass(frozen=True)
