@@ -53,8 +53,10 @@ from sqlalchemy import func, select  # noqa: E402
 
 from dataperf.registry import get_challenge  # noqa: E402
 from dataperf.server.db import Database  # noqa: E402
+from dataperf.server.hosting import add_baselines  # noqa: E402
 from dataperf.server.models import (  # noqa: E402
     QUOTA_STATES,
+    ChallengeRow,
     Evaluation,
     ScoreRow,
     State,
@@ -74,6 +76,7 @@ from process_harness import (  # noqa: E402
 )
 
 CHALLENGE = "vision-selection"
+SLOW_BASELINE = "pseudo-label"  # seconds: a baseline long enough to kill a worker in
 SCORE_ROWS = 4  # per scored evaluation: 3 tasks and their mean
 RETRY_PAUSE = 0.3  # seconds between a client's tries of one submission
 
@@ -373,16 +376,29 @@ class Platform:
             return list(session.scalars(select(Evaluation.lease_owner)
                                         .where(Evaluation.state == State.running)))
 
+    def queue_slow_baseline(self) -> None:
+        """Work to kill workers in once the uploads are scored (a fast machine scores them
+        before every kill is made): a slow baseline entry, which uses no quota."""
+        slow = self.settings.model_copy(update={"baselines": (SLOW_BASELINE,)})
+        with self.db.write() as session:
+            row = session.scalars(select(ChallengeRow).where(ChallengeRow.name == CHALLENGE)
+                                  ).one()
+            add_baselines(session, row.rounds[-1], get_challenge(CHALLENGE), slow)
+
     def kill_a_worker(self, timeout: float = 60) -> bool:
         """SIGKILL the worker of a running evaluation, at a random moment of it; a new worker
         takes its place. False if nothing ran for ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
+        idle_since = time.monotonic()
         while time.monotonic() < deadline:
             self.replace_dead_workers()
             owners = self.running_owners()
             pids = {int(owner.split(":")[1]) for owner in owners if owner}
             targets = [w for w in self.workers if w.popen.pid in pids and w.alive()]
             if not targets:
+                if time.monotonic() - idle_since > 2 and not states(self.db).get(State.queued):
+                    self.queue_slow_baseline()
+                    idle_since = time.monotonic()
                 time.sleep(0.1)
                 continue
             time.sleep(self.rng.uniform(0.0, 1.5))  # somewhere in the evaluation
@@ -544,6 +560,8 @@ def _count(platform: Platform, clients: Clients, teams: list[Team], report: Repo
     report.refused_quota = sum(t.refused_quota for t in teams)
     with db.read() as session:
         found = dict(session.execute(select(Evaluation.submission_id, Evaluation.state)).all())
+        baselines = set(session.scalars(select(Submission.id).where(
+            Submission.is_baseline.is_(True))))  # queued by the run itself, as work to kill in
         report.lost = sum(1 for i in accepted if found.get(i) != State.scored)
         report.stuck = sum(1 for s in found.values() if s in (State.queued, State.running))
         report.max_attempts = session.scalar(select(func.max(Evaluation.attempts))) or 0
@@ -556,7 +574,7 @@ def _count(platform: Platform, clients: Clients, teams: list[Team], report: Repo
         report.scored_twice = sum(1 for evaluation_id, state in scored
                                   if state == State.scored
                                   and counts[evaluation_id] > SCORE_ROWS)
-        unaccounted = set(found) - accepted  # made, but no client was told
+        unaccounted = set(found) - accepted - baselines  # made, but no client was told
         if unaccounted:
             report.problems.append(f"submissions no client was told of: {sorted(unaccounted)}")
             report.lost += len(unaccounted)
