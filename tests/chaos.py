@@ -53,10 +53,8 @@ from sqlalchemy import func, select  # noqa: E402
 
 from dataperf.registry import get_challenge  # noqa: E402
 from dataperf.server.db import Database  # noqa: E402
-from dataperf.server.hosting import add_baselines  # noqa: E402
 from dataperf.server.models import (  # noqa: E402
     QUOTA_STATES,
-    ChallengeRow,
     Evaluation,
     ScoreRow,
     State,
@@ -64,7 +62,12 @@ from dataperf.server.models import (  # noqa: E402
 )
 from dataperf.server.operations import referenced_blobs  # noqa: E402
 from official_layout import dataperf_command  # noqa: E402
-from platform_harness import PASSWORD, fast_settings, scratch_database  # noqa: E402
+from platform_harness import (  # noqa: E402
+    PASSWORD,
+    fast_settings,
+    queue_baselines,
+    scratch_database,
+)
 from process_harness import (  # noqa: E402
     Process,
     ServerProcess,
@@ -379,11 +382,7 @@ class Platform:
     def queue_slow_baseline(self) -> None:
         """Work to kill workers in once the uploads are scored (a fast machine scores them
         before every kill is made): a slow baseline entry, which uses no quota."""
-        slow = self.settings.model_copy(update={"baselines": (SLOW_BASELINE,)})
-        with self.db.write() as session:
-            row = session.scalars(select(ChallengeRow).where(ChallengeRow.name == CHALLENGE)
-                                  ).one()
-            add_baselines(session, row.rounds[-1], get_challenge(CHALLENGE), slow)
+        queue_baselines(self.settings, CHALLENGE, SLOW_BASELINE)
 
     def kill_a_worker(self, timeout: float = 60) -> bool:
         """SIGKILL the worker of a running evaluation, at a random moment of it; a new worker

@@ -84,6 +84,30 @@ def scratch_database(admin_url: str | None, home: Path, prefix: str = "dataperf_
         admin.dispose()
 
 
+def queue_baselines(settings: Settings, challenge: str, baseline: str, count: int = 1
+                    ) -> list[int]:
+    """Queue ``count`` entries of a built-in ``baseline`` in ``challenge``'s current round
+    (work for a worker that uses no quota); their evaluations' ids."""
+    from sqlalchemy import select
+
+    from dataperf.registry import get_challenge
+    from dataperf.server.db import Database
+    from dataperf.server.hosting import add_baselines
+    from dataperf.server.models import ChallengeRow, Evaluation
+
+    db = Database(settings.sqlalchemy_url)
+    chosen = settings.model_copy(update={"baselines": (baseline,)})
+    with db.write() as session:
+        before = set(session.scalars(select(Evaluation.id)))
+        row = session.scalars(select(ChallengeRow).where(ChallengeRow.name == challenge)).one()
+        for _ in range(count):
+            add_baselines(session, row.rounds[-1], get_challenge(challenge), chosen)
+        session.flush()
+        ids = sorted(set(session.scalars(select(Evaluation.id))) - before)
+    db.dispose()
+    return ids
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

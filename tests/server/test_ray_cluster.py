@@ -24,11 +24,17 @@ from sqlalchemy import func, select
 
 from dataperf.registry import get_challenge
 from dataperf.server.db import Database
-from dataperf.server.hosting import add_baselines
-from dataperf.server.models import ChallengeRow, Evaluation, ScoreRow, State
+from dataperf.server.models import Evaluation, ScoreRow, State
 from dataperf.server.settings import Settings
 from official_layout import cli_env, dataperf_command
-from platform_harness import LiveServer, fast_settings, free_port, live_server, require_ray
+from platform_harness import (
+    LiveServer,
+    fast_settings,
+    free_port,
+    live_server,
+    queue_baselines,
+    require_ray,
+)
 
 require_ray()
 
@@ -159,21 +165,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         ray_cluster.stop()
 
 
-def _queue_slow_baselines(settings: Settings, count: int) -> list[int]:
-    """Queue ``count`` slow baseline entries of the challenge; their evaluations' ids."""
-    db = Database(settings.sqlalchemy_url)
-    slow = settings.model_copy(update={"baselines": (SLOW_BASELINE,)})
-    with db.write() as session:
-        before = set(session.scalars(select(Evaluation.id)))
-        row = session.scalars(select(ChallengeRow).where(ChallengeRow.name == CHALLENGE)).one()
-        for _ in range(count):
-            add_baselines(session, row.rounds[-1], get_challenge(CHALLENGE), slow)
-        session.flush()
-        ids = sorted(set(session.scalars(select(Evaluation.id))) - before)
-    db.dispose()
-    return ids
-
-
 def _start_worker(settings: Settings, cluster: Cluster, log: Path) -> subprocess.Popen[bytes]:
     env = cli_env(settings.home) | {k: cluster.env[k] for k in ("RAY_AUTH_MODE",
                                                                 "RAY_AUTH_TOKEN")}
@@ -254,14 +245,14 @@ def _run_the_scenario(server: LiveServer, db: Database, cluster: Cluster,
     seen: dict[int, list[str]] = {}
 
     # Two slow evaluations at once, on two one-CPU nodes: one runs on each.
-    first = _queue_slow_baselines(server.settings, 2)
+    first = queue_baselines(server.settings, CHALLENGE, SLOW_BASELINE, 2)
     _watch(cluster, worker, log, seen, _scored(db, first))
     scored = server.wait(token, submission_id, timeout=60)
     assert scored["state"] == "scored", scored
     assert {seen.get(i, ["unseen"])[0] for i in first} == {HEAD, SECOND}, seen
 
     # Two more; the second node is lost while one of them runs there.
-    second = _queue_slow_baselines(server.settings, 2)
+    second = queue_baselines(server.settings, CHALLENGE, SLOW_BASELINE, 2)
 
     def both_running() -> bool:
         return sorted(seen.get(i, [""])[-1] for i in second) == [HEAD, SECOND]

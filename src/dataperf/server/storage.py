@@ -32,20 +32,17 @@ class BlobStore:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(temporary, target)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
         except OSError as err:
             raise StorageUnavailableError(f"the file storage cannot take files: {err}") from err
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, target)
-        except BaseException as err:
-            Path(temporary).unlink(missing_ok=True)
-            if isinstance(err, OSError):
-                raise StorageUnavailableError(f"the file storage cannot take files: {err}") \
-                    from err
-            raise
         return digest
 
     def get(self, digest: str) -> bytes:
