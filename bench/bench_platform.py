@@ -115,9 +115,11 @@ class Server:
 
 @contextmanager
 def serve(
-    home: Path, database_url: str, workers: int, poll_seconds: float | None
+    home: Path, database_url: str, workers: int, poll_seconds: float | None, processes: int = 1
 ) -> Iterator[Server]:
-    """``create_app()`` under uvicorn in a child process, configured by DATAPERF_* variables."""
+    """``create_app()`` under uvicorn in a child process, configured by DATAPERF_* variables;
+    with ``processes`` over 1, ``dataperf serve --processes`` (its web processes and, for the
+    ``workers`` slots, a ``dataperf worker``)."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = os.environ | {
@@ -130,20 +132,15 @@ def serve(
     if poll_seconds is not None:
         env["DATAPERF_POLL_SECONDS"] = str(poll_seconds)
     log = (home / "server.log").open("wb")
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "dataperf.server.app:create_app",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+    ]
+    if processes > 1:
+        command = [sys.executable, "-m", "dataperf", "serve", "--host", "127.0.0.1", "--port",
+                   str(port), "--processes", str(processes), "--workers", str(workers)]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "dataperf.server.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        command,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,13 +105,15 @@ def start_worker(settings: Settings, slots: int = 2, **overrides: Any) -> Proces
     return Process(popen, log)
 
 
-def start_server(settings: Settings, port: int | None = None, **overrides: Any
+def start_server(settings: Settings, port: int | None = None,
+                 options: Sequence[str] = ("--workers", "0"), **overrides: Any
                  ) -> ServerProcess:
-    """A `dataperf serve --workers 0` replica on a free loopback port (not waited for: see
-    :func:`wait_until_up`); ``port`` serves on a given one (a restart at the same address)."""
+    """A `dataperf serve --workers 0` replica (or with other ``options``) on a free loopback
+    port (not waited for: see :func:`wait_until_up`); ``port`` serves on a given one (a
+    restart at the same address)."""
     port = port or free_port()
     log = _logs(settings) / f"server-{port}-{time.monotonic_ns()}.log"
-    popen = _spawn(["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "0"],
+    popen = _spawn(["serve", "--host", "127.0.0.1", "--port", str(port), *options],
                    platform_env(settings, **overrides), log)
     return ServerProcess(popen, log, LiveServer(f"http://127.0.0.1:{port}", settings), port)
 

@@ -1,6 +1,6 @@
 """The users of the load benchmark (run by ``run.py``, which passes its set-up in
 ``DATAPERF_LOAD_SETUP``: a JSON file of the API tokens, the submission files' folder, the
-challenge and its tasks, and where to write every request's timing).
+challenge and its tasks, and where to write every request's timing and end).
 
 - ``Submitter`` (``fixed_count`` of them): uploads the same vision-selection submission through
   the API, then thinks 2 to 4 s.
@@ -29,6 +29,7 @@ SETUP: dict[str, Any] = json.loads(Path(os.environ["DATAPERF_LOAD_SETUP"]).read_
 CHALLENGE: str = SETUP["challenge"]
 FILES = sorted(Path(SETUP["files"]).iterdir())
 TIMINGS: dict[str, list[float]] = {}
+MOMENTS: dict[str, list[float]] = {}  # when each request ended, seconds since the epoch
 ERRORS: dict[str, list[str]] = {}
 ACCEPTED: list[int] = []
 WINDOW: dict[str, float] = {}
@@ -44,6 +45,7 @@ def tokens() -> Iterator[str]:
 def record(request_type: str, name: str, response_time: float, exception: Any, **_: Any) -> None:
     route = f"{request_type} {name}"
     TIMINGS.setdefault(route, []).append(response_time / 1000)
+    MOMENTS.setdefault(route, []).append(time.time())
     if exception is not None:
         ERRORS.setdefault(route, []).append(str(exception)[:200])
 
@@ -53,12 +55,20 @@ def started(**_: Any) -> None:
     WINDOW["start"] = time.time()
 
 
+@events.spawning_complete.add_listener
+def ramped(**_: Any) -> None:
+    """Every user started: the steady part of the run begins."""
+    WINDOW["ramped"] = time.time()
+
+
 @events.test_stop.add_listener
 def stopped(**_: Any) -> None:
-    """Every request's time (seconds) by route, the errors and the accepted submissions."""
+    """Every request's time (seconds) and end by route, the errors and the accepted
+    submissions."""
     WINDOW["stop"] = time.time()
     Path(SETUP["out"]).write_text(
-        json.dumps({"window": WINDOW, "timings": TIMINGS, "errors": ERRORS, "accepted": ACCEPTED})
+        json.dumps({"window": WINDOW, "timings": TIMINGS, "moments": MOMENTS, "errors": ERRORS,
+                    "accepted": ACCEPTED})
     )
 
 

@@ -6,25 +6,27 @@ process, default settings except: no baseline entries, a daily quota of 100,000)
 embedded worker slots, on a scratch SQLite file or a scratch PostgreSQL database created and
 dropped afterwards. One team per submitter is registered and the server warmed up (the pages
 once, 2 submissions per slot scored) before the run. Then locust, headless, in its own process
-(``locustfile.py``): submitters upload the ``random`` algorithm's vision-selection files and
-think 2 to 4 s; readers, 1 to 3 s apart, read the home page, the challenge page, its
-leaderboard of one task, and through the API the leaderboard, the history, their team's
-submissions and one of them. With ``--board N``, N scored submissions of 2,000
+(``locustfile.py``), starting 10 users a second: submitters upload the ``random`` algorithm's
+vision-selection files and think 2 to 4 s; readers, 1 to 3 s apart, read the home page, the
+challenge page, its leaderboard of one task, and through the API the leaderboard, the history,
+their team's submissions and one of them. With ``--board N``, N scored submissions of 2,000
 teams are bulk-loaded first (as bench_platform.py's leaderboard part does).
 
-Reported: requests per second, p50 / p99 per route template (every request's time, measured by
-locust's client: it shares the machine with the server), errors, whether every accepted
+Reported, for the 60 s after the last user started: requests per second, p50 / p99 per route
+template (every request's time, measured by locust's client: it shares the machine with the
+server), errors; the requests while users were starting separately; whether every accepted
 submission was scored (waiting at most ``--drain-seconds`` after the run), and the machine's
 load average. Targets: 0 errors, leaderboard p99 < 100 ms.
 
-    python bench/load/run.py [--users 50 --submitters 10 --seconds 60] [--postgres URL]
-        [--board N] [--drain-seconds S]
+    python bench/load/run.py [--users 50 --submitters 10 --seconds 60 --spawn-rate 10]
+        [--processes N] [--postgres URL] [--board N] [--drain-seconds S]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -65,8 +67,9 @@ BOARD_TEAMS = 2000
 @dataclass
 class LoadResult:
     name: str
-    seconds: float  # the run's measured window
-    timings: dict[str, list[float]]
+    seconds: float  # the steady part of the run: from the last user's start to the end
+    timings: dict[str, list[float]]  # the steady part's requests
+    ramp: dict[str, list[float]]  # the requests while the users were starting
     errors: dict[str, list[str]]
     accepted: list[int]
     states: Counter[str]
@@ -110,9 +113,10 @@ def run_locust(server: Server, root: Path, args: argparse.Namespace, files: dict
         "out": str(root / "timings.json"),
     }
     (root / "setup.json").write_text(json.dumps(setup))
+    ramp = math.ceil(args.users / args.spawn_rate)
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-               "--users", str(args.users), "--spawn-rate", str(args.users),
-               "--run-time", f"{args.seconds}s", "--host", server.url, "--only-summary"]
+               "--users", str(args.users), "--spawn-rate", str(args.spawn_rate),
+               "--run-time", f"{args.seconds + ramp}s", "--host", server.url, "--only-summary"]
     env = os.environ | {"DATAPERF_LOAD_SETUP": str(root / "setup.json")}
     with (root / "locust.log").open("wb") as log:
         done = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
@@ -148,7 +152,7 @@ def run_backend(name: str, admin_url: str | None, args: argparse.Namespace, root
     load = os.getloadavg()[0]
     with (
         scratch_database(admin_url, root, "dataperf_load") as url,
-        serve(root, url, workers=WORKERS, poll_seconds=None) as server,
+        serve(root, url, workers=WORKERS, poll_seconds=None, processes=args.processes) as server,
     ):
         if args.board:
             engine = create_engine(url)
@@ -156,9 +160,15 @@ def run_backend(name: str, admin_url: str | None, args: argparse.Namespace, root
             engine.dispose()
         found = run_locust(server, root, args, files)
         states, drained = wait_final(url, found["accepted"], args.drain_seconds)
-    window = found["window"]["stop"] - found["window"]["start"]
-    return LoadResult(name, window, found["timings"], found["errors"], found["accepted"],
-                      states, drained, (load, *os.getloadavg()[:2]))
+    window = found["window"]
+    steady: dict[str, list[float]] = {}
+    ramp: dict[str, list[float]] = {}
+    for route, times in found["timings"].items():
+        for took, ended in zip(times, found["moments"][route], strict=True):
+            part = steady if ended >= window["ramped"] else ramp
+            part.setdefault(route, []).append(took)
+    return LoadResult(name, window["stop"] - window["ramped"], steady, ramp, found["errors"],
+                      found["accepted"], states, drained, (load, *os.getloadavg()[:2]))
 
 
 def report(result: LoadResult, args: argparse.Namespace) -> None:
@@ -169,7 +179,8 @@ def report(result: LoadResult, args: argparse.Namespace) -> None:
     errors = sum(len(e) for e in result.errors.values())
     board = f", {args.board:,} scored submissions bulk-loaded first" if args.board else ""
     print(f"{args.users} users ({args.submitters} submitting, {args.users - args.submitters} "
-          f"reading) for {result.seconds:.0f} s, {WORKERS} worker slots{board}")
+          f"reading) for {result.seconds:.0f} s once all had started ({args.spawn_rate} "
+          f"a second), {args.processes} server process(es), {WORKERS} worker slots{board}")
     print(f"  {len(every):,} requests, {len(every) / result.seconds:.1f} requests/s; "
           f"errors {errors} (target 0: {'met' if errors == 0 else 'MISSED'})")
     print(f"  {'route':52s} {'requests':>8s} {'p50':>9s} {'p99':>9s} {'errors':>6s}")
@@ -181,6 +192,11 @@ def report(result: LoadResult, args: argparse.Namespace) -> None:
     p99 = percentile(result.timings.get(LEADERBOARD, [float("inf")]), 99)
     print(f"  leaderboard JSON p99 {ms(p99)} (target < {ms(TARGET_P99)}: "
           f"{'met' if p99 < TARGET_P99 else 'MISSED'})")
+    during = [t for times in result.ramp.values() for t in times]
+    if during:
+        print(f"  while the users started (not counted above): {len(during):,} requests, p50 "
+              f"{ms(percentile(during, 50))}, p99 {ms(percentile(during, 99))}, leaderboard "
+              f"p99 {ms(percentile(result.ramp.get(LEADERBOARD, [0.0]), 99))}")
     for route, messages in result.errors.items():
         print(f"  errors of {route}: {len(messages)}, e.g. {messages[0]}")
     scored = result.states.get("scored", 0)
@@ -196,7 +212,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--submitters", type=int, default=10, help="of the users")
-    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--seconds", type=int, default=60,
+                        help="how long all users run, after they have started")
+    parser.add_argument("--processes", type=int, default=1, metavar="N",
+                        help="web server processes (dataperf serve --processes N; the worker "
+                        "slots then run in a dataperf worker beside them)")
+    parser.add_argument("--spawn-rate", type=float, default=10, metavar="USERS",
+                        help="users started per second")
     parser.add_argument("--postgres", metavar="URL",
                         help="also on PostgreSQL: a URL of a role that may create databases")
     parser.add_argument("--board", type=int, default=0, metavar="N",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import getpass
 import io
+import os
 import signal
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -85,15 +87,32 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int | None, typer.Option(
         help="Evaluation slots inside the server (0: use separate `dataperf worker`s).")] = None,
+    processes: Annotated[int, typer.Option(
+        min=1, help="Web server processes sharing the port: more serve more requests at once "
+        "(each has its own interpreter); with 2 or more, the evaluation slots run in one "
+        "`dataperf worker` process beside them.")] = 1,
 ) -> None:
     """Run the platform: web API, database migrations, bundled challenges and workers."""
     import uvicorn
 
     server_app = _server_modules()
     settings = _settings(**({"workers": workers} if workers is not None else {}))
-    err.print(f"DataPerf on http://{host}:{port} (home {settings.home}, "
-              f"{settings.workers} worker slot(s); API docs at /docs)")
-    uvicorn.run(server_app.create_app(settings), host=host, port=port, log_level="info")
+    err.print(f"DataPerf on http://{host}:{port} (home {settings.home}, {processes} "
+              f"process(es), {settings.workers} worker slot(s); API docs at /docs)")
+    if processes == 1:
+        uvicorn.run(server_app.create_app(settings), host=host, port=port, log_level="info")
+        return
+    # uvicorn's supervisor starts each process, which makes its app from DATAPERF_* variables.
+    os.environ["DATAPERF_WORKERS"] = "0"
+    worker = subprocess.Popen([sys.executable, "-m", "dataperf", "worker", "--slots",
+                               str(settings.workers)]) if settings.workers else None
+    try:
+        uvicorn.run(f"{server_app.__name__}:create_app", factory=True, host=host, port=port,
+                    workers=processes, log_level="info")
+    finally:
+        if worker is not None:  # SIGTERM: it hands its running jobs back to the queue
+            worker.terminate()
+            worker.wait()
 
 
 @app.command()
