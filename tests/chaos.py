@@ -17,7 +17,8 @@ queued or running once the platform settled), scored twice, quota charged wrongl
 (files a row names that are not stored, submissions without an evaluation), orphan files left
 after ``dataperf admin collect-garbage`` (the files an interrupted upload stored before its row
 are collected by it; how many there were is reported too), and how long the platform took to
-settle after the last fault.
+settle after the last fault. Any of them not 0, or a process that exited by itself, fails the
+run (exit status 1).
 
     python tests/chaos.py --kills 100 [--postgres URL] [--pg-restart 'COMMAND']
 
@@ -639,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
     shlex.split(args.pg_restart or "")  # a malformed command fails here, not mid-run
     report = run(config)
     print(report.table())
-    return 0 if not any(report.zeros.values()) else 1
+    return 0 if not any(report.zeros.values()) and not report.problems else 1
 
 
 if __name__ == "__main__":

@@ -66,8 +66,12 @@ def _database(settings: Any) -> Any:
     from dataperf.server.db import Database
 
     db = Database(settings.sqlalchemy_url)
-    with db.startup_lock():
-        db.migrate()
+
+    def migrate() -> None:
+        with db.startup_lock():
+            db.migrate()
+
+    db.when_reachable(migrate)
     return db
 
 

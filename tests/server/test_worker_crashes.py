@@ -4,18 +4,22 @@ exactly once, with correct quotas. Real worker processes (`dataperf worker`), re
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from dataperf.registry import get_challenge
 from dataperf.server.db import Database
 from dataperf.server.models import Evaluation, ScoreRow, State
-from platform_harness import LiveServer, fast_settings, live_server
-from process_harness import Process, start_worker
+from platform_harness import LiveServer, database_url, fast_settings, free_port, live_server
+from process_harness import Process, start_server, start_worker, wait_until_up
 from process_harness import registered_workers as _workers
 from process_harness import states as _states
 from process_harness import wait_for as _wait_for
@@ -209,6 +213,72 @@ def test_a_worker_waits_out_an_unreachable_database_and_a_failing_read(
         assert found["state"] == "scored", found
         assert evaluation.attempts == 2  # the unreadable file cost one run, nothing else did
         assert rows == 4
+
+
+@contextmanager
+def forwarder(target: tuple[str, int]) -> Iterator[tuple[int, threading.Event]]:
+    """A loopback port that refuses connections until the event is set, then forwards each
+    one to ``target``: a database that is down and comes back."""
+    port = free_port()
+    opened = threading.Event()
+    closing = threading.Event()
+
+    def pump(source: socket.socket, sink: socket.socket) -> None:
+        with suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def serve() -> None:
+        opened.wait()
+        with socket.create_server(("127.0.0.1", port)) as listener:
+            listener.settimeout(0.2)
+            while not closing.is_set():
+                try:
+                    client, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                upstream = socket.create_connection(target)
+                for ends in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=pump, args=ends, daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield port, opened
+    finally:
+        closing.set()
+        opened.set()
+        thread.join(5)
+
+
+def test_a_worker_and_a_server_started_while_the_database_is_down_wait_for_it(
+        tmp_path: Path) -> None:
+    """Started while PostgreSQL refuses connections (restarting), `dataperf worker` and
+    `dataperf serve` wait for it and start once it is back, instead of exiting."""
+    with database_url("postgresql", tmp_path) as url:
+        real = make_url(url)
+        with forwarder((real.host or "127.0.0.1", real.port or 5432)) as (port, opened):
+            down = real.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+            settings = fast_settings(tmp_path / "home", down, workers=0)
+            worker = start_worker(settings, 1)
+            server = start_server(settings)
+            try:
+                time.sleep(3)
+                assert worker.alive(), worker.log_tail()
+                assert server.alive(), server.log_tail()
+                opened.set()
+                wait_until_up(server)
+                db = Database(url)
+                _wait_for(lambda: _workers(db), 60, f"no worker:\n{worker.log_tail()}")
+                db.dispose()
+            finally:
+                server.stop()
+                code = worker.stop()
+    assert code == 0, worker.log_tail()
+    for process in (worker, server):
+        assert "the database is unreachable, trying again" in process.log_tail(80)
 
 
 def test_a_job_past_its_time_limit_is_stopped_and_fails_for_the_platform(

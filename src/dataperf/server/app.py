@@ -140,12 +140,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.home.mkdir(parents=True, exist_ok=True)
         db = Database(settings.sqlalchemy_url)
-        with db.startup_lock():  # replicas starting together take turns
-            db.migrate()
-            if settings.seed_bundled:
-                with db.write() as session:
-                    for change in hosting.seed(session, settings):
-                        log.info(change)
+
+        def prepare() -> None:
+            with db.startup_lock():  # replicas starting together take turns
+                db.migrate()
+                if settings.seed_bundled:
+                    with db.write() as session:
+                        for change in hosting.seed(session, settings):
+                            log.info(change)
+
+        db.when_reachable(prepare)
         app.state.platform = Platform(settings, db)
         _warm(app.state.platform)
         workers = [start_in_thread(db, settings, LocalExecutor(settings.workers))] \

@@ -8,16 +8,24 @@ tries to upgrade a read lock. PostgreSQL needs none of that: both session kinds 
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.resources import files
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 STARTUP_LOCK = 0x0DA7A9E4F  # any constant shared by every DataPerf process
+#: The database cannot be reached (restarting, failing over, the network down).
+UNREACHABLE = (OperationalError, InterfaceError)
+START_WAIT_SECONDS = 60.0  # how long a starting process waits for an unreachable database
+log = logging.getLogger("dataperf.db")
+T = TypeVar("T")
 
 
 def _sqlite_engine(url: str, begin: str) -> Engine:
@@ -88,6 +96,21 @@ class Database:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def when_reachable(self, work: Callable[[], T], seconds: float = START_WAIT_SECONDS) -> T:
+        """``work()``, tried again every second while the database is unreachable, for up to
+        ``seconds`` (then the error is raised): a process started while the database restarts
+        waits for it instead of exiting. ``work`` must be safe to repeat."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                return work()
+            except UNREACHABLE as err:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("the database is unreachable, trying again: %s",
+                            str(err).splitlines()[0])
+                time.sleep(1.0)
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to a migration, by default the newest (Alembic ``upgrade``)."""

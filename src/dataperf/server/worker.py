@@ -12,11 +12,9 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from dataperf.exceptions import StorageUnavailableError
 from dataperf.server import queue, rating
-from dataperf.server.db import Database
+from dataperf.server.db import UNREACHABLE, Database
 from dataperf.server.execution import Executor
 from dataperf.server.jobs import Outcome
 from dataperf.server.settings import Settings
@@ -24,10 +22,8 @@ from dataperf.server.storage import BlobStore
 
 log = logging.getLogger("dataperf.worker")
 EXPIRY_SECONDS = 3600.0  # how often a worker deletes images past their round's retention
-#: The database is unreachable (restarting, failing over, the network down): wait and go on.
-UNREACHABLE = (OperationalError, InterfaceError)
-#: ... or the file storage fails (full, read-only for a while): a baseline's files cannot be
-#: stored, so its outcome waits too.
+#: The database is unreachable (``db.UNREACHABLE``), or the file storage fails (full,
+#: read-only for a while: a baseline's files cannot be stored): wait, then go on.
 TRANSIENT = (*UNREACHABLE, OSError, StorageUnavailableError)
 RECONNECT_SECONDS = 1.0
 
