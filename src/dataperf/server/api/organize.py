@@ -38,7 +38,7 @@ from dataperf.server.api.schemas import (
     UserOut,
     WorkerOut,
 )
-from dataperf.server.api.submissions import submission_out
+from dataperf.server.api.submissions import submissions_out
 from dataperf.server.jobs import BUNDLED_REF
 from dataperf.server.models import (
     ChallengeRow,
@@ -324,7 +324,7 @@ def all_submissions(name: str, limit: int = 100, state: str | None = None,
                 raise ApiError(400, "bad-request", f"state must be one of "
                                f"{', '.join(State.__members__)}")
             query = query.join(Evaluation).where(Evaluation.state == State(state))
-        return [submission_out(platform, session, s, user) for s in session.scalars(query)]
+        return submissions_out(platform, session, list(session.scalars(query)), user)
 
 
 @router.get("/admin/users", response_model=list[UserOut], summary="All users (admins)")

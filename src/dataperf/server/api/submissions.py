@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
@@ -43,8 +44,25 @@ from dataperf.server.uploads import collect
 router = APIRouter(tags=["submissions"])
 
 
+def submissions_out(platform: Platform, session: Session, rows: Sequence[Submission],
+                    viewer: User | None) -> list[SubmissionOut]:
+    """The submissions as ``viewer`` sees them; the scores of all of them in one query."""
+    scores: dict[int, list[ScoreRow]] = {row.evaluation.id: [] for row in rows}
+    if scores:
+        for score in session.scalars(select(ScoreRow).where(ScoreRow.evaluation_id.in_(scores))
+                                     .order_by(ScoreRow.id)):
+            scores[score.evaluation_id].append(score)
+    return [_out(platform, session, row, viewer, scores[row.evaluation.id]) for row in rows]
+
+
 def submission_out(platform: Platform, session: Session, row: Submission,
                    viewer: User | None) -> SubmissionOut:
+    (found,) = submissions_out(platform, session, [row], viewer)
+    return found
+
+
+def _out(platform: Platform, session: Session, row: Submission, viewer: User | None,
+         score_rows: list[ScoreRow]) -> SubmissionOut:
     evaluation = row.evaluation
     round_ = row.round
     wait = None
@@ -53,8 +71,7 @@ def submission_out(platform: Platform, session: Session, row: Submission,
                                    heartbeat_seconds=platform.settings.heartbeat_seconds)
     show_private = boards.private_open(round_, utcnow()) or manages(viewer, round_.challenge)
     scores: dict[str, Any] = {}
-    for score in session.scalars(select(ScoreRow).where(ScoreRow.evaluation_id == evaluation.id)
-                                 .order_by(ScoreRow.id)):
+    for score in score_rows:
         if score.part == "private" and not show_private:
             continue
         part = scores.setdefault(score.part, {"tasks": []})
@@ -231,7 +248,7 @@ def my_submissions(challenge: str | None = None, limit: int = 50,
             rounds = select(Round.id).where(Round.challenge_id
                                             == challenge_row(session, challenge).id)
             query = query.where(Submission.round_id.in_(rounds))
-        return [submission_out(platform, session, s, user) for s in session.scalars(query)]
+        return submissions_out(platform, session, list(session.scalars(query)), user)
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionOut,
