@@ -23,6 +23,10 @@ candidates instead, with the word each was extracted for, and label test rows by
       candidates: {path: candidates.csv, id: clip, task: task, label: word}
 
 Tabular files may be CSV or parquet; embeddings must be parquet list columns.
+
+Cleaning (``kind: cleaning``) and acquisition (``kind: acquisition``) challenges are checked
+and written by :mod:`dataperf.challenges.declarative_cleaning` and
+:mod:`dataperf.challenges.declarative_acquisition`.
 """
 
 from __future__ import annotations
@@ -92,10 +96,19 @@ def create_from_file(path: Path, *, out_dir: Path | None = None,
     ``$DATAPERF_HOME/editions/{name}/{edition}``)."""
     path = Path(path)
     document = load_spec_file(path)
+    if document.get("kind") == "cleaning":
+        from dataperf.challenges.declarative_cleaning import create_cleaning
+
+        return create_cleaning(path, document, out_dir=out_dir, overwrite=overwrite)
+    if document.get("kind") == "acquisition":
+        from dataperf.challenges.declarative_acquisition import create_acquisition
+
+        return create_acquisition(path, document, out_dir=out_dir, overwrite=overwrite)
     data_section = document.pop("data", None)
     sources_section = document.pop("sources", [])
     if document.get("kind") != "selection":
-        raise SpecError(f"{path}: declarative challenges are of kind 'selection' for now")
+        raise SpecError(f"{path}: declarative challenges are of kind 'selection', 'cleaning' "
+                        f"or 'acquisition', not {document.get('kind')!r}")
     challenge = SelectionChallenge.from_mapping(document, origin=str(path))
     if any(c.name == challenge.name for _, c in _from_entry_points()):
         raise SpecError(f"{path}: the name {challenge.name!r} is taken by an installed "
