@@ -1,42 +1,4 @@
-"""Import the original DataPerf v0.5 data-acquisition (DAM) files as an ``official`` edition.
-
-The original layout (the challenge repository after unzipping ``marketinfo.zip``, plus the
-sellers' data that only the organizers had), for every market ``i`` (``0``, ``1``, ...)::
-
-    marketinfo/i/price/budget.txt         the buyer's budget: one number
-    marketinfo/i/price/price.txt          one line per seller: Lin,<full price> (lines
-                                          after the last seller's are not read)
-    marketinfo/i/sellerid.txt             the seller IDs 0..S-1, one per line (0.0 is fine)
-    marketinfo/i/data_buyer/20.csv        the buyer's rows: no header; features..., label
-    marketinfo/i/summary/<id>.csv.json    {"row_number": n, "column_number": d + 1,
-                                           "hist": {feature: {"0_size": .., "0_range": ..}},
-                                           "label_correlation": {feature: r}}
-    marketinfo/i/summary/<id>.csvsamples.csv  sample rows, space-separated: features..., label
-    features/i/<id>.csv                   the seller's rows: no header; features..., label
-
-Every CSV file is read as the original reads it (``pandas.read_csv(path, header=None)``):
-there is no header line, and a first line of names is refused rather than taken for a row.
-
-Seller ``s`` of the edition is the seller with ID ``s``; its price is line ``s`` of
-``price.txt`` (as the original ``Dam.getsellerinfo`` reads it) and submissions list counts in
-this order. (The original evaluator pairs the s-th count with the s-th file its ``glob`` lists
-in ``features/i/``, which is ID order only where the file system lists files so.) Only linear
-pricing existed: the original's price function ignores the word before the comma and prices
-``max_price * k / n`` whatever it says; we accept ``lin`` in any case (the original files read
-``Lin``) and refuse other words, which would promise a pricing the original never applied.
-
-Test rows: the original evaluator trained on the bought rows and scored accuracy on the buyer's
-own rows (``data_buyer/20.csv``), so the hidden test rows of the imported edition are the
-buyer's rows, and the public buyer rows are the same rows.
-
-Labels: the distinct label values of all files, sorted, become class indices 0, 1, ...; the
-class names are the values as written by ``format(value, 'g')`` (``0``, ``1``, ``2``) and are
-recorded in the manifest's parameters. Embeddings are stored as float64, the numbers the
-original trains on, so that the official profile reproduces it exactly. Every seller's rows
-are its own rows of the shared table (the original sellers shared none); the summaries and
-samples are imported as given (a correlation the original wrote as NaN becomes 0), after
-checking that they agree with the sellers' rows in number of rows and features.
-"""
+"""Reading one market's original files (budget, prices, IDs, rows, summaries), all checked."""
 
 from __future__ import annotations
 
@@ -52,22 +14,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from dataperf.challenge import Progress, no_progress
-from dataperf.editions import Edition, Source, embedding_column, write_edition
 from dataperf.exceptions import SourceDataError
-
-MARKETS = "marketinfo"
-FEATURES = "features"
-SOURCE = Source(
-    name="DataPerf v0.5 data acquisition for ML (DAM)",
-    licence="Apache-2.0 (the DAM benchmark); embeddings as distributed by DataPerf",
-    origin="original challenge files supplied by the user",
-)
-_MARKET_NAME = re.compile(r"^[0-9]+$")
 
 
 @dataclass
-class _Seller:
+class Seller:
+    """One seller as its files give it: full price, rows, summary and sample rows."""
+
     max_price: float
     x: np.ndarray  # (n, d) float64
     y: np.ndarray  # (n,) raw label values
@@ -79,94 +32,18 @@ class _Seller:
 
 
 @dataclass
-class _Market:
+class Market:
+    """One market: the buyer's budget and rows, and the sellers in ID order."""
+
     name: str
     budget: float
     buyer_x: np.ndarray
     buyer_y: np.ndarray
-    sellers: list[_Seller]
+    sellers: list[Seller]
 
 
-def import_official(
-    source: Path, out_dir: Path, *, overwrite: bool = False, progress: Progress = no_progress
-) -> Edition:
-    """Read the original layout under ``source`` and write an edition to ``out_dir``."""
-    source = Path(source)
-    if not source.is_dir():
-        raise SourceDataError(f"{source} is not a directory with the original DataPerf files")
-    info, features = source / MARKETS, source / FEATURES
-    for folder in (info, features):
-        if not folder.is_dir():
-            raise SourceDataError(
-                f"{folder} is missing: expected {MARKETS}/<market>/ (budget, prices, buyer "
-                f"data, summaries) and {FEATURES}/<market>/<seller>.csv (the sellers' rows)"
-            )
-    names = sorted(
-        (p.name for p in info.iterdir() if p.is_dir() and _MARKET_NAME.match(p.name)), key=int
-    )
-    if not names:
-        raise SourceDataError(f"no markets under {info}: expected folders 0, 1, ...")
-    markets: list[_Market] = []
-    dim: int | None = None
-    for step, name in enumerate(names):
-        progress("reading markets", step, len(names))
-        market = _read_market(info / name, features / name, name)
-        d = market.buyer_x.shape[1]
-        dim = d if dim is None else dim
-        if d != dim:
-            raise SourceDataError(
-                f"{info / name}: the rows have {d} features, other markets "
-                f"{dim}; every market needs the same features"
-            )
-        markets.append(market)
-    assert dim is not None
-    values = np.unique(
-        np.concatenate(
-            [m.buyer_y for m in markets]
-            + [part for m in markets for s in m.sellers for part in (s.y, s.samples_y)]
-        )
-    )
-    classes = [format(float(v), "g") for v in values]
-    if len(classes) < 2:
-        raise SourceDataError(
-            f"{source}: every row has the label {classes[0]}; at least two classes are needed"
-        )
-    progress("writing edition", len(names), len(names) + 1)
-    tables = _tables(markets, values)
-    parameters = {
-        "dim": dim,
-        "classes": classes,
-        "markets": {
-            m.name: {
-                "budget": m.budget,
-                "sellers": len(m.sellers),
-                "buyer_rows": len(m.buyer_y),
-                "seller_rows": [len(s.y) for s in m.sellers],
-            }
-            for m in markets
-        },
-    }
-    edition = write_edition(
-        out_dir,
-        challenge="data-acquisition",
-        edition="official",
-        builder="dataperf.challenges.data_acquisition.official",
-        builder_version="2",
-        tasks=names,
-        sources=[SOURCE],
-        tables=tables,
-        parameters=parameters,
-        overwrite=overwrite,
-    )
-    progress("done", len(names) + 1, len(names) + 1)
-    return edition
-
-
-# --------------------------------------------------------------------------------------------
-# Reading one market
-
-
-def _read_market(info: Path, features: Path, name: str) -> _Market:
+def read_market(info: Path, features: Path, name: str) -> Market:
+    """Market ``name``: its folder ``info`` under marketinfo, its sellers' rows in ``features``."""
     budget = _one_number(info / "price" / "budget.txt")
     prices = _prices(info / "price" / "price.txt")
     ids = _seller_ids(info / "sellerid.txt")
@@ -194,7 +71,7 @@ def _read_market(info: Path, features: Path, name: str) -> _Market:
         summary_path = _seller_file(info / "summary", ids[s], ".csv.json", "summary")
         counts, edges, correlation = _summary(summary_path, len(rows), d)
         sellers.append(
-            _Seller(
+            Seller(
                 max_price=prices[s],
                 x=rows[:, :-1],
                 y=rows[:, -1],
@@ -205,7 +82,7 @@ def _read_market(info: Path, features: Path, name: str) -> _Market:
                 samples_y=samples[:, -1],
             )
         )
-    return _Market(name, budget, buyer[:, :-1], buyer[:, -1], sellers)
+    return Market(name, budget, buyer[:, :-1], buyer[:, -1], sellers)
 
 
 def _text(path: Path) -> str:
@@ -424,113 +301,3 @@ def _histogram(path: Path, j: int, entry: Any) -> tuple[np.ndarray, np.ndarray]:
             "not finite increasing numbers"
         )
     return np.array(counts, dtype=np.int64), np.array(edges, dtype=np.float64)
-
-
-# --------------------------------------------------------------------------------------------
-# Writing
-
-
-def _tables(markets: list[_Market], values: np.ndarray) -> dict[str, pa.Table]:
-    def label(raw: np.ndarray) -> pa.Array:
-        return pa.array(np.searchsorted(values, raw).astype(np.int8), pa.int8())
-
-    def rows(
-        market: str, ids: list[str], x: np.ndarray, raw: np.ndarray, seller: int | None = None
-    ) -> pa.Table:
-        columns: dict[str, pa.Array] = {"market": pa.array([market] * len(ids), pa.string())}
-        if seller is not None:
-            columns["seller"] = pa.array(np.full(len(ids), seller, np.int32))
-        columns |= {
-            "id": pa.array(ids, pa.string()),
-            "embedding": embedding_column(x, np.float64),
-            "label": label(raw),
-        }
-        return pa.table(columns)
-
-    def numbered(market: str, seller: int, n: int, index: str) -> dict[str, pa.Array]:
-        """The market and seller columns of ``n`` rows and ``index`` numbering them 0..n-1."""
-        return {
-            "market": pa.array([market] * n, pa.string()),
-            "seller": pa.array(np.full(n, seller, np.int32)),
-            index: pa.array(np.arange(n, dtype=np.int32)),
-        }
-
-    parts: dict[str, list[pa.Table]] = {
-        k: [] for k in ("markets", "sellers", "buyer", "summaries", "samples", "offers")
-    }
-    embeddings: list[np.ndarray] = []
-    next_row = 0
-    for m in markets:
-        parts["markets"].append(
-            pa.table(
-                {
-                    "market": pa.array([m.name], pa.string()),
-                    "budget": pa.array([m.budget], pa.float64()),
-                }
-            )
-        )
-        n_sellers = len(m.sellers)
-        parts["sellers"].append(
-            pa.table(
-                {
-                    "market": pa.array([m.name] * n_sellers, pa.string()),
-                    "seller": pa.array(np.arange(n_sellers, dtype=np.int32)),
-                    "rows": pa.array([len(s.y) for s in m.sellers], pa.int64()),
-                    "max_price": pa.array([s.max_price for s in m.sellers], pa.float64()),
-                    "pricing": pa.array(["lin"] * n_sellers, pa.string()),
-                }
-            )
-        )
-        parts["buyer"].append(
-            rows(m.name, [str(k) for k in range(len(m.buyer_y))], m.buyer_x, m.buyer_y)
-        )
-        for s, seller in enumerate(m.sellers):
-            d = len(seller.counts)
-            parts["summaries"].append(
-                pa.table(
-                    {
-                        **numbered(m.name, s, d, "feature"),
-                        "counts": pa.array(list(seller.counts), pa.list_(pa.int64())),
-                        "edges": pa.array(list(seller.edges), pa.list_(pa.float64())),
-                        "label_correlation": pa.array(seller.correlation, pa.float64()),
-                    }
-                )
-            )
-            parts["samples"].append(
-                rows(
-                    m.name,
-                    [f"{s}-{k}" for k in range(len(seller.samples_y))],
-                    seller.samples_x,
-                    seller.samples_y,
-                    seller=s,
-                )
-            )
-            n = len(seller.y)
-            parts["offers"].append(
-                pa.table(
-                    {
-                        **numbered(m.name, s, n, "position"),
-                        "row": pa.array(np.arange(next_row, next_row + n, dtype=np.int32)),
-                        "label": label(seller.y),
-                    }
-                )
-            )
-            embeddings.append(seller.x)
-            next_row += n
-    table_rows = np.concatenate(embeddings)
-    buyer = pa.concat_tables(parts["buyer"])
-    return {
-        "public/markets.parquet": pa.concat_tables(parts["markets"]),
-        "public/sellers.parquet": pa.concat_tables(parts["sellers"]),
-        "public/buyer.parquet": buyer,
-        "public/summaries.parquet": pa.concat_tables(parts["summaries"]),
-        "public/samples.parquet": pa.concat_tables(parts["samples"]),
-        "hidden/rows.parquet": pa.table(
-            {
-                "row": pa.array(np.arange(len(table_rows), dtype=np.int32)),
-                "embedding": embedding_column(table_rows, np.float64),
-            }
-        ),
-        "hidden/offers.parquet": pa.concat_tables(parts["offers"]),
-        "hidden/test.parquet": buyer,
-    }
