@@ -22,7 +22,7 @@ LAYERS = {
     "challenges": ("dataperf.registry", "dataperf.challenges", "dataperf.reports"),
     "platform": ("dataperf.client", "dataperf.server"),
     "command line": ("dataperf.cli", "dataperf.cli_app", "dataperf.cli_platform",
-                     "dataperf.cli_studio", "dataperf.__main__"),
+                     "dataperf.cli_studio", "dataperf.cli_server", "dataperf.__main__"),
 }
 
 

@@ -434,4 +434,7 @@ def main() -> None:
 
 # The platform commands (serve, worker, login, submit, ..., and the red-teaming studio's) live
 # in their own modules, which add them to the same app (after these, in the help's order).
+from dataperf import cli_server  # noqa: E402, F401  (serve and worker first)
+
+# isort: split
 from dataperf import cli_platform, cli_studio  # noqa: E402, F401

@@ -1,8 +1,11 @@
-"""The ``dataperf`` Typer app and its two consoles, shared by every command module (``cli.py``,
-``cli_platform.py``, ``cli_studio.py``), so none of them imports another to add its commands."""
+"""The ``dataperf`` Typer app, its two consoles and its password prompt, shared by every command
+module (``cli.py``, ``cli_server.py``, ``cli_platform.py``, ``cli_studio.py``), so none of them
+imports another to add its commands."""
 
 from __future__ import annotations
 
+import getpass
+import sys
 from typing import Annotated
 
 import typer
@@ -27,3 +30,11 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version,
                                                 is_eager=True, help="Show the version.")] = False
           ) -> None:
     """DataPerf: benchmarks for data."""
+
+
+def read_password(stdin: bool, prompt: str = "Password") -> str:
+    """The password typed at a hidden prompt, or the first line of piped input (as with
+    ``--password-stdin``: no terminal to hide it on, and no warning about that)."""
+    if stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    return getpass.getpass(f"{prompt}: ")

@@ -5,7 +5,6 @@ attempts and attacks."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from rich.text import Text
 
 from dataperf.cli_app import app, err, out
 from dataperf.cli_platform import ServerOpt
-from dataperf.client import Client, ServerError
+from dataperf.client import Client, ServerError, poll_until
 from dataperf.exceptions import DataPerfError
 
 studio_app = typer.Typer(help="Red-team a hosted challenge: accept its content warning, send "
@@ -80,18 +79,11 @@ class StudioClient(Client):
     def wait_for_images(self, generation_id: int, *, poll: float = 0.5, timeout: float = 600.0,
                         on_update: Callable[[Any], None] | None = None) -> Any:
         """Poll until the prompt's images are made (or making them failed)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.generation(generation_id)
-            if on_update:
-                on_update(found)
-            if found["state"] in MADE:
-                return found
-            if time.monotonic() > deadline:
-                raise DataPerfError(f"the images of generation {generation_id} are still "
-                                    f"{found['state']} after {timeout:.0f} s; see them later "
-                                    f"with `dataperf studio attempts {found['challenge']}`")
-            time.sleep(poll)
+        return poll_until(lambda: self.generation(generation_id), MADE, poll=poll,
+                          timeout=timeout, on_update=on_update,
+                          late=lambda found: f"the images of generation {generation_id} are "
+                          f"still {found['state']} after {timeout:.0f} s; see them later with "
+                          f"`dataperf studio attempts {found['challenge']}`")
 
 
 def _when(text: str) -> str:

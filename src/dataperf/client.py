@@ -27,6 +27,22 @@ RETRIED_STATUSES = {502, 503, 504}  # a proxy or a restarting server; the upload
 FINAL = {"scored", "failed_participant", "failed_platform", "cancelled"}
 
 
+def poll_until(read: Callable[[], Any], final: set[str], *, poll: float, timeout: float,
+               on_update: Callable[[Any], None] | None, late: Callable[[Any], str]) -> Any:
+    """``read()`` every ``poll`` seconds until its ``state`` is one of ``final``; after
+    ``timeout`` seconds, an error saying ``late(last read)``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = read()
+        if on_update:
+            on_update(found)
+        if found["state"] in final:
+            return found
+        if time.monotonic() > deadline:
+            raise DataPerfError(late(found))
+        time.sleep(poll)
+
+
 class ServerError(DataPerfError):
     """The server refused a request; the message is the server's."""
 
@@ -175,18 +191,11 @@ class Client:
     def wait(self, submission_id: int, *, poll: float = 1.0, timeout: float = 3600.0,
              on_update: Callable[[Any], None] | None = None) -> Any:
         """Poll until the evaluation ends; ``on_update`` sees every state read."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.submission(submission_id)
-            if on_update:
-                on_update(found)
-            if found["state"] in FINAL:
-                return found
-            if time.monotonic() > deadline:
-                raise DataPerfError(f"submission {submission_id} is still {found['state']} "
-                                    f"after {timeout:.0f} s; check later with `dataperf status "
-                                    f"{submission_id}`")
-            time.sleep(poll)
+        return poll_until(lambda: self.submission(submission_id), FINAL, poll=poll,
+                          timeout=timeout, on_update=on_update,
+                          late=lambda found: f"submission {submission_id} is still "
+                          f"{found['state']} after {timeout:.0f} s; check later with "
+                          f"`dataperf status {submission_id}`")
 
     def download_public(self, challenge: str) -> bytes:
         """The hosted challenge's public data as .tar.gz bytes."""
