@@ -10,7 +10,7 @@ CHALLENGE ?= vision-selection
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint bench load results screenshots conformance fuzz
+.PHONY: run demo test lint bench load results screenshots conformance fuzz bench-originals
 
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,12 @@ screenshots: $(VENV)/.dev
 conformance: $(VENV)/.dev
 	@test -n "$(ORIGINALS)" || { echo "usage: make conformance ORIGINALS=DIR (checkouts of the original repositories)"; exit 2; }
 	DATAPERF_ORIGINALS=$(abspath $(ORIGINALS)) $(BIN)/pytest -q -rs -s -m conformance tests/conformance
+
+# The same originals timed next to ours at their original sizes (bench/against_originals.py):
+# wall, CPU and peak memory of each, the ratios and whether the scores are equal.
+bench-originals: $(VENV)/.dev
+	@test -n "$(ORIGINALS)" || { echo "usage: make bench-originals ORIGINALS=DIR (checkouts of the original repositories)"; exit 2; }
+	$(BIN)/python bench/against_originals.py $(abspath $(ORIGINALS))
 
 # Every API route fuzzed from its OpenAPI schema, far longer than in the tests (FUZZ_EXAMPLES
 # requests generated per route; with POSTGRES_URL on PostgreSQL too): no 5xx, all documented.

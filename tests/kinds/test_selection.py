@@ -262,3 +262,23 @@ def test_algorithm_output_is_a_valid_submission(challenge, edition):
 def test_invalid_specs_are_refused(change, message):
     with pytest.raises(SpecError, match=message):
         SelectionChallenge.from_mapping({**SPEC, **change}, origin="spec.yaml")
+
+
+def test_tables_read_in_batches_and_task_slices_equal_the_plain_reads() -> None:
+    import pyarrow.compute as pc
+
+    from dataperf.kinds.selection import _task_rows
+    from dataperf.kinds.selection_tables import read_in_batches
+    from dataperf.registry import get_challenge
+
+    edition = get_challenge("vision-selection").edition("offline")
+    for name in ("public/pool.parquet", "hidden/test.parquet"):
+        assert read_in_batches(edition, name).equals(edition.read_table(name))
+    test = edition.read_table("hidden/test.parquet")
+    for task in edition.tasks:
+        expected = test.filter(pc.equal(test.column("task"), task))
+        assert _task_rows(test, task).equals(expected)
+    shuffled = test.take(np.random.default_rng(0).permutation(test.num_rows))
+    task = edition.tasks[0]
+    assert _task_rows(shuffled, task).equals(
+        shuffled.filter(pc.equal(shuffled.column("task"), task)))

@@ -88,3 +88,17 @@ def test_probabilities_equal_libsvm_bit_for_bit(seed, k, n, spread):
     x_test = np.float64(x_test)
     mine = libsvm_probabilities(svm._dense_decision_function(x_test), svm._probA, svm._probB)
     assert np.array_equal(mine, svm.predict_proba(x_test))
+
+
+def test_decision_values_in_blocks_equal_libsvms_own_bit_for_bit() -> None:
+    from sklearn.svm import SVC
+
+    from dataperf.learners.soft_voting import _DECISION_ROWS, _decision_values
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, 8)).astype(np.float32)
+    y = np.arange(60) % 3
+    svm = SVC(probability=True, random_state=0).fit(x, y)
+    x_test = rng.normal(size=(2 * _DECISION_ROWS + 17, 8)).astype(np.float32)
+    expected = svm._dense_decision_function(x_test)
+    assert np.array_equal(_decision_values(svm, x_test), expected)

@@ -66,6 +66,7 @@ from dataperf.kinds.selection_tables import (
     load_candidates,
     load_pool,
     original_training_order,
+    read_in_batches,
 )
 from dataperf.scores import Score, TaskScore
 
@@ -330,7 +331,7 @@ class SelectionChallenge(Challenge):
 
         spec = self.spec
         pool = load_pool(edition)
-        test = edition.read_table("hidden/test.parquet")
+        test = read_in_batches(edition, "hidden/test.parquet")
         metric = metrics.METRICS[spec.metric]
         task_scores: list[TaskScore] = []
         samples: list[np.ndarray] = []
@@ -343,7 +344,7 @@ class SelectionChallenge(Challenge):
             selection = submission.selections[task.name]
             classes = candidates[task.name].classes if candidates else list(spec.classes)
             n_classes = len(classes)
-            rows = test.filter(pc.equal(test.column("task"), task.name))
+            rows = _task_rows(test, task.name)
             x_test = embedding_array(rows.column("embedding"))
             y_test = class_indices(rows.column("label"), classes, task.name)
             x_train = pool.embeddings[selection.indices]
@@ -484,3 +485,13 @@ class SelectionChallenge(Challenge):
         return {self.file_name(task, "csv"): files.write_csv(
             ids, [self.spec.classes[int(c)] for c in labels],
             id_column=self.spec.id_column, label_column=self.spec.label_column)}
+
+
+def _task_rows(test: pa.Table, task: str) -> pa.Table:
+    """The hidden test rows of ``task``, in table order: a slice of the table (no copy of the
+    embeddings) where they lie together, as editions store them; else a filtered copy."""
+    mask = pc.equal(test.column("task"), task)
+    where = np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))
+    if len(where) and int(where[-1]) - int(where[0]) + 1 == len(where):
+        return test.slice(int(where[0]), len(where))
+    return test.filter(mask)

@@ -76,7 +76,7 @@ def predict_seeds(params: Mapping[str, Any], x_train: np.ndarray, y_train: np.nd
             caught.clear()
             svm = clone(svc_template).set_params(random_state=seed).fit(x, y)
             if first is None or not _same_machine(svm, first):
-                first, decisions = svm, svm._dense_decision_function(x_test)
+                first, decisions = svm, _decision_values(svm, x_test)
             svm_proba = libsvm_probabilities(decisions, svm._probA, svm._probB)
             proba = lr_proba
             if proba is None:
@@ -86,6 +86,20 @@ def predict_seeds(params: Mapping[str, Any], x_train: np.ndarray, y_train: np.nd
             votes = np.average(np.asarray([svm_proba, proba]), axis=0)
             out.append((encoder.inverse_transform(np.argmax(votes, axis=1)), converged))
     return out
+
+
+# Test rows widened to float64 at a time for libsvm (32 MB at 1024-d): the whole evaluation set
+# widened at once would be the scorer's largest allocation.
+_DECISION_ROWS = 4096
+
+
+def _decision_values(svm: Any, x_test: np.ndarray) -> np.ndarray:
+    """``svm._dense_decision_function(x_test)``, a block of rows at a time: libsvm computes
+    every row on its own (the kernel with each support vector), so the values are the same."""
+    if len(x_test) <= _DECISION_ROWS:
+        return np.asarray(svm._dense_decision_function(x_test))
+    return np.concatenate([svm._dense_decision_function(x_test[start:start + _DECISION_ROWS])
+                           for start in range(0, len(x_test), _DECISION_ROWS)])
 
 
 def _stored_precision(x: np.ndarray) -> np.ndarray:
