@@ -132,11 +132,10 @@ def serve(
     if poll_seconds is not None:
         env["DATAPERF_POLL_SECONDS"] = str(poll_seconds)
     log = (home / "server.log").open("wb")
-    command = [
-        sys.executable, "-m", "uvicorn", "--factory", "dataperf.server.app:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-    ]
-    if processes > 1:
+    if processes == 1:
+        command = [sys.executable, "-m", "uvicorn", "--factory", "dataperf.server.app:create_app",
+                   "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    else:
         command = [sys.executable, "-m", "dataperf", "serve", "--host", "127.0.0.1", "--port",
                    str(port), "--processes", str(processes), "--workers", str(workers)]
     process = subprocess.Popen(

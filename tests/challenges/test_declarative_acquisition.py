@@ -11,10 +11,7 @@ each with its message, nothing written.
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,37 +27,20 @@ from dataperf.algorithms.acquisition import seller_statistics
 from dataperf.editions import Edition, embedding_array, sha256_file
 from dataperf.exceptions import SourceDataError, SpecError
 from dataperf.kinds.acquisition import AcquisitionChallenge
+from guide_sections import assert_refused_as_shown, section_blocks, write_section_files
 from official_layout import dataperf
-from test_docs import DOCS, prompt_lines, run
+from test_docs import prompt_lines, run
 
-GUIDE = DOCS / "organizer-guide.md"
 SECTION = "## An acquisition market from your own data"
 NAME = "wine-market"
 FEATURES = ["alcohol", "malic_acid", "ash", "flavanoids", "color_intensity", "hue"]
 CLASSES = ["class_0", "class_1", "class_2"]
 
 
-def guide_blocks() -> dict[str, str]:
-    """The section's blocks by fence name: py, yml, shell and text (one of each)."""
-    text = GUIDE.read_text(encoding="utf-8")
-    start = text.index(SECTION)
-    section = text[start:text.index("\n## ", start + len(SECTION))]
-    found: dict[str, str] = {}
-    for language, body in re.findall(r"^```(\w*)\n(.*?)^```", section, re.S | re.M):
-        assert language not in found, f"two {language} blocks in the acquisition section"
-        found[language] = body
-    assert sorted(found) == ["py", "shell", "text", "yml"]
-    return found
-
-
 @pytest.fixture(scope="module")
 def guide_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("wine")
-    blocks = guide_blocks()
-    result = subprocess.run([sys.executable, "-c", blocks["py"]], cwd=directory,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    (directory / f"{NAME}.yaml").write_text(blocks["yml"], encoding="utf-8")
+    write_section_files(SECTION, directory, NAME)
     return directory
 
 
@@ -77,7 +57,7 @@ def test_the_guide_example_runs(guide_dir: Path, tmp_path: Path) -> None:
     cwd = tmp_path / "organizer"
     shutil.copytree(guide_dir, cwd)
     home = tmp_path / "home"
-    lines = prompt_lines(guide_blocks()["shell"])
+    lines = prompt_lines(section_blocks(SECTION)["shell"])
     assert [line.split()[1] for line in lines] == ["data", "show", "run", "evaluate"]
     outputs = [run(line.split(), cwd, home).stdout for line in lines]
     assert f"created challenge {NAME} (edition organizer, tasks restaurant)" in outputs[0]
@@ -107,7 +87,7 @@ def test_the_guide_shows_the_report_of_its_broken_file(guide_dir: Path, tmp_path
     at a seller's file, a misnamed label column, a blank licence: all reported at once."""
     cwd = tmp_path / "organizer"
     shutil.copytree(guide_dir, cwd)
-    spec = yaml.safe_load(guide_blocks()["yml"])
+    spec = yaml.safe_load(section_blocks(SECTION)["yml"])
     spec["draw"] = spec.pop("draws")
     spec["data"]["summaries"]["label_histograms"] = True
     market = spec["data"]["markets"][0]
@@ -115,13 +95,7 @@ def test_the_guide_shows_the_report_of_its_broken_file(guide_dir: Path, tmp_path
     market["test"]["path"] = "wine-lab-a.csv"
     market["sellers"][2]["label"] = "grape"
     spec["sources"][0]["licence"] = ""
-    (cwd / f"{NAME}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    home = tmp_path / "home"
-    result = dataperf("data", "create", f"{NAME}.yaml", home=home, cwd=cwd)
-    assert result.returncode == 2, result
-    assert result.stdout == ""
-    assert result.stderr.strip() == guide_blocks()["text"].strip()
-    assert not home.exists() or not any(home.rglob("*"))
+    assert_refused_as_shown(SECTION, spec, cwd, NAME, tmp_path / "home")
 
 
 # What the edition holds --------------------------------------------------------------------

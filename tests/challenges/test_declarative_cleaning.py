@@ -11,10 +11,7 @@ data, as CSV feature columns) are refused in-process, each with its message, not
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,43 +27,18 @@ import yaml
 from dataperf.editions import Edition, embedding_array, sha256_file
 from dataperf.exceptions import SourceDataError, SpecError
 from dataperf.kinds.cleaning import CleaningChallenge
+from guide_sections import assert_refused_as_shown, section_blocks, write_section_files
 from official_layout import dataperf
-from test_docs import DOCS, prompt_lines, run
+from test_docs import prompt_lines, run
 
-GUIDE = DOCS / "organizer-guide.md"
 SECTION = "## A cleaning challenge from your own data"
 NAME = "digits-cleaning"
-
-
-def guide_blocks() -> dict[str, str]:
-    """The section's blocks by fence name: py, yml, shell and text (one of each)."""
-    text = GUIDE.read_text(encoding="utf-8")
-    start = text.index(SECTION)
-    section = text[start:text.index("\n## ", start + len(SECTION))]
-    found: dict[str, str] = {}
-    for language, body in re.findall(r"^```(\w*)\n(.*?)^```", section, re.S | re.M):
-        assert language not in found, f"two {language} blocks in the cleaning section"
-        found[language] = body
-    assert sorted(found) == ["py", "shell", "text", "yml"]
-    return found
-
-
-def write_guide_files(directory: Path) -> Path:
-    """The guide's files, written by the guide's own Python block, and its challenge file."""
-    blocks = guide_blocks()
-    directory.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([sys.executable, "-c", blocks["py"]], cwd=directory,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    spec = directory / f"{NAME}.yaml"
-    spec.write_text(blocks["yml"], encoding="utf-8")
-    return spec
 
 
 @pytest.fixture(scope="module")
 def guide_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("digits")
-    write_guide_files(directory)
+    write_section_files(SECTION, directory, NAME)
     return directory
 
 
@@ -78,7 +50,7 @@ def test_the_guide_example_runs(guide_dir: Path, tmp_path: Path) -> None:
     cwd = tmp_path / "organizer"
     shutil.copytree(guide_dir, cwd)
     home = tmp_path / "home"
-    lines = prompt_lines(guide_blocks()["shell"])
+    lines = prompt_lines(section_blocks(SECTION)["shell"])
     assert [line.split()[:2] for line in lines] == [["dataperf", "data"], ["dataperf", "show"],
                                                     ["dataperf", "run"],
                                                     ["dataperf", "evaluate"]]
@@ -108,19 +80,13 @@ def test_the_guide_shows_the_report_of_its_broken_file(guide_dir: Path, tmp_path
     column misnamed, no licence; all five reported at once, nothing written."""
     cwd = tmp_path / "organizer"
     shutil.copytree(guide_dir, cwd)
-    spec = yaml.safe_load(guide_blocks()["yml"])
+    spec = yaml.safe_load(section_blocks(SECTION)["yml"])
     spec["taget"] = spec.pop("target")
     spec["checkpoints"] = [10, 50, 100]
     spec["model"] = {"name": "logistic_regression"}
     spec["data"]["train"]["true_label"] = "truth"
     del spec["sources"][0]["licence"]
-    (cwd / f"{NAME}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    home = tmp_path / "home"
-    result = dataperf("data", "create", f"{NAME}.yaml", home=home, cwd=cwd)
-    assert result.returncode == 2, result
-    assert result.stdout == ""
-    assert result.stderr.strip() == guide_blocks()["text"].strip()
-    assert not home.exists() or not any(home.rglob("*"))
+    assert_refused_as_shown(SECTION, spec, cwd, NAME, tmp_path / "home")
 
 
 # What the edition holds --------------------------------------------------------------------
