@@ -267,13 +267,17 @@ def test_invalid_specs_are_refused(change, message):
 def test_tables_read_in_batches_and_task_slices_equal_the_plain_reads() -> None:
     import pyarrow.compute as pc
 
+    from dataperf.editions import READ_BATCH_ROWS
     from dataperf.kinds.selection import _task_rows
-    from dataperf.kinds.selection_tables import read_in_batches
     from dataperf.registry import get_challenge
 
     edition = get_challenge("vision-selection").edition("offline")
     for name in ("public/pool.parquet", "hidden/test.parquet"):
-        assert read_in_batches(edition, name).equals(edition.read_table(name))
+        table = edition.read_table(name)
+        assert table.num_rows > READ_BATCH_ROWS  # more than one batch
+        assert table.equals(pq.read_table(edition.file(name)))
+        assert edition.read_table(name, ["id"]).equals(pq.read_table(edition.file(name),
+                                                                     columns=["id"]))
     test = edition.read_table("hidden/test.parquet")
     for task in edition.tasks:
         expected = test.filter(pc.equal(test.column("task"), task))

@@ -66,7 +66,6 @@ from dataperf.kinds.selection_tables import (
     load_candidates,
     load_pool,
     original_training_order,
-    read_in_batches,
 )
 from dataperf.scores import Score, TaskScore
 
@@ -331,7 +330,7 @@ class SelectionChallenge(Challenge):
 
         spec = self.spec
         pool = load_pool(edition)
-        test = read_in_batches(edition, "hidden/test.parquet")
+        test = edition.read_table("hidden/test.parquet")
         metric = metrics.METRICS[spec.metric]
         task_scores: list[TaskScore] = []
         samples: list[np.ndarray] = []

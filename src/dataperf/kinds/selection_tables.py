@@ -4,14 +4,12 @@ original speech evaluator trains on a keyword-sets file."""
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from dataperf.editions import Edition, embedding_array
 from dataperf.exceptions import EditionError
@@ -35,29 +33,8 @@ def _index_in(ids: Sequence[str] | pa.Array, values: pa.Array) -> np.ndarray:
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-# Rows decoded at a time by read_in_batches (8 MB of 1024-d float32 embeddings).
-_BATCH_ROWS = 2048
-_read: weakref.WeakKeyDictionary[Edition, dict[str, pa.Table]] = weakref.WeakKeyDictionary()
-
-
-def read_in_batches(edition: Edition, name: str) -> pa.Table:
-    """The table ``name`` of the edition, as ``edition.read_table(name)`` gives it, decoded a
-    batch of rows at a time and kept as long as the Edition object (as ``read_table`` keeps
-    its tables). Parquet stores an embedding column as nested lists; decoding a whole file's
-    levels at once costs about 3 times the CPU and holds transient buffers of several times
-    the table (for the original speech evaluation set: 3.1 s and 1.1 GB at the peak for a
-    262 MB table, against 0.8 s and 0.7 GB in batches)."""
-    tables = _read.setdefault(edition, {})
-    if name not in tables:
-        file = pq.ParquetFile(edition.file(name))
-        tables[name] = pa.Table.from_batches(
-            list(file.iter_batches(batch_size=_BATCH_ROWS, use_threads=False)),
-            schema=file.schema_arrow)
-    return tables[name]
-
-
 def load_pool(edition: Edition) -> Pool:
-    table = read_in_batches(edition, "public/pool.parquet")
+    table = edition.read_table("public/pool.parquet")
     ids = table.column("id").combine_chunks().cast(pa.string())
     return Pool(ids=ids, embeddings=embedding_array(table.column("embedding")))
 
